@@ -1,0 +1,26 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Services } from '../daemon/services.js';
+
+/** What a handler gets: the parsed request and the engine services it may call. */
+export interface Ctx {
+  req: IncomingMessage;
+  /** Absent when the client asked for a connection upgrade (attach, exec start). */
+  res?: ServerResponse;
+  /** Present for upgrade requests: the raw socket and bytes already read past the headers. */
+  upgrade?: { socket: Duplex; head: Buffer };
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The API version the client spoke (path prefix), or the daemon's own. */
+  version: string;
+  services: Services;
+}
+
+export type Handler = (ctx: Ctx) => Promise<void> | void;
+
+/** Semantic-version compare for API versions like `1.41`. */
+export function versionAtLeast(v: string, min: string): boolean {
+  const [a1, a2] = v.split('.').map(Number);
+  const [b1, b2] = min.split('.').map(Number);
+  return a1 > b1 || (a1 === b1 && a2 >= b2);
+}

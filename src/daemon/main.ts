@@ -1,0 +1,128 @@
+/** berthd: flags as dockerd names them, daemon.json, the data-root lock, then the API. */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { ApiServer } from '../api/server.js';
+import { log, setLogLevel } from '../util/log.js';
+import { type DaemonConfig, defaultConfig, finalizeConfig } from './config.js';
+import { applyDaemonJson } from './daemon-json.js';
+import { lockDataRoot } from './lock.js';
+import { prepareHost } from '../runtime/host-prep.js';
+import { wireServices } from './wire.js';
+
+const collect = (v: string, prev: string[]) => prev.concat([v]);
+
+function isLoopback(host: string): boolean {
+  const h = new URL(host.replace(/^tcp:/, 'http:')).hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
+}
+
+async function main(argv: string[]): Promise<void> {
+  process.title = 'berthd';
+  const program = new Command('berthd')
+    .description('Berth container engine daemon')
+    .option('-H, --host <addr>', 'daemon socket(s) to listen on (unix://PATH, tcp://HOST:PORT)', collect, [])
+    .option('--data-root <dir>', 'root directory of persistent state')
+    .option('--exec-root <dir>', 'root directory of runtime state')
+    .option('-p, --pidfile <file>', 'path of the daemon PID file')
+    .option('--config-file <file>', 'daemon configuration file', '/etc/berth/daemon.json')
+    .option('-l, --log-level <level>', 'debug, info, warn, error, fatal')
+    .option('-D, --debug', 'enable debug mode')
+    .option('--tlsverify', 'use TLS and verify the remote client certificate')
+    .option('--tls', 'use TLS; implied by --tlsverify')
+    .option('--tlscacert <file>', 'trust certs signed only by this CA')
+    .option('--tlscert <file>', 'path to TLS certificate file')
+    .option('--tlskey <file>', 'path to TLS key file')
+    .option('--insecure-tcp', 'allow a plain TCP listener on a non-loopback address (insecure)')
+    .option('--default-runtime <name>', 'default OCI runtime for containers (crun, runc)')
+    .option('--cgroup-parent <name>', 'parent cgroup for all containers')
+    .option('-b, --bridge <name>', 'attach containers to a network bridge')
+    .option('--bip <cidr>', 'network bridge IP')
+    .option('--default-address-pool <spec>', 'default address pools for user networks (base=CIDR,size=N)', collect, [])
+    .option('--iptables [bool]', 'enable firewall rule changes')
+    .option('--ip-forward [bool]', 'enable net.ipv4.ip_forward')
+    .option('--dns <ip>', 'DNS server to use', collect, [])
+    .option('--no-dns-forward', 'never forward DNS queries from containers to upstream resolvers')
+    .option('--plugin-dir <dir>', 'extra directory to discover volume plugins in', collect, [])
+    .allowExcessArguments(false);
+  program.parse(argv, { from: 'user' });
+  const o = program.opts();
+
+  const config: DaemonConfig = defaultConfig();
+  const explicitConfig = program.getOptionValueSource('configFile') === 'cli';
+  await applyDaemonJson(config, o.configFile as string, explicitConfig);
+  if ((o.host as string[]).length) config.hosts = o.host as string[];
+  if (o.dataRoot) config.dataRoot = path.resolve(o.dataRoot as string);
+  if (o.execRoot) config.execRoot = path.resolve(o.execRoot as string);
+  if (o.pidfile) config.pidfile = path.resolve(o.pidfile as string);
+  if (o.logLevel) config.logLevel = o.logLevel as string;
+  if (o.debug) config.logLevel = 'debug';
+  if (o.tlsverify) config.tlsVerify = true;
+  if (o.tlscacert) config.tlsCaCert = o.tlscacert as string;
+  if (o.tlscert) config.tlsCert = o.tlscert as string;
+  if (o.tlskey) config.tlsKey = o.tlskey as string;
+  if (o.insecureTcp) config.insecureTcp = true;
+  if (o.defaultRuntime) config.defaultRuntime = o.defaultRuntime as string;
+  if (o.cgroupParent) config.cgroupParent = o.cgroupParent as string;
+  if (o.bridge) config.bridge = o.bridge as string;
+  if (o.bip) config.bip = o.bip as string;
+  for (const spec of o.defaultAddressPool as string[]) {
+    const kv = Object.fromEntries(spec.split(',').map((p) => p.split('=', 2)));
+    config.defaultAddressPools.push({ base: kv.base, size: Number(kv.size) });
+  }
+  if (o.iptables !== undefined) config.iptables = o.iptables !== 'false';
+  if (o.ipForward !== undefined) config.ipForward = o.ipForward !== 'false';
+  if ((o.dns as string[]).length) config.dns = o.dns as string[];
+  if (o.dnsForward === false) config.dnsForward = false;
+  config.pluginDirs.push(...(o.pluginDir as string[]));
+  finalizeConfig(config);
+  setLogLevel(config.logLevel);
+
+  const useTls = Boolean(o.tls || config.tlsVerify || (config.tlsCert && config.tlsKey));
+  for (const h of config.hosts) {
+    if (h.startsWith('tcp://') && !useTls && !isLoopback(h)) {
+      if (!config.insecureTcp) {
+        throw new Error(
+          `refusing to listen on ${h} without TLS: use --tlsverify with --tlscacert/--tlscert/--tlskey, or --insecure-tcp to force it`,
+        );
+      }
+      log.warn('API listening on a non-loopback TCP address without TLS: anyone who reaches it controls this host', { host: h });
+    }
+  }
+
+  await fs.mkdir(config.dataRoot, { recursive: true, mode: 0o711 });
+  await fs.mkdir(config.execRoot, { recursive: true, mode: 0o711 });
+  const lock = await lockDataRoot(config.dataRoot);
+  await prepareHost(config);
+  await fs.writeFile(config.pidfile, `${process.pid}\n`);
+
+  const services = await wireServices(config);
+  const api = new ApiServer(services);
+  await api.listen(
+    config.hosts,
+    useTls ? { ca: config.tlsCaCert, cert: config.tlsCert ?? '', key: config.tlsKey ?? '', verify: config.tlsVerify } : undefined,
+  );
+  services.events.publish('daemon', 'start', services.id);
+  void services.images.ensureDefault().catch((err) => log.error('cannot make the default image', { err }));
+  log.info('berthd ready', { dataRoot: config.dataRoot, execRoot: config.execRoot, pid: process.pid });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    await api.close();
+    await services.containers.shutdown();
+    await services.networks.close();
+    await fs.rm(config.pidfile, { force: true });
+    lock.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

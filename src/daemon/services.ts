@@ -1,0 +1,23 @@
+/** Every engine service the API layer may call, assembled at boot by `wire.ts`. */
+import type { ContainerService } from '../containers/service.js';
+import type { ContentStore } from '../content/index.js';
+import type { ImageService } from '../images/index.js';
+import type { RootfsStore } from '../layers/index.js';
+import type { NetworkService } from '../network/index.js';
+import type { VolumeService } from '../volumes/index.js';
+import type { DaemonConfig } from './config.js';
+import type { EventBus } from './events.js';
+
+export interface Services {
+  config: DaemonConfig;
+  events: EventBus;
+  content: ContentStore;
+  images: ImageService;
+  rootfs: RootfsStore;
+  containers: ContainerService;
+  networks: NetworkService;
+  volumes: VolumeService;
+  /** Daemon identity for `/info`. */
+  id: string;
+  startedAt: Date;
+}

@@ -1,0 +1,50 @@
+/** Assembles the engine services from the config, bottom layer first. */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { ContainerService } from '../containers/service.js';
+import { FileContentStore } from '../content/index.js';
+import { openImageService } from '../images/service.js';
+import { openRootfsStore } from '../layers/overlay.js';
+import { openNetworkService } from '../network/service.js';
+import { openVolumeService } from '../volumes/service.js';
+import { readJsonOr, writeJsonAtomic } from '../util/fsx.js';
+import type { DaemonConfig } from './config.js';
+import { EventBus } from './events.js';
+import type { Services } from './services.js';
+
+export async function wireServices(config: DaemonConfig): Promise<Services> {
+  const root = config.dataRoot;
+  const events = new EventBus();
+  const idFile = path.join(root, 'engine-id.json');
+  let { id } = await readJsonOr<{ id?: string }>(idFile, {});
+  if (!id) {
+    id = randomUUID();
+    await writeJsonAtomic(idFile, { id });
+  }
+  const content = await FileContentStore.open(path.join(root, 'content'));
+  // The container directory is known only once containers are loaded; lower layers get it lazily.
+  let containers: ContainerService | undefined;
+  const directory = {
+    get: (ref: string) => containers!.get(ref),
+    list: () => containers!.list(),
+  };
+  const rootfs = await openRootfsStore({ root: path.join(root, 'overlay'), content });
+  const images = await openImageService({ root: path.join(root, 'image'), content, rootfs, events, containers: directory });
+  const networks = await openNetworkService({ config, events, containers: directory });
+  const volumes = await openVolumeService({ config, events, containers: directory });
+  const services: Services = {
+    config,
+    events,
+    content,
+    images,
+    rootfs,
+    networks,
+    volumes,
+    containers: undefined as unknown as ContainerService,
+    id,
+    startedAt: new Date(),
+  };
+  containers = await ContainerService.open(services);
+  services.containers = containers;
+  return services;
+}

@@ -1,0 +1,25 @@
+/**
+ * The layer layer: image layers unpacked once onto disk and shared (overlayfs lower dirs), and the
+ * read-write layer of each container (overlayfs upper dir). Also the diff of a container's layer
+ * as a tar with whiteouts, for commit and `docker diff`.
+ */
+import type { Readable } from 'node:stream';
+
+export interface Change {
+  Path: string;
+  Kind: 0 | 1 | 2; // 0 modified, 1 added, 2 deleted
+}
+
+export interface RootfsStore {
+  /** Creates the container's read-write layer over the image's layers (by diff IDs, bottom first). */
+  create(containerId: string, diffIds: string[]): Promise<void>;
+  /** Mounts the overlay and returns the rootfs path; idempotent. */
+  mount(containerId: string): Promise<string>;
+  unmount(containerId: string): Promise<void>;
+  remove(containerId: string): Promise<void>;
+  changes(containerId: string): Promise<Change[]>;
+  /** Tar of the container's changes (whiteouts as `.wh.` entries), for commit. */
+  diffTar(containerId: string): Promise<Readable>;
+  /** Tar of the container's whole filesystem (`docker export`). */
+  exportTar(containerId: string): Promise<Readable>;
+}
