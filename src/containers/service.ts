@@ -1,6 +1,6 @@
 /** The container service: records, the state machine, and the life cycle through the runtime. */
 import type { Services } from '../daemon/services.js';
-import { notFound } from '../util/errors.js';
+import { notFound, notImplemented } from '../util/errors.js';
 import type { ContainerDirectory } from './directory.js';
 import type { ContainerRecord } from './types.js';
 
@@ -15,6 +15,15 @@ export class ContainerService implements ContainerDirectory {
 
   /** Daemon shutdown: containers keep running (live restore); only watchers are dropped. */
   async shutdown(): Promise<void> {}
+
+  /** Freezes a running container (cgroup freezer); 409 when it is not running. */
+  async pause(_ref: string): Promise<void> {
+    throw notImplemented('pause is not implemented yet');
+  }
+
+  async unpause(_ref: string): Promise<void> {
+    throw notImplemented('unpause is not implemented yet');
+  }
 
   list(): ContainerRecord[] {
     return [...this.byId.values()];

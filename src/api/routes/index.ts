@@ -1,5 +1,6 @@
 /** Every route group of the Engine API; one module per resource. */
 import type { Router } from '../router.js';
+import { registerArchiveRoutes } from './archive.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerExecRoutes } from './exec.js';
 import { registerImageRoutes } from './images.js';
@@ -14,4 +15,5 @@ export function registerRoutes(router: Router): void {
   registerImageRoutes(router);
   registerNetworkRoutes(router);
   registerVolumeRoutes(router);
+  registerArchiveRoutes(router);
 }
