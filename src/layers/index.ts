@@ -23,3 +23,25 @@ export interface RootfsStore {
   /** Tar of the container's whole filesystem (`docker export`). */
   exportTar(containerId: string): Promise<Readable>;
 }
+
+export interface LayerInfo {
+  /** sha256 of the uncompressed layer tar. */
+  diffId: string;
+  /** Sum of the regular files' sizes. */
+  size: number;
+}
+
+/** The image side of the layer store: layers by diff ID, unpacked once and shared. */
+export interface LayerStore {
+  /**
+   * Unpacks a layer tar (plain or gzip) unless a layer with its diff ID exists already. Checks the
+   * tar first (400 `Error processing tar file: …` for hostile or broken input; nothing is left
+   * behind) and, with `expectDiffId`, that the uncompressed bytes have that digest.
+   */
+  applyLayer(source: Readable, opts?: { expectDiffId?: string }): Promise<LayerInfo>;
+  layerInfo(diffId: string): LayerInfo | undefined;
+  /** The layer's tar exactly as it was applied (uncompressed), for `save`. */
+  layerTar(diffId: string): Readable;
+  /** Removes layers that are neither in `keep` nor under a container's rootfs; returns bytes freed. */
+  gc(keep: Set<string>): Promise<number>;
+}
