@@ -3,6 +3,7 @@
  * owns named and anonymous volumes (local driver and plugins), bind mounts, tmpfs, --volumes-from.
  */
 import type { ContainerRecord, MountPoint } from '../containers/types.js';
+import type { ContainerView } from './scope.js';
 
 /** An OCI runtime mount (runtime-spec `config.md` "Mounts"). */
 export interface OciMount {
@@ -19,6 +20,29 @@ export interface ResolvedMounts {
   points: MountPoint[];
 }
 
+/** A volume as the API shows it (`GET /volumes/{name}`). */
+export interface Volume {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Scope: 'local' | 'global';
+  Options: Record<string, string> | null;
+  Status?: Record<string, unknown>;
+  UsageData?: { Size: number; RefCount: number } | null;
+}
+
+export interface CreateVolumeRequest {
+  Name?: string;
+  Driver?: string;
+  DriverOpts?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** Filters as `api/http.ts parseFilters` returns them: key → values. */
+export type VolumeFilters = Map<string, string[]>;
+
 export interface VolumeService {
   /** Validates a create request's Binds/Mounts/Volumes/Tmpfs/VolumesFrom (400 for bad specs) and records volumes used. */
   prepare(record: ContainerRecord, imageVolumes: string[], rootfs?: string): Promise<MountPoint[]>;
@@ -28,4 +52,25 @@ export interface VolumeService {
   unmount(record: ContainerRecord): Promise<void>;
   /** On container removal: drops references; removes anonymous volumes when `removeAnonymous`. */
   release(record: ContainerRecord, removeAnonymous: boolean): Promise<void>;
+
+  // --- the volume API (`docker volume …`, `system df`, `docker cp`)
+  create(req: CreateVolumeRequest): Promise<Volume>;
+  /** 404 `get <name>: no such volume`. */
+  inspect(name: string): Promise<Volume>;
+  /** Filters `dangling`, `driver`, `label`, `name`. */
+  list(filters?: VolumeFilters): Promise<{ Volumes: Volume[]; Warnings: string[] }>;
+  /** 409 `remove <name>: volume is in use - [ids]`; `force` ignores a missing volume. */
+  remove(name: string, force?: boolean): Promise<void>;
+  /** Only anonymous volumes unless filter `all=true`; filters `label`, `label!`. */
+  prune(filters?: VolumeFilters): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
+  /** Every volume with `UsageData` (`system df`). */
+  usage(): Promise<Volume[]>;
+  /** Container IDs that use a volume. */
+  refs(name: string): string[];
+  /** The container's filesystem as `docker cp` sees it: rootfs with its volumes and binds. */
+  view(record: ContainerRecord, rootfs: string): Promise<ContainerView>;
+  /** uid/gid of the container's `Config.User`, from the container's /etc/passwd and /etc/group. */
+  containerUser(record: ContainerRecord, view: ContainerView): Promise<{ uid: number; gid: number }>;
+  /** `local` plus discovered plugins (for `/info` `Plugins.Volume`). */
+  driverNames(): Promise<string[]>;
 }

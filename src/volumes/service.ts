@@ -1,13 +1,48 @@
 /**
- * Storage before the volumes work lands: containers get no volumes or bind mounts, and a request
- * for one is refused clearly rather than silently ignored. Replaced by the full service.
+ * The volume service: named and anonymous volumes (the `local` driver and plugins), the mount
+ * plan of each container (binds, volumes, tmpfs, --volumes-from), and their life cycle around
+ * container create/start/stop/remove.
+ *
+ * State under the data root, each file written atomically:
+ *   volumes/<name>/_data            local volume data (Docker's layout), volumes/<name>/opts.json
+ *   volume-state/volumes/<name>.json   volume metadata (driver, labels, options, created)
+ *   volume-state/containers/<id>.json  a container's mount plan (+ whether it is mounted)
+ * For local volumes the directory is the truth: metadata without a directory is dropped at start,
+ * a directory without metadata (a crash between the two writes) is adopted, as Docker does.
  */
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { ContainerDirectory } from '../containers/directory.js';
 import type { ContainerRecord, MountPoint } from '../containers/types.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import type { EventBus } from '../daemon/events.js';
-import { notImplemented } from '../util/errors.js';
-import type { ResolvedMounts, VolumeService } from './index.js';
+import { BerthError, conflict, errnoCode, invalid, isKind, notFound, systemError } from '../util/errors.js';
+import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
+import { newId } from '../util/ids.js';
+import { log } from '../util/log.js';
+import type {
+  CreateVolumeRequest,
+  OciMount,
+  ResolvedMounts,
+  Volume,
+  VolumeFilters,
+  VolumeService,
+} from './index.js';
+import { LocalDriver } from './local.js';
+import { PluginRegistry } from './plugins.js';
+import { ContainerView, type ViewMount } from './scope.js';
+import {
+  byDepth,
+  ociOptions,
+  type PlannedMount,
+  parseBind,
+  parseMountSpec,
+  parseTmpfs,
+  parseVolumesFrom,
+  validateAnyName,
+} from './specs.js';
+
+export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
 
 export interface VolumeServiceOptions {
   config: DaemonConfig;
@@ -15,20 +50,689 @@ export interface VolumeServiceOptions {
   containers: ContainerDirectory;
 }
 
-class NoVolumes implements VolumeService {
-  async prepare(record: ContainerRecord, imageVolumes: string[]): Promise<MountPoint[]> {
-    const h = record.HostConfig;
-    if (h.Binds?.length || h.Mounts?.length || h.VolumesFrom?.length || Object.keys(h.Tmpfs ?? {}).length || Object.keys(record.Config.Volumes ?? {}).length || imageVolumes.length)
-      throw notImplemented('volumes and mounts are not supported yet');
-    return [];
-  }
-  async mount(): Promise<ResolvedMounts> {
-    return { oci: [], points: [] };
-  }
-  async unmount(): Promise<void> {}
-  async release(): Promise<void> {}
+interface VolumeMeta {
+  Name: string;
+  Driver: string;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  CreatedAt: string;
 }
 
-export async function openVolumeService(_opts: VolumeServiceOptions): Promise<VolumeService> {
-  return new NoVolumes();
+interface ContainerPlan {
+  id: string;
+  mounts: PlannedMount[];
+  mounted: boolean;
+}
+
+/** Docker's `CreatedAt`: RFC 3339 with seconds and the zone (`2026-11-27T20:31:20Z`). */
+function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function truthy(v: string): boolean | undefined {
+  if (['1', 'true', 'True', 'TRUE'].includes(v)) return true;
+  if (['0', 'false', 'False', 'FALSE'].includes(v)) return false;
+  return undefined;
+}
+
+function labelMatch(labels: Record<string, string>, f: string): boolean {
+  const i = f.indexOf('=');
+  if (i < 0) return f in labels;
+  return labels[f.slice(0, i)] === f.slice(i + 1);
+}
+
+export class LocalVolumeService implements VolumeService {
+  readonly local: LocalDriver;
+  readonly plugins: PluginRegistry;
+  private readonly metaDir: string;
+  private readonly planDir: string;
+  private readonly metas = new Map<string, VolumeMeta>();
+  private readonly plans = new Map<string, ContainerPlan>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: VolumeServiceOptions) {
+    const root = opts.config.dataRoot;
+    this.local = new LocalDriver(path.join(root, 'volumes'));
+    this.metaDir = path.join(root, 'volume-state', 'volumes');
+    this.planDir = path.join(root, 'volume-state', 'containers');
+    this.plugins = new PluginRegistry(opts.config.pluginDirs);
+  }
+
+  /** Serialises changes to volumes and plans (create vs remove vs prune vs mount). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => {});
+    return p;
+  }
+
+  async open(): Promise<void> {
+    await this.local.init();
+    await fs.mkdir(this.metaDir, { recursive: true });
+    await fs.mkdir(this.planDir, { recursive: true });
+    await sweepTemps(this.metaDir);
+    await sweepTemps(this.planDir);
+    for (const f of await fs.readdir(this.metaDir)) {
+      if (!f.endsWith('.json')) continue;
+      const m = await readJsonOr<VolumeMeta | null>(path.join(this.metaDir, f), null).catch(() => null);
+      if (!m?.Name) continue;
+      if (m.Driver === 'local' && !existsSync(this.local.dir(m.Name))) {
+        await fs.rm(path.join(this.metaDir, f), { force: true });
+        continue;
+      }
+      this.metas.set(m.Name, m);
+    }
+    for (const name of await this.local.names()) {
+      if (this.metas.has(name)) continue;
+      const st = await fs.stat(this.local.dir(name));
+      const m: VolumeMeta = {
+        Name: name,
+        Driver: 'local',
+        Labels: {},
+        Options: {},
+        CreatedAt: rfc3339(st.ctime),
+      };
+      const o = await this.local.opts(name);
+      if (o) {
+        if (o.MountType) m.Options.type = o.MountType;
+        if (o.MountOpts) m.Options.o = o.MountOpts;
+        if (o.MountDevice) m.Options.device = o.MountDevice;
+      }
+      await this.saveMeta(m);
+      this.metas.set(name, m);
+    }
+    for (const f of await fs.readdir(this.planDir)) {
+      if (!f.endsWith('.json')) continue;
+      const p = await readJsonOr<ContainerPlan | null>(path.join(this.planDir, f), null).catch(() => null);
+      if (p?.id) this.plans.set(p.id, p);
+    }
+  }
+
+  private metaFile(name: string): string {
+    return path.join(this.metaDir, `${name}.json`);
+  }
+
+  private saveMeta(m: VolumeMeta): Promise<void> {
+    return writeJsonAtomic(this.metaFile(m.Name), m);
+  }
+
+  private async savePlan(p: ContainerPlan): Promise<void> {
+    this.plans.set(p.id, p);
+    await writeJsonAtomic(path.join(this.planDir, `${p.id}.json`), p);
+  }
+
+  private async dropPlan(id: string): Promise<void> {
+    this.plans.delete(id);
+    await fs.rm(path.join(this.planDir, `${id}.json`), { force: true });
+  }
+
+  /** Container IDs whose plans use the volume (only containers that still exist, when known). */
+  refs(name: string): string[] {
+    let alive: Set<string> | undefined;
+    try {
+      alive = new Set(this.opts.containers.list().map((c) => c.Id));
+    } catch {
+      alive = undefined;
+    }
+    const out: string[] = [];
+    for (const p of this.plans.values()) {
+      if (alive && !alive.has(p.id)) continue;
+      if (p.mounts.some((m) => m.type === 'volume' && m.source === name)) out.push(p.id);
+    }
+    return out;
+  }
+
+  private mountedRefs(name: string, except?: string): number {
+    let n = 0;
+    for (const p of this.plans.values())
+      if (p.mounted && p.id !== except && p.mounts.some((m) => m.type === 'volume' && m.source === name)) n++;
+    return n;
+  }
+
+  private getMeta(name: string): VolumeMeta {
+    const m = this.metas.get(name);
+    if (!m) throw notFound(`get ${name}: no such volume`);
+    return m;
+  }
+
+  private async toApi(m: VolumeMeta, detail: boolean): Promise<Volume> {
+    const v: Volume = {
+      CreatedAt: m.CreatedAt,
+      Driver: m.Driver,
+      Labels: m.Labels ?? {},
+      Mountpoint: '',
+      Name: m.Name,
+      Options: Object.keys(m.Options ?? {}).length ? m.Options : null,
+      Scope: 'local',
+    };
+    if (m.Driver === 'local') v.Mountpoint = this.local.dataPath(m.Name);
+    else if (detail) {
+      try {
+        const c = await this.plugins.get(m.Driver);
+        const got = await c.get(m.Name);
+        v.Mountpoint = got.Mountpoint ?? '';
+        if (got.Status) v.Status = got.Status;
+        const caps = await c.capabilities();
+        if (caps.Scope === 'global') v.Scope = 'global';
+      } catch (err) {
+        log.warn('volume plugin unavailable', { volume: m.Name, driver: m.Driver, err });
+      }
+    }
+    return v;
+  }
+
+  // ---------------------------------------------------------------- volume API
+
+  async create(req: CreateVolumeRequest): Promise<Volume> {
+    return this.locked(() => this.createUnlocked(req, false));
+  }
+
+  private async createUnlocked(req: CreateVolumeRequest, anonymous: boolean): Promise<Volume> {
+    const name = req.Name || newId();
+    const driver = req.Driver || 'local';
+    const opts = req.DriverOpts ?? {};
+    const labels = { ...(req.Labels ?? {}) };
+    if (anonymous) labels[ANONYMOUS_LABEL] = '';
+    const wrap = (err: unknown): never => {
+      if (err instanceof BerthError) throw new BerthError(err.kind, `create ${name}: ${err.message}`, err);
+      throw systemError(`create ${name}: ${(err as Error).message}`, err);
+    };
+    const existing = this.metas.get(name);
+    if (existing) {
+      if (req.Driver && existing.Driver !== driver)
+        throw conflict(
+          `create ${name}: driver '${existing.Driver}' already has volume '${name}': volume name must be unique`,
+        );
+      return this.toApi(existing, true);
+    }
+    try {
+      validateAnyName(name);
+      if (driver === 'local') {
+        this.local.validate(name, opts);
+        await this.local.create(name, opts);
+      } else {
+        const c = await this.plugins.get(driver);
+        await c.create(name, opts);
+      }
+    } catch (err) {
+      if (driver === 'local' && !isKind(err, 'invalid'))
+        await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
+      wrap(err);
+    }
+    const meta: VolumeMeta = {
+      Name: name,
+      Driver: driver,
+      Labels: labels,
+      Options: { ...opts },
+      CreatedAt: rfc3339(new Date()),
+    };
+    try {
+      await this.saveMeta(meta);
+    } catch (err) {
+      if (driver === 'local')
+        await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
+      wrap(err);
+    }
+    this.metas.set(name, meta);
+    this.opts.events.publish('volume', 'create', name, { driver });
+    return this.toApi(meta, true);
+  }
+
+  async inspect(name: string): Promise<Volume> {
+    return this.toApi(this.getMeta(name), true);
+  }
+
+  async list(filters: VolumeFilters = new Map()): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
+    for (const k of filters.keys())
+      if (!['dangling', 'driver', 'label', 'name'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    let dangling: boolean | undefined;
+    for (const v of filters.get('dangling') ?? []) {
+      const b = truthy(v);
+      if (b === undefined) throw invalid(`invalid filter 'dangling=${v}'`);
+      dangling = b;
+    }
+    const out: Volume[] = [];
+    for (const m of [...this.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
+      if (dangling !== undefined && (this.refs(m.Name).length === 0) !== dangling) continue;
+      const drivers = filters.get('driver');
+      if (drivers?.length && !drivers.includes(m.Driver)) continue;
+      const names = filters.get('name');
+      if (names?.length && !names.some((n) => m.Name.includes(n))) continue;
+      const labels = filters.get('label');
+      if (labels?.length && !labels.every((l) => labelMatch(m.Labels ?? {}, l))) continue;
+      out.push(await this.toApi(m, false));
+    }
+    return { Volumes: out, Warnings: [] };
+  }
+
+  async remove(name: string, force = false): Promise<void> {
+    return this.locked(async () => {
+      const m = this.metas.get(name);
+      if (!m) {
+        if (force) return;
+        throw notFound(`get ${name}: no such volume`);
+      }
+      const users = this.refs(name);
+      if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
+      await this.destroy(m, force);
+    });
+  }
+
+  /** Removes a volume that nobody uses: driver first (the data), then the metadata. */
+  private async destroy(m: VolumeMeta, force: boolean): Promise<void> {
+    try {
+      if (m.Driver === 'local') await this.local.remove(m.Name);
+      else await (await this.plugins.get(m.Driver)).remove(m.Name);
+    } catch (err) {
+      if (!force) {
+        if (err instanceof BerthError)
+          throw new BerthError(err.kind, `remove ${m.Name}: ${err.message}`, err);
+        throw systemError(`remove ${m.Name}: ${(err as Error).message}`, err);
+      }
+      log.warn('volume driver failed to remove volume; forgetting it anyway', { volume: m.Name, err });
+    }
+    await fs.rm(this.metaFile(m.Name), { force: true });
+    this.metas.delete(m.Name);
+    for (const p of this.plans.values())
+      if (p.mounts.some((x) => x.type === 'volume' && x.source === m.Name)) await this.dropPlan(p.id);
+    this.opts.events.publish('volume', 'destroy', m.Name, { driver: m.Driver });
+  }
+
+  async prune(
+    filters: VolumeFilters = new Map(),
+  ): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    for (const k of filters.keys())
+      if (!['label', 'label!', 'all'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    let all = false;
+    for (const v of filters.get('all') ?? []) {
+      const b = truthy(v);
+      if (b === undefined) throw invalid(`invalid filter 'all=${v}'`);
+      all = b;
+    }
+    return this.locked(async () => {
+      const deleted: string[] = [];
+      let space = 0;
+      for (const m of [...this.metas.values()]) {
+        const labels = m.Labels ?? {};
+        if (!all && !(ANONYMOUS_LABEL in labels)) continue;
+        if (!(filters.get('label') ?? []).every((l) => labelMatch(labels, l))) continue;
+        if ((filters.get('label!') ?? []).some((l) => labelMatch(labels, l))) continue;
+        if (this.refs(m.Name).length) continue;
+        const size = m.Driver === 'local' ? await this.local.size(m.Name) : 0;
+        try {
+          await this.destroy(m, false);
+        } catch (err) {
+          log.warn('prune: could not remove volume', { volume: m.Name, err });
+          continue;
+        }
+        deleted.push(m.Name);
+        if (size > 0) space += size;
+      }
+      return { VolumesDeleted: deleted, SpaceReclaimed: space };
+    });
+  }
+
+  /** Every volume with `UsageData` (`system df`). */
+  async usage(): Promise<Volume[]> {
+    const out: Volume[] = [];
+    for (const m of [...this.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
+      const v = await this.toApi(m, false);
+      v.UsageData = {
+        Size: m.Driver === 'local' ? await this.local.size(m.Name) : -1,
+        RefCount: this.refs(m.Name).length,
+      };
+      out.push(v);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- container life cycle
+
+  async prepare(record: ContainerRecord, imageVolumes: string[], _rootfs?: string): Promise<MountPoint[]> {
+    const h = record.HostConfig;
+    const volumeDriver = h.VolumeDriver ?? '';
+    const byDest = new Map<string, PlannedMount>();
+    // 1. --volumes-from: the source container's binds and volumes, mode ro/rw applied.
+    for (const spec of h.VolumesFrom ?? []) {
+      const { ref, mode } = parseVolumesFrom(spec);
+      const src = this.opts.containers.get(ref);
+      if (src.Id === record.Id) throw invalid('cannot use --volumes-from with the container itself');
+      for (const m of this.planOf(src)) {
+        if (m.type === 'tmpfs') continue;
+        const rw = m.rw && !mode.split(',').includes('ro');
+        byDest.set(m.destination, { ...m, rw, copyData: false, anonymous: false, origin: 'volumes-from' });
+      }
+    }
+    // 2. Binds (-v), 3. Mounts (--mount): later ones override volumes-from, not each other.
+    const user = new Set<string>();
+    const take = (m: PlannedMount) => {
+      if (user.has(m.destination)) throw invalid(`Duplicate mount point: ${m.destination}`);
+      user.add(m.destination);
+      byDest.set(m.destination, m);
+    };
+    for (const b of h.Binds ?? []) take(parseBind(b, volumeDriver));
+    for (const spec of h.Mounts ?? []) {
+      const m = parseMountSpec(spec, (p) => existsSync(p));
+      if (m.type === 'volume' && !m.driver) m.driver = volumeDriver;
+      take(m);
+    }
+    for (const [dest, o] of Object.entries(h.Tmpfs ?? {})) take(parseTmpfs(dest, o ?? ''));
+    // 4. Config.Volumes and the image's VOLUMEs: anonymous volumes where nothing is mounted yet.
+    for (const dest of [...Object.keys(record.Config.Volumes ?? {}), ...imageVolumes]) {
+      if (!path.posix.isAbsolute(dest))
+        throw invalid(
+          `invalid mount config for type "volume": invalid mount path: '${dest}' mount path must be absolute`,
+        );
+      const d = path.posix.normalize(dest);
+      if (d === '/')
+        throw invalid(
+          `invalid mount config for type "volume": invalid specification: destination can't be '/'`,
+        );
+      if (byDest.has(d)) continue;
+      byDest.set(d, {
+        type: 'volume',
+        source: '',
+        destination: d,
+        rw: true,
+        mode: '',
+        propagation: '',
+        driver: volumeDriver,
+        copyData: true,
+        anonymous: true,
+        origin: 'image',
+      });
+    }
+    const mounts = [...byDest.values()];
+    return this.locked(async () => {
+      const created: VolumeMeta[] = [];
+      try {
+        for (const m of mounts) {
+          if (m.type !== 'volume') continue;
+          const exists = m.source ? this.metas.get(m.source) : undefined;
+          if (exists) {
+            if (m.driver && m.driver !== exists.Driver && m.origin !== 'volumes-from')
+              throw conflict(
+                `create ${m.source}: driver '${exists.Driver}' already has volume '${m.source}': volume name must be unique`,
+              );
+            m.driver = exists.Driver;
+            continue;
+          }
+          if (m.origin === 'volumes-from') throw notFound(`get ${m.source}: no such volume`);
+          const v = await this.createUnlocked(
+            { Name: m.source, Driver: m.driver, DriverOpts: m.driverOpts, Labels: m.labels },
+            m.anonymous === true,
+          );
+          m.source = v.Name;
+          m.driver = v.Driver;
+          created.push(this.metas.get(v.Name)!);
+        }
+      } catch (err) {
+        for (const c of created) await this.destroy(c, true).catch(() => {});
+        throw err;
+      }
+      const plan: ContainerPlan = { id: record.Id, mounts, mounted: false };
+      await this.savePlan(plan);
+      return this.points(plan, new Map());
+    });
+  }
+
+  /** A container's plan; for a container prepared before this service knew it, from its `Mounts`. */
+  private planOf(rec: ContainerRecord): PlannedMount[] {
+    const p = this.plans.get(rec.Id);
+    if (p) return p.mounts;
+    return (rec.Mounts ?? []).map((mp) => ({
+      type: mp.Type,
+      source: mp.Type === 'volume' ? (mp.Name ?? '') : mp.Source,
+      destination: mp.Destination,
+      rw: mp.RW,
+      mode: mp.Mode,
+      propagation: mp.Propagation,
+      driver: mp.Driver ?? '',
+      copyData: false,
+      origin: 'volumes-from' as const,
+    }));
+  }
+
+  private points(plan: ContainerPlan, sources: Map<string, string>): MountPoint[] {
+    const out: MountPoint[] = [];
+    for (const m of plan.mounts) {
+      if (m.type === 'tmpfs') {
+        if (m.origin === 'tmpfs') continue;
+        out.push({
+          Type: 'tmpfs',
+          Source: '',
+          Destination: m.destination,
+          Mode: m.mode,
+          RW: m.rw,
+          Propagation: '',
+        });
+      } else if (m.type === 'bind') {
+        out.push({
+          Type: 'bind',
+          Source: m.source,
+          Destination: m.destination,
+          Mode: m.mode,
+          RW: m.rw,
+          Propagation: m.propagation,
+        });
+      } else {
+        const src = sources.get(m.destination) ?? (m.driver === 'local' ? this.local.dataPath(m.source) : '');
+        out.push({
+          Type: 'volume',
+          Name: m.source,
+          Source: src,
+          Destination: m.destination,
+          Driver: m.driver || 'local',
+          Mode: m.mode,
+          RW: m.rw,
+          Propagation: m.propagation,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Host path of a volume for a container, mounting it (local options, plugin Mount) as needed. */
+  private async mountVolume(m: PlannedMount, containerId: string): Promise<string> {
+    const meta = this.getMeta(m.source);
+    if (meta.Driver === 'local') {
+      // Local volumes with options are mounted once, for their first user.
+      if (this.mountedRefs(meta.Name, containerId) === 0 || !this.local.isMounted(meta.Name))
+        return this.local.mount(meta.Name);
+      return this.local.dataPath(meta.Name);
+    }
+    return (await this.plugins.get(meta.Driver)).mount(meta.Name, containerId);
+  }
+
+  private async unmountVolume(name: string, containerId: string): Promise<void> {
+    const meta = this.metas.get(name);
+    if (!meta) return;
+    if (meta.Driver === 'local') {
+      if (this.mountedRefs(name, containerId) === 0) await this.local.unmount(name);
+      return;
+    }
+    await (await this.plugins.get(meta.Driver)).unmount(name, containerId);
+  }
+
+  async mount(record: ContainerRecord, rootfs: string): Promise<ResolvedMounts> {
+    if (!this.plans.has(record.Id)) await this.prepare(record, []);
+    return this.locked(async () => {
+      const plan = this.plans.get(record.Id)!;
+      const oci: OciMount[] = [];
+      const sources = new Map<string, string>();
+      const done: PlannedMount[] = [];
+      const view = new ContainerView(rootfs, []);
+      try {
+        for (const m of byDepth(plan.mounts)) {
+          if (m.type === 'tmpfs') {
+            oci.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ociOptions(m) });
+            continue;
+          }
+          let source = m.source;
+          if (m.type === 'bind') {
+            if (!existsSync(source)) {
+              if (!m.createSource)
+                throw invalid(
+                  `invalid mount config for type "bind": bind source path does not exist: ${source}`,
+                );
+              await fs.mkdir(source, { recursive: true, mode: 0o755 });
+            }
+          } else {
+            source = await this.mountVolume(m, record.Id);
+            done.push(m);
+            sources.set(m.destination, source);
+            if (m.copyData) {
+              await this.copyUp(view, m.destination, source);
+              m.copyData = false;
+            }
+            const meta = this.metas.get(m.source);
+            this.opts.events.publish('volume', 'mount', m.source, {
+              container: record.Id,
+              destination: m.destination,
+              driver: meta?.Driver ?? 'local',
+              propagation: m.propagation,
+              'read/write': String(m.rw),
+            });
+          }
+          oci.push({ destination: m.destination, type: 'bind', source, options: ociOptions(m) });
+        }
+      } catch (err) {
+        for (const m of done) await this.unmountVolume(m.source, record.Id).catch(() => {});
+        throw err;
+      }
+      plan.mounted = true;
+      await this.savePlan(plan);
+      return { oci, points: this.points(plan, sources) };
+    });
+  }
+
+  /** Copies the image's content at `dest` into an empty volume (Docker's copy-up; never for binds). */
+  private async copyUp(view: ContainerView, dest: string, volumePath: string): Promise<void> {
+    const entries = await fs.readdir(volumePath).catch(() => ['?']);
+    if (entries.length > 0) return;
+    const loc = await view.resolve(dest, true);
+    if (!loc.host.startsWith(view.rootfs)) return;
+    const st = await view.stat(loc);
+    if (!st?.isDirectory()) return;
+    const { run } = await import('../util/exec.js');
+    await run('cp', ['-a', '--', `${loc.host}/.`, `${volumePath}/`]);
+  }
+
+  async unmount(record: ContainerRecord): Promise<void> {
+    return this.locked(async () => {
+      const plan = this.plans.get(record.Id);
+      if (!plan?.mounted) return;
+      plan.mounted = false;
+      for (const m of plan.mounts) {
+        if (m.type !== 'volume') continue;
+        try {
+          await this.unmountVolume(m.source, record.Id);
+        } catch (err) {
+          log.warn('volume unmount failed', { volume: m.source, container: record.Id, err });
+        }
+        this.opts.events.publish('volume', 'unmount', m.source, {
+          container: record.Id,
+          driver: this.metas.get(m.source)?.Driver ?? 'local',
+        });
+      }
+      await this.savePlan(plan);
+    });
+  }
+
+  async release(record: ContainerRecord, removeAnonymous: boolean): Promise<void> {
+    await this.unmount(record);
+    return this.locked(async () => {
+      const plan = this.plans.get(record.Id);
+      if (!plan) return;
+      await this.dropPlan(record.Id);
+      if (!removeAnonymous) return;
+      for (const m of plan.mounts) {
+        if (m.type !== 'volume' || !m.anonymous) continue;
+        const meta = this.metas.get(m.source);
+        if (!meta || this.refs(m.source).filter((id) => id !== record.Id).length) continue;
+        await this.destroy(meta, false).catch((err) =>
+          log.warn('could not remove anonymous volume', { volume: m.source, err }),
+        );
+      }
+    });
+  }
+
+  /** The container's filesystem view for `docker cp`: rootfs, volumes, binds and its /etc files. */
+  async view(record: ContainerRecord, rootfs: string): Promise<ContainerView> {
+    const mounts: ViewMount[] = [];
+    const plan = this.plans.get(record.Id);
+    for (const m of plan?.mounts ?? this.planOf(record)) {
+      if (m.type === 'tmpfs') continue;
+      let source = m.source;
+      if (m.type === 'volume') {
+        const meta = this.metas.get(m.source);
+        if (!meta) continue;
+        if (meta.Driver === 'local') source = this.local.dataPath(meta.Name);
+        else {
+          try {
+            source = await (await this.plugins.get(meta.Driver)).path(meta.Name);
+          } catch {
+            continue;
+          }
+          if (!source) continue;
+        }
+      }
+      mounts.push({ destination: m.destination, source, rw: m.rw });
+    }
+    const files: [string, string][] = [
+      ['/etc/hostname', record.HostnamePath],
+      ['/etc/hosts', record.HostsPath],
+      ['/etc/resolv.conf', record.ResolvConfPath],
+    ];
+    for (const [dest, src] of files)
+      if (src && existsSync(src) && !mounts.some((x) => x.destination === dest))
+        mounts.push({ destination: dest, source: src, rw: true });
+    return new ContainerView(rootfs, mounts, !!record.HostConfig.ReadonlyRootfs);
+  }
+
+  /** Numeric uid/gid of the container's user, read from the container's own passwd/group. */
+  async containerUser(record: ContainerRecord, view: ContainerView): Promise<{ uid: number; gid: number }> {
+    const user = record.Config.User || '';
+    if (!user) return { uid: 0, gid: 0 };
+    const [u, g] = user.split(':');
+    const read = async (file: string) => {
+      const loc = await view.resolve(file, true);
+      return (await fs.readFile(loc.host, 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
+    };
+    let uid = Number(u);
+    let gid = 0;
+    if (!/^\d+$/.test(u)) {
+      const row = (await read('/etc/passwd')).find((r) => r[0] === u);
+      if (!row) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
+      uid = Number(row[2]);
+      gid = Number(row[3]);
+    } else {
+      const row = (await read('/etc/passwd')).find((r) => r[2] === u);
+      if (row) gid = Number(row[3]);
+    }
+    if (g !== undefined) {
+      if (/^\d+$/.test(g)) gid = Number(g);
+      else {
+        const row = (await read('/etc/group')).find((r) => r[0] === g);
+        if (!row) throw invalid(`unable to find group ${g}: no matching entries in group file`);
+        gid = Number(row[2]);
+      }
+    }
+    return { uid, gid };
+  }
+
+  /** Driver names for `/info` (`Plugins.Volume`): local plus every discovered plugin. */
+  async driverNames(): Promise<string[]> {
+    return ['local', ...(await this.plugins.scan().catch(() => []))];
+  }
+}
+
+export async function openVolumeService(opts: VolumeServiceOptions): Promise<LocalVolumeService> {
+  const s = new LocalVolumeService(opts);
+  try {
+    await s.open();
+  } catch (err) {
+    if (errnoCode(err)) throw systemError(`volumes: ${(err as Error).message}`, err);
+    throw err;
+  }
+  return s;
 }
