@@ -1,16 +1,18 @@
 /**
- * The network layer: what the container life cycle asks of it. The service behind this interface
- * owns networks (bridge, host, none, macvlan; overlay later), IPAM, endpoints, port publishing,
- * firewall rules and the embedded DNS. Drivers implement the per-kind work.
+ * The network layer: what the container life cycle and the API ask of it. The service behind this
+ * interface owns networks (bridge, host, none, macvlan; overlay later), IPAM, endpoints, port
+ * publishing, firewall rules and the embedded DNS. Drivers (`drivers.ts`) implement the per-kind work.
  */
-import type { ContainerRecord } from '../containers/types.js';
+import type { ContainerRecord, EndpointSettings } from '../containers/types.js';
+import type { Filters } from '../api/http.js';
+import type { IpamConfigEntry, NetworkRecord } from './types.js';
 
 export interface NetworkAttachment {
-  /** Path of the network namespace to join (e.g. `/run/berth/netns/<id>`); absent: a new private one. */
+  /** Path of the network namespace to join (e.g. `/run/netns/<name>`); absent: a new private one. */
   netnsPath?: string;
   /** True for `--network host`: no network namespace at all. */
   hostNetwork: boolean;
-  /** Lines for `/etc/hosts` beyond localhost and the container's own name (e.g. `--add-host`, aliases). */
+  /** Lines for `/etc/hosts` beyond localhost and the container's own name (e.g. `--add-host`, `--link`). */
   hosts: string[];
   /** The container's own addresses, for its `/etc/hosts` line. */
   addresses: string[];
@@ -19,6 +21,33 @@ export interface NetworkAttachment {
   /** `NetworkSettings` as inspect shows them, after the attachment. */
   settings: ContainerRecord['NetworkSettings'];
 }
+
+/** `POST /networks/create` body. */
+export interface NetworkCreateRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  EnableIPv6?: boolean;
+  EnableIPv4?: boolean;
+  ConfigOnly?: boolean;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+  IPAM?: {
+    Driver?: string;
+    Options?: Record<string, string> | null;
+    Config?: IpamConfigEntry[] | null;
+  } | null;
+}
+
+/** A network as `GET /networks/{id}` returns it. */
+export type NetworkView = Omit<NetworkRecord, 'ifname' | 'mtu' | 'predefined'> & {
+  Containers: Record<
+    string,
+    { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }
+  >;
+};
 
 export interface NetworkService {
   /** Checks a create request's NetworkMode/EndpointsConfig before the container is recorded (unknown network → 404). */
@@ -30,4 +59,14 @@ export interface NetworkService {
   /** Called on daemon start with the containers still running, to restore DNS and reconcile rules. */
   restore(running: ContainerRecord[]): Promise<void>;
   close(): Promise<void>;
+
+  // The /networks API.
+  list(filters: Filters): Promise<NetworkView[]>;
+  inspect(ref: string): Promise<NetworkView>;
+  create(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }>;
+  remove(ref: string): Promise<void>;
+  prune(filters: Filters): Promise<string[]>;
+  /** Connects a container: recorded in its config; plugged in at once when it runs. */
+  connect(ref: string, container: string, config: EndpointSettings | null | undefined): Promise<void>;
+  disconnect(ref: string, container: string, force: boolean): Promise<void>;
 }

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocateAddress, carveSubnet, checkFixedAddress, formatCidr, ipToNum, macFor, numToIp, overlaps, parseCidr, planSubnet } from './ipam.js';
+import {
+  allocateAddress,
+  carveSubnet,
+  checkFixedAddress,
+  formatCidr,
+  ipToNum,
+  macFor,
+  numToIp,
+  overlaps,
+  parseCidr,
+  planSubnet,
+} from './ipam.js';
 
 test('CIDR parsing and formatting', () => {
   assert.equal(formatCidr(parseCidr('10.1.2.3/16')), '10.1.0.0/16');

@@ -60,12 +60,12 @@ export function size(c: Cidr): number {
 }
 
 export function contains(c: Cidr, ip: number): boolean {
-  return ((ip & maskOf(c.prefix)) >>> 0) === c.base;
+  return (ip & maskOf(c.prefix)) >>> 0 === c.base;
 }
 
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & maskOf(p)) >>> 0) === ((b.base & maskOf(p)) >>> 0);
+  return (a.base & maskOf(p)) >>> 0 === (b.base & maskOf(p)) >>> 0;
 }
 
 /**
@@ -106,7 +106,8 @@ export function planSubnet(subnet: string, gateway?: string, ipRange?: string): 
   let range: Cidr = s;
   if (ipRange) {
     range = parseCidr(ipRange, true);
-    if (range.prefix < s.prefix || !contains(s, range.base)) throw invalid(`no matching subnet for range ${ipRange}`);
+    if (range.prefix < s.prefix || !contains(s, range.base))
+      throw invalid(`no matching subnet for range ${ipRange}`);
   }
   return { subnet: s, gateway: gw >>> 0, range };
 }
@@ -126,13 +127,23 @@ export function allocateAddress(plan: SubnetPlan, leased: Set<number>): number |
 /** Checks a fixed address (`--ip`) against the subnet and the leases. */
 export function checkFixedAddress(plan: SubnetPlan, ip: string, leased: Set<number>): number {
   const n = ipToNum(ip);
-  if (!contains(plan.subnet, n)) throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
-  if (n === plan.subnet.base || n === plan.subnet.base + size(plan.subnet) - 1 || n === plan.gateway || leased.has(n))
+  if (!contains(plan.subnet, n))
+    throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
+  if (
+    n === plan.subnet.base ||
+    n === plan.subnet.base + size(plan.subnet) - 1 ||
+    n === plan.gateway ||
+    leased.has(n)
+  )
     throw invalid(`Address already in use: ${ip}`);
   return n;
 }
 
 /** A locally administered MAC derived from the address, as Docker does (02:42:<ip>). */
 export function macFor(ip: number): string {
-  return ['02', '42', ...[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  return [
+    '02',
+    '42',
+    ...[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].map((b) => b.toString(16).padStart(2, '0')),
+  ].join(':');
 }

@@ -1,0 +1,124 @@
+/**
+ * berthd's firewall: one nftables table of its own (family `ip`, named after the instance),
+ * rendered whole from the network state and loaded atomically (`nft -f -`: declare, delete,
+ * define in one transaction), so that a reload is idempotent and leaves no stale rule.
+ *
+ *   prerouting/output (nat)  → `ports`: DNAT of published ports (host addresses and loopback)
+ *   postrouting (nat)        masquerade: traffic leaving a non-internal network, loopback clients
+ *                            of published ports, hairpin (a container reaching a published port)
+ *   forward (filter)         isolation between bridge networks, `--internal`
+ *
+ * Where another tool's `ip filter FORWARD` chain (iptables, e.g. Docker) has policy DROP, bridged
+ * and routed traffic of berthd's bridges would be dropped there; berthd then adds ACCEPT rules for
+ * its own bridges to that chain, each carrying its comment, and removes them with the networks.
+ */
+import { run } from '../util/exec.js';
+import { log } from '../util/log.js';
+import type { PortMapping } from './types.js';
+
+export interface FirewallNet {
+  ifname: string;
+  subnet: string;
+  internal: boolean;
+  masquerade: boolean;
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMapping[]): string {
+  const lines: string[] = [];
+  lines.push(`table ip ${table} {}`, `delete table ip ${table}`, `table ip ${table} {`);
+  lines.push('  chain ports {');
+  for (const p of ports) {
+    const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : '';
+    lines.push(`    ${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`);
+  }
+  lines.push('  }');
+  lines.push(
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    '    fib daddr type local jump ports',
+    '  }',
+  );
+  lines.push(
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    '    fib daddr type local jump ports',
+    '  }',
+  );
+  lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
+  for (const n of nets) {
+    lines.push(`    oifname ${q(n.ifname)} ip saddr 127.0.0.0/8 masquerade`);
+    lines.push(`    oifname ${q(n.ifname)} ct status dnat ip saddr ${n.subnet} masquerade`);
+    if (!n.internal && n.masquerade)
+      lines.push(`    ip saddr ${n.subnet} oifname != ${q(n.ifname)} masquerade`);
+  }
+  lines.push('  }');
+  lines.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
+  for (const n of nets) {
+    if (n.internal) {
+      lines.push(`    iifname ${q(n.ifname)} oifname != ${q(n.ifname)} drop`);
+      lines.push(`    oifname ${q(n.ifname)} iifname != ${q(n.ifname)} drop`);
+    }
+    const others = nets.filter((o) => o.ifname !== n.ifname).map((o) => q(o.ifname));
+    if (others.length) lines.push(`    iifname ${q(n.ifname)} oifname { ${others.join(', ')} } drop`);
+  }
+  lines.push('  }', '}');
+  return lines.join('\n') + '\n';
+}
+
+export class Firewall {
+  constructor(
+    readonly table: string,
+    readonly comment: string,
+    readonly enabled: boolean,
+  ) {}
+
+  async apply(nets: FirewallNet[], ports: PortMapping[]): Promise<void> {
+    if (!this.enabled) return;
+    await run('nft', ['-f', '-'], { input: renderRuleset(this.table, nets, ports) });
+    await this.syncForwardAccept(nets.map((n) => n.ifname)).catch((err) =>
+      log.warn('cannot update FORWARD accept rules', { err }),
+    );
+  }
+
+  /** Removes the table and every rule berthd added to other chains. */
+  async remove(): Promise<void> {
+    await run('nft', ['delete', 'table', 'ip', this.table], { allowFail: true });
+    await this.syncForwardAccept([]).catch(() => {});
+  }
+
+  /** ACCEPT rules for our bridges in iptables' FORWARD chain, only when its policy drops. */
+  async syncForwardAccept(ifnames: string[]): Promise<void> {
+    const chain = await run('nft', ['-j', 'list', 'chain', 'ip', 'filter', 'FORWARD'], { allowFail: true });
+    if (chain.code !== 0) return;
+    const policyDrop = /"policy":\s*"drop"/.test(chain.stdout);
+    const rules = await run('iptables', ['-w', '-S', 'FORWARD'], { allowFail: true });
+    if (rules.code !== 0) return;
+    const mine = rules.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('-A FORWARD ') && l.includes(`--comment ${this.comment} `));
+    const want = policyDrop ? ifnames.flatMap((i) => [`-i ${i}`, `-o ${i}`]) : [];
+    const specOf = (dir: string) => [
+      ...dir.split(' '),
+      '-m',
+      'comment',
+      '--comment',
+      this.comment,
+      '-j',
+      'ACCEPT',
+    ];
+    const have = new Set<string>();
+    for (const l of mine) {
+      const m = /^-A FORWARD (-[io] \S+) /.exec(l);
+      if (m && want.includes(m[1]) && !have.has(m[1])) {
+        have.add(m[1]);
+        continue;
+      }
+      await run('iptables', ['-w', '-D', 'FORWARD', ...l.replace(/^-A FORWARD /, '').split(' ')], {
+        allowFail: true,
+      });
+    }
+    for (const w of want) if (!have.has(w)) await run('iptables', ['-w', '-I', 'FORWARD', ...specOf(w)]);
+  }
+}
