@@ -11,7 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import * as tar from 'tar-stream';
-import { BerthError, errnoCode, forbidden, invalid, notFound } from '../util/errors.js';
+import { type BerthError, errnoCode, forbidden, invalid, notFound } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type ContainerView, goFileMode, type Located } from './scope.js';
 
