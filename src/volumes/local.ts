@@ -150,10 +150,38 @@ export class LocalDriver {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
-  /** Disk usage in bytes (`du`), -1 when it cannot be measured. */
+  /** Bytes of data in the volume (sum of file sizes, hard links once, as Docker's `directory.Size`). */
   async size(name: string): Promise<number> {
-    const r = await run('du', ['-s', '-B1', this.dataPath(name)], { allowFail: true });
-    const n = Number.parseInt(r.stdout.split('\t')[0], 10);
-    return r.code === 0 && Number.isFinite(n) ? n : -1;
+    return dirSize(this.dataPath(name));
   }
+}
+
+export async function dirSize(root: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        await walk(p);
+        continue;
+      }
+      const st = await fs.lstat(p).catch(() => undefined);
+      if (!st) continue;
+      if (st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
+      total += st.size;
+    }
+  };
+  await walk(root);
+  return total;
 }

@@ -245,7 +245,7 @@ export class LocalVolumeService implements VolumeService {
       return this.toApi(existing, true);
     }
     try {
-      validateAnyName(name);
+      if (driver !== 'local') validateAnyName(name);
       if (driver === 'local') {
         this.local.validate(name, opts);
         await this.local.create(name, opts);

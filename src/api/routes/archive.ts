@@ -14,7 +14,9 @@ import type { Router } from '../router.js';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
-async function viewOf(ctx: Ctx): Promise<{ record: ContainerRecord; view: Awaited<ReturnType<Ctx['services']['volumes']['view']>> }> {
+async function viewOf(
+  ctx: Ctx,
+): Promise<{ record: ContainerRecord; view: Awaited<ReturnType<Ctx['services']['volumes']['view']>> }> {
   const record = ctx.services.containers.get(ctx.params.id);
   const p = ctx.query.get('path');
   if (p === null || p === '') throw invalid('Path cannot be empty');
@@ -29,7 +31,11 @@ async function headArchive(ctx: Ctx): Promise<void> {
   const { record, view } = await viewOf(ctx);
   const { stat } = await statPath(view, ctx.query.get('path')!, nameOf(ctx, record));
   const res = resOf(ctx);
-  res.writeHead(200, { [STAT_HEADER]: encodeStat(stat), 'Content-Type': 'application/json', 'Content-Length': '0' });
+  res.writeHead(200, {
+    [STAT_HEADER]: encodeStat(stat),
+    'Content-Type': 'application/json',
+    'Content-Length': '0',
+  });
   res.end();
 }
 

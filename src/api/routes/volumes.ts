@@ -6,17 +6,31 @@ import { json, noContent, parseFilters, qBool, readJson } from '../http.js';
 import type { Router } from '../router.js';
 
 function isStringMap(v: unknown): v is Record<string, string> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((x) => typeof x === 'string')
+  );
 }
 
 async function createVolume(ctx: Ctx): Promise<void> {
   const body = await readJson<CreateVolumeRequest & Record<string, unknown>>(ctx, {});
-  if (body.Name !== undefined && typeof body.Name !== 'string') throw invalid('invalid volume name: must be a string');
-  if (body.Driver !== undefined && typeof body.Driver !== 'string') throw invalid('invalid volume driver: must be a string');
-  if (body.DriverOpts != null && !isStringMap(body.DriverOpts)) throw invalid('invalid DriverOpts: must be a map of strings');
-  if (body.Labels != null && !isStringMap(body.Labels)) throw invalid('invalid Labels: must be a map of strings');
+  if (body.Name !== undefined && typeof body.Name !== 'string')
+    throw invalid('invalid volume name: must be a string');
+  if (body.Driver !== undefined && typeof body.Driver !== 'string')
+    throw invalid('invalid volume driver: must be a string');
+  if (body.DriverOpts != null && !isStringMap(body.DriverOpts))
+    throw invalid('invalid DriverOpts: must be a map of strings');
+  if (body.Labels != null && !isStringMap(body.Labels))
+    throw invalid('invalid Labels: must be a map of strings');
   if (body.ClusterVolumeSpec) throw invalid('cluster volumes are only available in swarm mode');
-  const v = await ctx.services.volumes.create({ Name: body.Name, Driver: body.Driver, DriverOpts: body.DriverOpts, Labels: body.Labels });
+  const v = await ctx.services.volumes.create({
+    Name: body.Name,
+    Driver: body.Driver,
+    DriverOpts: body.DriverOpts,
+    Labels: body.Labels,
+  });
   json(ctx, 201, v);
 }
 
@@ -25,13 +39,23 @@ async function systemDf(ctx: Ctx): Promise<void> {
   const types = ctx.query.getAll('type');
   const want = (t: string) => types.length === 0 || types.includes(t);
   for (const t of types)
-    if (!['container', 'image', 'volume', 'build-cache'].includes(t)) throw invalid(`unknown object type: ${t}`);
+    if (!['container', 'image', 'volume', 'build-cache'].includes(t))
+      throw invalid(`unknown object type: ${t}`);
   const s = ctx.services;
   const out: Record<string, unknown> = {};
   const containers = s.containers.list();
   if (want('image')) {
     const images = s.images as unknown as {
-      list?: () => Promise<{ id: string; repoTags: string[]; repoDigests: string[]; size: number; created: string; config: { config?: { Labels?: Record<string, string> | null } } }[]>;
+      list?: () => Promise<
+        {
+          id: string;
+          repoTags: string[];
+          repoDigests: string[];
+          size: number;
+          created: string;
+          config: { config?: { Labels?: Record<string, string> | null } };
+        }[]
+      >;
     };
     const list = typeof images.list === 'function' ? await images.list() : [];
     let layers = 0;
@@ -72,10 +96,16 @@ async function systemDf(ctx: Ctx): Promise<void> {
 }
 
 export function registerVolumeRoutes(router: Router): void {
-  router.get('/volumes', async (ctx) => json(ctx, 200, await ctx.services.volumes.list(parseFilters(ctx.query.get('filters')))));
+  router.get('/volumes', async (ctx) =>
+    json(ctx, 200, await ctx.services.volumes.list(parseFilters(ctx.query.get('filters')))),
+  );
   router.post('/volumes/create', createVolume);
-  router.post('/volumes/prune', async (ctx) => json(ctx, 200, await ctx.services.volumes.prune(parseFilters(ctx.query.get('filters')))));
-  router.get('/volumes/{name}', async (ctx) => json(ctx, 200, await ctx.services.volumes.inspect(ctx.params.name)));
+  router.post('/volumes/prune', async (ctx) =>
+    json(ctx, 200, await ctx.services.volumes.prune(parseFilters(ctx.query.get('filters')))),
+  );
+  router.get('/volumes/{name}', async (ctx) =>
+    json(ctx, 200, await ctx.services.volumes.inspect(ctx.params.name)),
+  );
   router.delete('/volumes/{name}', async (ctx) => {
     await ctx.services.volumes.remove(ctx.params.name, qBool(ctx.query, 'force'));
     noContent(ctx);
