@@ -56,10 +56,13 @@ export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMap
   lines.push('  }');
   lines.push('  chain forward {', '    type filter hook forward priority filter; policy accept;');
   for (const n of nets) {
-    if (n.internal) {
-      lines.push(`    iifname ${q(n.ifname)} oifname != ${q(n.ifname)} drop`);
-      lines.push(`    oifname ${q(n.ifname)} iifname != ${q(n.ifname)} drop`);
-    }
+    if (!n.internal) continue;
+    lines.push(`    iifname ${q(n.ifname)} oifname != ${q(n.ifname)} drop`);
+    lines.push(`    oifname ${q(n.ifname)} iifname != ${q(n.ifname)} drop`);
+  }
+  // Published ports are reachable from every network (DNATed traffic passes isolation).
+  lines.push('    ct status dnat accept');
+  for (const n of nets) {
     const others = nets.filter((o) => o.ifname !== n.ifname).map((o) => q(o.ifname));
     if (others.length) lines.push(`    iifname ${q(n.ifname)} oifname { ${others.join(', ')} } drop`);
   }
