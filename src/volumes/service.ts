@@ -646,9 +646,15 @@ export class LocalVolumeService implements VolumeService {
       await this.dropPlan(record.Id);
       if (!removeAnonymous) return;
       for (const m of plan.mounts) {
-        if (m.type !== 'volume' || !m.anonymous) continue;
+        if (m.type !== 'volume') continue;
+        // Anonymous volumes (also when reached through --volumes-from) go; named ones stay.
         const meta = this.metas.get(m.source);
-        if (!meta || this.refs(m.source).filter((id) => id !== record.Id).length) continue;
+        if (
+          !meta ||
+          !(ANONYMOUS_LABEL in (meta.Labels ?? {})) ||
+          this.refs(m.source).filter((id) => id !== record.Id).length
+        )
+          continue;
         await this.destroy(meta, false).catch((err) =>
           log.warn('could not remove anonymous volume', { volume: m.source, err }),
         );
