@@ -27,7 +27,13 @@ export interface ImageConfig {
     Shell?: string[] | null;
   };
   rootfs: { type: 'layers'; diff_ids: string[] };
-  history?: { created?: string; created_by?: string; comment?: string; author?: string; empty_layer?: boolean }[];
+  history?: {
+    created?: string;
+    created_by?: string;
+    comment?: string;
+    author?: string;
+    empty_layer?: boolean;
+  }[];
 }
 
 export interface Image {
@@ -39,6 +45,9 @@ export interface Image {
   repoDigests: string[];
   size: number;
   created: string;
+  /** The image this one was committed from (Docker's `Parent`), when known locally. */
+  parent?: string;
+  lastTagTime?: string;
 }
 
 export interface CommitOptions {
@@ -50,8 +59,39 @@ export interface CommitOptions {
   changes?: string[];
   /** The container's config, whose Cmd/Env/… become the image's defaults (Docker's merge rules). */
   containerConfig: Partial<ImageConfig['config']>;
-  parent: Image;
+  /** The container's image; undefined when it was removed meanwhile (then only the diff is kept). */
+  parent?: Image;
   diff: Readable; // tar of the container's changes
+}
+
+export interface ImportOptions {
+  /** `repo` may carry the tag (`docker import - app:1`). */
+  repo?: string;
+  tag?: string;
+  message?: string;
+  changes?: string[];
+  platform?: string;
+}
+
+export interface DeleteItem {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface HistoryItem {
+  Id: string;
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
+export interface PruneOptions {
+  /** true (default): only untagged images; false: every image no container uses. */
+  danglingOnly: boolean;
+  until?: number; // unix seconds
+  labels?: string[]; // `key`, `key=value`, `!key`…, as Docker's label filters
 }
 
 export interface ImageService {
@@ -62,4 +102,18 @@ export interface ImageService {
   commit(opts: CommitOptions): Promise<Image>;
   /** Number of images, for `/info`. */
   count(): number;
+  list(): Image[];
+  /** IDs of images whose parent is `id`. */
+  children(id: string): string[];
+  /** Tags (or digest-pins) `ref` (as the user or API wrote it: `docker.io/library/x:1` is fine). */
+  tag(image: string, ref: string): Promise<void>;
+  remove(ref: string, opts: { force?: boolean; noprune?: boolean }): Promise<DeleteItem[]>;
+  prune(opts: PruneOptions): Promise<{ ImagesDeleted: DeleteItem[] | null; SpaceReclaimed: number }>;
+  history(ref: string): Promise<HistoryItem[]>;
+  /** `docker import`: one layer from a tar (plain or gzip). */
+  importTar(source: Readable, opts: ImportOptions): Promise<Image>;
+  /** `docker load`: docker-archive (`manifest.json`) or OCI layout (`index.json`); returns the lines to print. */
+  load(source: Readable): Promise<string[]>;
+  /** `docker save`: OCI layout plus `manifest.json` and `repositories`, as moby ≥ 25 writes it. */
+  save(refs: string[]): Promise<Readable>;
 }
