@@ -45,19 +45,7 @@ async function systemDf(ctx: Ctx): Promise<void> {
   const out: Record<string, unknown> = {};
   const containers = s.containers.list();
   if (want('image')) {
-    const images = s.images as unknown as {
-      list?: () => Promise<
-        {
-          id: string;
-          repoTags: string[];
-          repoDigests: string[];
-          size: number;
-          created: string;
-          config: { config?: { Labels?: Record<string, string> | null } };
-        }[]
-      >;
-    };
-    const list = typeof images.list === 'function' ? await images.list() : [];
+    const list = s.images.list();
     let layers = 0;
     out.Images = list.map((img) => {
       layers += img.size;
@@ -70,7 +58,7 @@ async function systemDf(ctx: Ctx): Promise<void> {
         Size: img.size,
         SharedSize: -1,
         VirtualSize: img.size,
-        Labels: img.config?.config?.Labels ?? {},
+        Labels: img.config.config?.Labels ?? {},
         Containers: containers.filter((c) => c.Image === img.id).length,
       };
     });
