@@ -93,7 +93,10 @@ export function saveArchive(
           },
         });
         const top = image.diffIds.at(-1);
-        if (top && r.tag) (repositories[r.repo] ??= {})[r.tag] = top.slice(7);
+        if (top && r.tag) {
+          repositories[r.repo] = repositories[r.repo] ?? {};
+          repositories[r.repo][r.tag] = top.slice(7);
+        }
       }
       manifest.push({
         Config: `blobs/sha256/${image.id.slice(7)}`,

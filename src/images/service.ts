@@ -645,9 +645,10 @@ export class ImageStore implements ImageService {
   }
 }
 
-/** Docker label filters: `key`, `key=value`, `key!=value`. */
+/** Docker label filters: `key`, `key=value`, `key!=value`; `!key` (from `label!=key`) negates. */
 export function matchLabels(labels: Record<string, string>, filters: string[]): boolean {
   return filters.every((f) => {
+    if (f.startsWith('!')) return !(f.slice(1) in labels);
     const ne = f.indexOf('!=');
     if (ne > 0) return labels[f.slice(0, ne)] !== f.slice(ne + 2);
     const eq = f.indexOf('=');
