@@ -460,9 +460,6 @@ export class BerthNetworks implements NetworkService {
         ns.push(...plan.ns);
         this.state.endpoints.push(ep);
       }
-      nsMade = true;
-      await ipBatch(host);
-      await ipBatch(ns, sb.netns);
       const first = made[0];
       if (this.isRouted(primary) && !primary.Internal) {
         sb.ports = await allocatePorts(
@@ -472,13 +469,25 @@ export class BerthNetworks implements NetworkService {
         );
       }
       this.state.sandboxes.push(sb);
-      if (sb.ports.length) await this.applyFirewall();
-      await this.save();
+      nsMade = true;
+      await ipBatch(host).catch(async (err: Error) => {
+        // Leftovers of a crash (a namespace or veth of this container): remove them, retry once.
+        if (!/File exists/.test(err.message)) throw err;
+        await this.removeHostObjects(sb.netns, made);
+        await ipBatch(host);
+      });
+      // The namespace side, the state file and the port rules do not depend on each other.
+      const jobs = [ipBatch(ns, sb.netns), this.save()];
+      if (sb.ports.length) jobs.push(this.applyFirewall());
+      const results = await Promise.allSettled(jobs);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     } catch (err) {
       this.state.endpoints = this.state.endpoints.filter((e) => !made.includes(e));
       this.state.sandboxes = this.state.sandboxes.filter((s) => s !== sb);
       if (nsMade) await this.removeHostObjects(sb.netns, made);
       if (sb.ports.length) await this.applyFirewall().catch(() => {});
+      await this.save().catch(() => {});
       throw err;
     }
     for (const ep of made) {
@@ -553,10 +562,11 @@ export class BerthNetworks implements NetworkService {
     const sb = this.state.sandboxes.find((s) => s.containerId === containerId);
     const eps = this.state.endpoints.filter((e) => e.containerId === containerId);
     if (!sb && eps.length === 0) return;
-    if (sb) await this.removeHostObjects(sb.netns, eps);
     this.dropSandbox(containerId);
-    if (sb?.ports.length) await this.applyFirewall();
-    await this.save();
+    const jobs: Promise<void>[] = [this.save()];
+    if (sb) jobs.push(this.removeHostObjects(sb.netns, eps));
+    if (sb?.ports.length) jobs.push(this.applyFirewall());
+    await Promise.all(jobs);
     for (const ep of eps) {
       const net = this.state.networks.find((n) => n.Id === ep.networkId);
       if (net)

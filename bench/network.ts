@@ -1,0 +1,204 @@
+/**
+ * Networking benchmark (not a test). Prints ratios against references measured in the same run:
+ *
+ * 1. The cost networking adds to a container start:
+ *    a. at the network layer: `attach`+`detach` of a bridge endpoint vs `--network none`
+ *       (netns, veth, address, route, state write), medians;
+ *    b. end to end, `docker run --rm busybox true` bridge vs `--network none` against a real berthd,
+ *       when the daemon can run containers (skipped with a note otherwise).
+ * 2. A published port on loopback vs a direct connection to the container's address:
+ *    bulk throughput (one connection, 512 MiB) and new connections per second.
+ *
+ * Targets (issue 4): bridge adds < 30 ms to a start; the published port carries ≥ 80 % of the
+ * direct bulk throughput and ≥ 80 % of its connections per second.
+ *
+ *   node --import tsx bench/network.ts [--iterations N]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { ContainerRecord } from '../src/containers/types.js';
+import { defaultConfig, finalizeConfig } from '../src/daemon/config.js';
+import { EventBus } from '../src/daemon/events.js';
+import { openNetworkService } from '../src/network/service.js';
+import { startDaemon } from '../test/helpers/daemon.js';
+import { cleanupNetwork } from '../test/helpers/network-cleanup.js';
+
+const iterations = Number(process.argv[process.argv.indexOf('--iterations') + 1]) || 30;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n: number) => n.toFixed(1);
+
+function record(mode: string, ports: ContainerRecord['HostConfig']['PortBindings'] = {}): ContainerRecord {
+  const id = randomBytes(32).toString('hex');
+  return {
+    Id: id,
+    Name: `/bench-${id.slice(0, 6)}`,
+    Config: { Hostname: id.slice(0, 12) },
+    HostConfig: { NetworkMode: mode, PortBindings: ports },
+    NetworkingConfig: {},
+    State: { Running: true, Pid: 0 },
+    NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Networks: {} },
+  } as unknown as ContainerRecord;
+}
+
+/** A server inside the namespace: `bulk` streams bytes to each client; `conn` answers one byte and closes. */
+const SERVER = `
+const net = require('node:net');
+const chunk = Buffer.alloc(1 << 20, 120);
+net.createServer((s) => {
+  s.once('data', (b) => {
+    if (b[0] === 66) { let left = Number(b.toString().slice(1)); const pump = () => { while (left > 0) { left -= chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } s.end(); }; pump(); }
+    else s.end('k');
+  });
+  s.on('error', () => {});
+}).listen(8000, '0.0.0.0', () => console.log('ready'));
+`;
+
+function startServer(ns: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SERVER], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    p.stdout!.once('data', () => resolve(p));
+    p.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+}
+
+function bulk(host: string, port: number, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let got = 0;
+    const s = net.connect(port, host, () => s.write(`B${bytes}`));
+    s.on('data', (b) => (got += b.length));
+    s.on('end', () => resolve((got / 2 ** 20 / (performance.now() - t0)) * 1000));
+    s.on('error', reject);
+  });
+}
+
+async function connRate(host: string, port: number, ms: number, parallel = 8): Promise<number> {
+  let n = 0;
+  const end = performance.now() + ms;
+  const worker = async () => {
+    while (performance.now() < end) {
+      await new Promise<void>((resolve, reject) => {
+        const s = net.connect(port, host, () => s.write('c'));
+        s.on('data', () => {});
+        s.on('end', () => {
+          n++;
+          s.destroy();
+          resolve();
+        });
+        s.on('error', reject);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return (n / ms) * 1000;
+}
+
+async function layerBench(): Promise<void> {
+  const instance = randomBytes(3).toString('hex');
+  const base = mkdtempSync(path.join(tmpdir(), 'berth-netbench-'));
+  const c = defaultConfig();
+  c.dataRoot = path.join(base, 'data');
+  c.execRoot = path.join(base, 'run');
+  c.instance = instance;
+  c.dnsForward = false;
+  finalizeConfig(c);
+  const directory = {
+    get: (): ContainerRecord => {
+      throw new Error('none');
+    },
+    list: () => [],
+  };
+  const svc = await openNetworkService({ config: c, events: new EventBus(), containers: directory });
+  let server: ChildProcess | undefined;
+  try {
+    const time = async (mode: string) => {
+      const xs: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const r = record(mode);
+        const t0 = performance.now();
+        await svc.attach(r);
+        await svc.detach(r);
+        xs.push(performance.now() - t0);
+      }
+      return median(xs);
+    };
+    await time('default'); // warm-up
+    const none = await time('none');
+    const bridge = await time('default');
+    console.log(
+      `network layer, attach+detach (median of ${iterations}): none ${fmt(none)} ms, bridge ${fmt(bridge)} ms, bridge adds ${fmt(bridge - none)} ms (target < 30 ms)`,
+    );
+
+    const r = record('default', { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+    const a = await svc.attach(r);
+    server = await startServer(path.basename(a.netnsPath!));
+    const direct = a.addresses[0];
+    const hostPort = Number(a.settings.Ports['8000/tcp']![0].HostPort);
+    const bytes = 512 * 2 ** 20;
+    await bulk(direct, 8000, 64 * 2 ** 20);
+    const bd: number[] = [];
+    const bp: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      bd.push(await bulk(direct, 8000, bytes));
+      bp.push(await bulk('127.0.0.1', hostPort, bytes));
+    }
+    const cd = await connRate(direct, 8000, 2000);
+    const cp = await connRate('127.0.0.1', hostPort, 2000);
+    console.log(
+      `bulk throughput: direct ${fmt(median(bd))} MiB/s, published 127.0.0.1:${hostPort} ${fmt(median(bp))} MiB/s, ratio ${fmt((median(bp) / median(bd)) * 100)} % (target ≥ 80 %)`,
+    );
+    console.log(
+      `new connections/s: direct ${fmt(cd)}, published ${fmt(cp)}, ratio ${fmt((cp / cd) * 100)} % (target ≥ 80 %)`,
+    );
+    server.kill('SIGKILL');
+    server = undefined;
+    await svc.detach(r);
+  } finally {
+    server?.kill('SIGKILL');
+    await svc.close();
+    await cleanupNetwork(instance, base);
+    await fs.rm(base, { recursive: true, force: true });
+  }
+}
+
+async function runBench(): Promise<void> {
+  const d = await startDaemon();
+  try {
+    const probe = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'true'], {
+      timeoutMs: 60_000,
+    });
+    if (probe.code !== 0) {
+      console.log(
+        `docker run --rm: skipped, this daemon cannot run containers yet (${probe.stderr.trim().split('\n').pop()})`,
+      );
+      return;
+    }
+    const time = async (args: string[]) => {
+      const xs: number[] = [];
+      for (let i = 0; i < Math.min(iterations, 15); i++) {
+        const t0 = performance.now();
+        const r = await d.docker(['run', '--rm', ...args, 'busybox', 'true'], { timeoutMs: 60_000 });
+        if (r.code !== 0) throw new Error(r.stderr);
+        xs.push(performance.now() - t0);
+      }
+      return median(xs);
+    };
+    await time([]);
+    const none = await time(['--network', 'none']);
+    const bridge = await time([]);
+    console.log(
+      `docker run --rm busybox true (median): --network none ${fmt(none)} ms, bridge ${fmt(bridge)} ms, bridge adds ${fmt(bridge - none)} ms (target < 30 ms), ratio ${fmt(bridge / none)}`,
+    );
+  } finally {
+    await d.destroy();
+  }
+}
+
+await layerBench();
+await runBench();
