@@ -162,6 +162,26 @@ describe('volume service (local driver, container life cycle)', () => {
     assert.ok(!existsSync(path.dirname(data)));
   });
 
+  it('a device=bind local volume shows the host directory and never deletes it', async () => {
+    const dev = path.join(base, 'device-dir');
+    await fs.mkdir(dev);
+    await fs.writeFile(path.join(dev, 'keep.txt'), 'precious');
+    await svc.create({ Name: 'bv', DriverOpts: { type: 'none', o: 'bind', device: dev } });
+    const c = record('c8'.padEnd(64, '0'), 'c8', {
+      Mounts: [{ Type: 'volume', Source: 'bv', Target: '/b' }],
+    });
+    containers.set(c.Id, c);
+    await svc.prepare(c, []);
+    const { oci } = await svc.mount(c, rootfs);
+    const src = oci.find((m) => m.destination === '/b')!.source!;
+    assert.equal(readFileSync(path.join(src, 'keep.txt'), 'utf8'), 'precious');
+    await svc.release(c, true);
+    containers.delete(c.Id);
+    assert.ok(!mountedPaths().has(src));
+    await svc.remove('bv');
+    assert.equal(readFileSync(path.join(dev, 'keep.txt'), 'utf8'), 'precious');
+  });
+
   it('list filters and prune', async () => {
     await svc.create({ Name: 'lab1', Labels: { team: 'a' } });
     await svc.create({ Name: 'lab2', Labels: { team: 'b' } });
