@@ -367,6 +367,7 @@ export class LocalVolumeService implements VolumeService {
         deleted.push(m.Name);
         if (size > 0) space += size;
       }
+      this.opts.events.publish('volume', 'prune', '', { reclaimed: String(space) });
       return { VolumesDeleted: deleted, SpaceReclaimed: space };
     });
   }
