@@ -54,6 +54,7 @@ export const jsonLogger = (
 };
 
 interface Ctx {
+  rawPath: string;
   req: http.IncomingMessage;
   res: http.ServerResponse;
   url: URL;
@@ -146,7 +147,9 @@ export class RegistryServer {
     } catch {
       url = new URL('http://registry.invalid/');
     }
-    const ctx: Ctx = { req, res, url };
+    // Route on the path as sent: URL parsing would resolve `..` segments away.
+    const rawPath = (req.url ?? '/').split('?')[0];
+    const ctx: Ctx = { req, res, url, rawPath };
     res.on('close', () => {
       this.inflight--;
       if (this.cfg.log.requests) {
@@ -169,11 +172,11 @@ export class RegistryServer {
     try {
       await this.route(ctx);
     } catch (err) {
-      this.fail(ctx, err);
+      await this.fail(ctx, err);
     }
   }
 
-  private fail(ctx: Ctx, err: unknown): void {
+  private async fail(ctx: Ctx, err: unknown): Promise<void> {
     const { req, res } = ctx;
     let e: RegistryError;
     if (err instanceof RegistryError) e = err;
@@ -193,7 +196,8 @@ export class RegistryServer {
     const body = Buffer.from(e.body());
     for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-    this.discardBody(ctx);
+    await this.discardBody(ctx);
+    if (res.headersSent || res.destroyed) return;
     res.writeHead(e.status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': body.length,
@@ -211,18 +215,27 @@ export class RegistryServer {
     const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (!('Content-Length' in headers)) headers['Content-Length'] = buf ? buf.length : 0;
-    this.discardBody(ctx);
+    if (!req.complete) res.setHeader('Connection', 'close');
     res.writeHead(status, headers);
     res.end(req.method === 'HEAD' ? undefined : buf);
   }
 
-  /** Drains a small unread request body so the connection stays usable; closes it after a large one. */
-  private discardBody(ctx: Ctx): void {
+  /**
+   * Unread request body: a small one is drained first (so the client, still sending, reads our
+   * answer instead of a reset connection); after a large one the connection is closed.
+   */
+  private async discardBody(ctx: Ctx): Promise<void> {
     const { req, res } = ctx;
     if (req.complete || req.readableEnded) return;
     const len = Number(req.headers['content-length'] ?? Number.NaN);
-    if (Number.isFinite(len) && len <= 1024 * 1024) req.resume();
-    else res.setHeader('Connection', 'close');
+    if (Number.isFinite(len) && len <= 16 * 1024 * 1024) {
+      await new Promise<void>((resolve) => {
+        req.on('end', resolve);
+        req.on('close', resolve);
+        req.on('error', resolve);
+        req.resume();
+      });
+    } else res.setHeader('Connection', 'close');
   }
 
   private json(
@@ -255,7 +268,7 @@ export class RegistryServer {
   // ---------------------------------------------------------------- routing
 
   private async route(ctx: Ctx): Promise<void> {
-    const p = ctx.url.pathname;
+    const p = ctx.rawPath;
     const m = ctx.req.method ?? 'GET';
     if (p === '/healthz' || p === '/debug/health') {
       if (m !== 'GET' && m !== 'HEAD') throw this.methodNotAllowed();
