@@ -100,6 +100,8 @@ export interface ImageService {
   /** Makes the default `busybox` image from Debian's busybox-static when it is missing. */
   ensureDefault(): Promise<void>;
   commit(opts: CommitOptions): Promise<Image>;
+  /** Resolves once the default image being made at start (if any) is there. */
+  settled(): Promise<void>;
   /** Number of images, for `/info`. */
   count(): number;
   list(): Image[];

@@ -65,6 +65,8 @@ export class ImageStore implements ImageService {
   private mutex: Promise<unknown> = Promise.resolve();
   /** Layers applied by an operation that has not made its image yet: kept from layer GC. */
   private readonly pending = new Map<string, number>();
+  /** Set while the default image is being made. */
+  private making?: Promise<void>;
 
   private constructor(private readonly o: ImageServiceOptions) {}
 
@@ -130,6 +132,10 @@ export class ImageStore implements ImageService {
     };
   }
 
+  async settled(): Promise<void> {
+    await this.making?.catch(() => {});
+  }
+
   count(): number {
     return this.images.size;
   }
@@ -178,7 +184,12 @@ export class ImageStore implements ImageService {
   }
 
   async resolve(ref: string): Promise<Image> {
-    const e = this.entryFor(ref);
+    let e = this.entryFor(ref);
+    if (!e && this.making) {
+      // The daemon is still making the default image: a `run busybox` right after start waits.
+      await this.making.catch(() => {});
+      e = this.entryFor(ref);
+    }
     if (!e) throw this.notFoundError(ref);
     return this.view(e);
   }
@@ -264,6 +275,18 @@ export class ImageStore implements ImageService {
 
   async ensureDefault(): Promise<void> {
     if (this.refs.has('busybox:latest')) return;
+    if (!this.making) {
+      this.making = this.makeDefault();
+      this.making
+        .finally(() => {
+          this.making = undefined;
+        })
+        .catch(() => {});
+    }
+    return this.making;
+  }
+
+  private async makeDefault(): Promise<void> {
     const layer = await busyboxLayer();
     const diffId = await this.applyHeld(Readable.from([layer]));
     try {

@@ -139,7 +139,7 @@ export async function scanTar(source: Readable, opts: { allowDevices?: boolean }
 
 export function tarErrorFrom(err: unknown): BerthError {
   const msg = err instanceof Error ? err.message : String(err);
-  if (/unexpected end/i.test(msg)) return tarError('unexpected EOF');
+  if (/unexpected end|stream was destroyed|premature close/i.test(msg)) return tarError('unexpected EOF');
   if (/invalid tar header/i.test(msg)) return tarError('archive/tar: invalid tar header');
   return tarError(msg);
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ContainerRecord } from '../../containers/types.js';
 import type { Image, ImageConfig } from '../../images/index.js';
-import { matchesReferenceFilter } from '../../images/reference.js';
+import { matchesReferenceFilter, refKey } from '../../images/reference.js';
 import { BerthError, invalid } from '../../util/errors.js';
 import { type Ctx, versionAtLeast } from '../context.js';
 import { checkFilterKeys, type Filters, json, parseFilters, qBool, readJson, resOf } from '../http.js';
@@ -70,6 +70,7 @@ function timeArg(v: string): number {
 
 async function listImages(ctx: Ctx): Promise<void> {
   const s = ctx.services.images;
+  await s.settled();
   const filters = parseFilters(ctx.query.get('filters'));
   const legacy = ctx.query.get('filter');
   if (legacy) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
@@ -225,7 +226,13 @@ async function createImage(ctx: Ctx): Promise<void> {
   }
   if (fromImage) {
     const tag = q.get('tag');
-    const name = fromImage.includes('@') || !tag ? fromImage : `${fromImage}:${tag}`;
+    const raw = fromImage.includes('@') || !tag ? fromImage : `${fromImage}:${tag}`;
+    let name = raw;
+    try {
+      name = refKey(raw);
+    } catch {
+      throw invalid(`invalid reference format: ${raw}`);
+    }
     await drain(ctx.req);
     const out = JsonMessageStream.start(resOf(ctx));
     out.error(
