@@ -3,16 +3,111 @@
  * and the sysctls berthd needs. Batches several commands into one `ip -batch` process where it can
  * (a process start costs a few milliseconds; container start time matters).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type Cidr, parseCidr } from './ipam.js';
 
-/** Runs `ip` commands (one per line) in one process, on the host or inside a named netns. */
+/**
+ * One long-lived `ip -force -batch -` process: starting a process from the daemon costs 5–25 ms
+ * (more under load), about as much as the kernel work of a whole endpoint. Commands are written to
+ * its stdin; after each group a marker command that fails on purpose (`link show dev <marker>`)
+ * tells, on stderr, that the group is done, and any other error line before it is the group's.
+ * Commands for a namespace run as `netns exec NAME ip -batch FILE` (a fork of ip, not of node).
+ */
+class IpShell {
+  private proc?: ChildProcess;
+  private err = '';
+  private seq = 0;
+  private queue: { marker: string; resolve: (errors: string[]) => void; reject: (e: Error) => void }[] = [];
+
+  private start(): ChildProcess {
+    const p = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    p.stderr!.setEncoding('utf8');
+    p.stderr!.on('data', (chunk: string) => {
+      this.err += chunk;
+      this.drain();
+    });
+    p.stdin!.on('error', () => {});
+    p.on('exit', () => {
+      if (this.proc === p) this.proc = undefined;
+      const pending = this.queue.splice(0);
+      for (const w of pending) w.reject(systemError('ip batch process exited'));
+      this.err = '';
+    });
+    this.proc = p;
+    return p;
+  }
+
+  private drain(): void {
+    for (;;) {
+      const w = this.queue[0];
+      if (!w) return;
+      const tag = `Device "${w.marker}" does not exist.`;
+      const i = this.err.indexOf(tag);
+      if (i < 0) return;
+      const before = this.err.slice(0, i);
+      this.err = this.err.slice(i + tag.length);
+      this.queue.shift();
+      w.resolve(
+        before
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l && !/^Command failed -:\d+$/.test(l)),
+      );
+    }
+  }
+
+  exec(lines: string[]): Promise<string[]> {
+    const p = this.proc ?? this.start();
+    const marker = `zq${(this.seq++ % 0xffffffff).toString(16).padStart(8, '0')}`;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ marker, resolve, reject });
+      p.stdin!.write(`${lines.join('\n')}\nlink show dev ${marker}\n`);
+    });
+  }
+
+  close(): void {
+    this.proc?.stdin?.end();
+    this.proc = undefined;
+  }
+}
+
+const shell = new IpShell();
+let scratch = '';
+
+/** Where namespace command files are written (a directory of the daemon's exec root). */
+export async function setIpScratchDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  scratch = dir;
+}
+
+export function closeIpShell(): void {
+  shell.close();
+}
+
+/** Runs `ip` commands (one per line), on the host or inside a named netns; throws on any error unless `allowFail`. */
 export async function ipBatch(lines: string[], netns?: string, allowFail = false): Promise<void> {
   if (lines.length === 0) return;
-  const force = allowFail ? ['-force'] : [];
-  const args = netns ? ['-n', netns, ...force, '-batch', '-'] : [...force, '-batch', '-'];
-  await run('ip', args, { input: lines.join('\n') + '\n', allowFail });
+  let errors: string[];
+  if (netns) {
+    const dir = scratch || tmpdir();
+    const file = path.join(dir, `ns-${randomBytes(6).toString('hex')}.batch`);
+    await fs.writeFile(file, lines.join('\n') + '\n');
+    try {
+      errors = await shell.exec([`netns exec ${netns} ip ${allowFail ? '-force ' : ''}-batch ${file}`]);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  } else {
+    // The shell runs with -force: a failing line does not stop the group; the caller rolls back.
+    errors = await shell.exec(lines);
+  }
+  if (errors.length && !allowFail) throw systemError(`ip: ${errors.join('; ')}`);
 }
 
 export async function linkExists(name: string, netns?: string): Promise<boolean> {

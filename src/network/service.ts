@@ -26,7 +26,16 @@ import {
   type NetworkDriver,
 } from './drivers.js';
 import { Firewall, type FirewallNet } from './firewall.js';
-import { hostResolvConf, hostRoutes, ipBatch, listNetns, netnsPath, setSysctl } from './host.js';
+import {
+  closeIpShell,
+  hostResolvConf,
+  hostRoutes,
+  ipBatch,
+  listNetns,
+  netnsPath,
+  setIpScratchDir,
+  setSysctl,
+} from './host.js';
 import type { NetworkAttachment, NetworkCreateRequest, NetworkService, NetworkView } from './index.js';
 import {
   allocateAddress,
@@ -111,6 +120,7 @@ export class BerthNetworks implements NetworkService {
 
   async open(): Promise<void> {
     await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await setIpScratchDir(path.join(this.config.execRoot, 'network'));
     this.state = await readJsonOr<NetworkState>(this.file, { networks: [], endpoints: [], sandboxes: [] });
     if (this.config.ipForward) await setSysctl('net.ipv4.ip_forward', '1');
     await this.ensurePredefined();
@@ -595,6 +605,7 @@ export class BerthNetworks implements NetworkService {
   async close(): Promise<void> {
     await this.mutex.run(async () => {
       for (const id of [...this.dns.keys()]) await this.stopDns(id);
+      closeIpShell();
     });
   }
 
