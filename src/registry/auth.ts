@@ -113,7 +113,7 @@ export function globToRegExp(glob: string): RegExp {
         else src += '.*';
         i++;
       } else src += '[^/]*';
-    } else src += c.replace(/[.+?^${}()|[\]\\/]/g, '\\$&');
+    } else src += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
   }
   re = new RegExp(`^${src}$`);
   matchCache.set(glob, re);

@@ -143,7 +143,11 @@ test('behaviour the spec leaves open matches docker-registry', { skip: !existsPe
     { method: 'GET', path: '/v2/team/app/tags/list' },
     { method: 'GET', path: '/v2/no/such/repo/tags/list' },
     // docker-registry says BLOB_UPLOAD_INVALID (its session state is in the URL); the spec's code is BLOB_UPLOAD_UNKNOWN.
-    { method: 'GET', path: '/v2/team/app/blobs/uploads/00000000-0000-0000-0000-000000000000', sameCode: false },
+    {
+      method: 'GET',
+      path: '/v2/team/app/blobs/uploads/00000000-0000-0000-0000-000000000000',
+      sameCode: false,
+    },
   ];
   for (const c of cases) {
     const [a, b] = await Promise.all([
