@@ -71,6 +71,8 @@ export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMap
 }
 
 export class Firewall {
+  private syncedFor?: string;
+
   constructor(
     readonly table: string,
     readonly comment: string,
@@ -80,6 +82,10 @@ export class Firewall {
   async apply(nets: FirewallNet[], ports: PortMapping[]): Promise<void> {
     if (!this.enabled) return;
     await run('nft', ['-f', '-'], { input: renderRuleset(this.table, nets, ports) });
+    // Other tools' FORWARD chain is looked at when the set of bridges changes (not per port change).
+    const key = nets.map((n) => n.ifname).join(',');
+    if (key === this.syncedFor) return;
+    this.syncedFor = key;
     await this.syncForwardAccept(nets.map((n) => n.ifname)).catch((err) =>
       log.warn('cannot update FORWARD accept rules', { err }),
     );
