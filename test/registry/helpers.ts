@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, mkdtempSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -37,6 +38,7 @@ export function tempDir(prefix: string): string {
 export class Proc {
   logs = '';
   exited?: Promise<number | null>;
+  scheme = 'http';
   constructor(
     readonly proc: ChildProcess,
     readonly base: string,
@@ -50,7 +52,7 @@ export class Proc {
     return `127.0.0.1:${this.port}`;
   }
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.scheme}://127.0.0.1:${this.port}`;
   }
   async stop(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
@@ -94,6 +96,7 @@ export async function startRegistry(
   } else args = ['serve', '--listen', `127.0.0.1:${port}`, '--root', root];
   const proc = spawn(process.execPath, [REGISTRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const p = new Proc(proc, base, port);
+  if (opts.config?.tls) p.scheme = 'https';
   await waitReady(p, '/healthz');
   return p;
 }
@@ -144,8 +147,10 @@ export function request(
   return new Promise((resolve, reject) => {
     // The path is sent as given (no URL normalisation), so tests can send `..` and odd encodings.
     const u = new URL(base);
-    const req = http.request(
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.request(
       {
+        rejectUnauthorized: false,
         host: u.hostname,
         port: u.port,
         path: p,
