@@ -142,3 +142,54 @@ test('records survive a reopen; save and load keep the ID', async () => {
   assert.deepEqual(lines, ['Loaded image: keep:latest']);
   assert.equal((await other.images.resolve('keep')).id, img.id);
 });
+
+test('commit: the container diff becomes a layer on top of its image, with --change and history', async () => {
+  const { images, rootfs } = await open('f');
+  await images.ensureDefault();
+  const bb = await images.resolve('busybox');
+  await rootfs.create('c2', bb.diffIds);
+  const root = await rootfs.mount('c2');
+  await fs.writeFile(path.join(root, 'tmp/made'), 'by commit');
+  await fs.rm(path.join(root, 'etc/group'));
+  const img = await images.commit({
+    containerId: 'c2',
+    repo: 'docker.io/library/committed',
+    tag: '1',
+    author: 'me',
+    comment: 'msg',
+    changes: ['ENV B=2', 'CMD ["cat", "/tmp/made"]'],
+    containerConfig: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: {} },
+    parent: bb,
+    diff: await rootfs.diffTar('c2'),
+  });
+  await rootfs.remove('c2');
+  assert.deepEqual(img.repoTags, ['committed:1']);
+  assert.equal(img.parent, bb.id);
+  assert.deepEqual(img.diffIds.slice(0, 1), bb.diffIds);
+  assert.equal(img.diffIds.length, 2);
+  assert.deepEqual(img.config.config.Env, ['PATH=/bin', 'B=2']);
+  assert.deepEqual(img.config.config.Cmd, ['cat', '/tmp/made']);
+  assert.equal(img.config.author, 'me');
+  const hist = await images.history('committed:1');
+  assert.equal(hist[0].Id, img.id);
+  assert.equal(hist[0].Comment, 'msg');
+  assert.equal(hist.at(-1)?.Id, '<missing>');
+  assert.ok(
+    hist.some((h) => h.Id === bb.id),
+    'the parent is named in the history',
+  );
+  // A container from the new image sees the change and the deletion.
+  await rootfs.create('c3', img.diffIds);
+  const r3 = await rootfs.mount('c3');
+  try {
+    assert.equal(await fs.readFile(path.join(r3, 'tmp/made'), 'utf8'), 'by commit');
+    await assert.rejects(fs.stat(path.join(r3, 'etc/group')));
+    assert.ok((await fs.stat(path.join(r3, 'etc/passwd'))).isFile());
+  } finally {
+    await rootfs.remove('c3');
+  }
+  // The parent cannot go while the child exists.
+  await assert.rejects(images.remove(bb.id, { force: true }), /image has dependent child images/);
+  const del = await images.remove('committed:1', {});
+  assert.deepEqual(del, [{ Untagged: 'committed:1' }, { Deleted: img.id }]);
+});
