@@ -132,6 +132,7 @@ function addContainerCommands(p: Command, top: boolean): void {
     .argument('<container>')
     .action(act('container', 'logs'));
   c('exec', 'Execute a command in a running container')
+    .usage('[OPTIONS] CONTAINER COMMAND [ARG...]')
     .passThroughOptions()
     .option('-d, --detach', 'Detached mode: run command in the background')
     .option('--detach-keys <string>', 'Override the key sequence for detaching a container')
@@ -231,6 +232,7 @@ function addImageCommands(p: Command, top: boolean): void {
     .argument('<image...>')
     .action(act('image', 'rmi'));
   c('tag', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
+    .usage('SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]')
     .argument('<source_image>')
     .argument('<target_image>')
     .action(act('image', 'tag'));
@@ -456,11 +458,78 @@ function build(): Command {
   return program;
 }
 
-function usageError(cmd: Command | undefined, message: string): StatusError {
-  const path: string[] = [];
-  for (let c: Command | null | undefined = cmd; c; c = c.parent) path.unshift(c.name());
-  const name = path.join(' ');
-  return new StatusError(125, `${message}\nSee '${name} --help'.`);
+function commandPath(cmd: Command | undefined): string {
+  const parts: string[] = [];
+  for (let c: Command | null | undefined = cmd; c; c = c.parent) parts.unshift(c.name());
+  return parts.join(' ');
+}
+
+/** docker's usage line: `berth rm [OPTIONS] CONTAINER [CONTAINER...]`. */
+function usageLine(cmd: Command): string {
+  const custom = cmd.usage();
+  if (custom && custom !== '[options]' && !custom.startsWith('[options] '))
+    return `${commandPath(cmd)} ${custom}`;
+  const parts: string[] = [];
+  if (cmd.options.length > 0) parts.push('[OPTIONS]');
+  for (const a of cmd.registeredArguments) {
+    const n = a.name().toUpperCase();
+    if (a.variadic) parts.push(a.required ? `${n} [${n}...]` : `[${n}...]`);
+    else parts.push(a.required ? n : `[${n}]`);
+  }
+  if (cmd.commands.length) parts.push('COMMAND');
+  return [commandPath(cmd), ...parts].join(' ');
+}
+
+/** Turns commander's parse errors into docker's wording and exit codes. */
+function usageFailure(err: CommanderError, cmd: Command): number {
+  const msg = err.message.replace(/^error: /, '');
+  const name = commandPath(cmd);
+  const usage = `Usage:  ${usageLine(cmd)}`;
+  let m: RegExpExecArray | null = /^unknown option '([^']+)'/.exec(msg);
+  if (m) {
+    const flag = m[1]!.split('=')[0]!;
+    const text = flag.startsWith('--')
+      ? `unknown flag: ${flag}`
+      : `unknown shorthand flag: '${flag.slice(1, 2)}' in ${flag}`;
+    process.stderr.write(`${text}\n\n${usage}\n\nRun '${name} --help' for more information\n`);
+    return 125;
+  }
+  m = /^option '([^']+)' argument missing/.exec(msg);
+  if (m) {
+    const flags = m[1]!.split(/[ ,]+/).filter((f) => f.startsWith('-'));
+    const short = flags.find((f) => !f.startsWith('--'));
+    const text = short
+      ? `flag needs an argument: '${short.slice(1)}' in ${short}`
+      : `flag needs an argument: ${flags[0]}`;
+    process.stderr.write(`${text}\n\n${usage}\n\nRun '${name} --help' for more information\n`);
+    return 125;
+  }
+  if (/^missing required argument|^too many arguments/.test(msg)) {
+    const args = cmd.registeredArguments;
+    const required = args.filter((a) => a.required).length;
+    const variadic = args.some((a) => a.variadic);
+    const optional = args.some((a) => !a.required);
+    let text: string;
+    let verb = 'Run';
+    if (args.length === 0) text = 'accepts no arguments';
+    else if (msg.startsWith('too many') && optional && !variadic)
+      text = `requires at most ${args.length} argument${args.length === 1 ? '' : 's'}`;
+    else if (variadic || optional) {
+      text = `requires at least ${required} argument${required === 1 ? '' : 's'}`;
+      verb = 'See';
+    } else text = `requires ${required} argument${required === 1 ? '' : 's'}`;
+    process.stderr.write(
+      `${PROG}: '${name}' ${text}\n\n${usage}\n\n${verb} '${name} --help' for more information\n`,
+    );
+    return 1;
+  }
+  m = /^unknown command '([^']+)'/.exec(msg);
+  if (m) {
+    process.stderr.write(`${PROG}: '${m[1]}' is not a ${PROG} command.\nSee '${PROG} --help'\n`);
+    return 1;
+  }
+  process.stderr.write(msg + '\n');
+  return err.exitCode === 0 ? 0 : 125;
 }
 
 let lastCommand: Command | undefined;
@@ -508,36 +577,7 @@ export async function main(argv: string[]): Promise<number> {
         err.code === 'commander.version'
       )
         return 0;
-      const cmdName = lastCommand;
-      let msg = err.message.replace(/^error: /, '');
-      let m: RegExpExecArray | null;
-      if ((m = /^unknown option '([^']+)'/.exec(msg))) {
-        msg = m[1]!.startsWith('--')
-          ? `unknown flag: ${m[1]}`
-          : `unknown shorthand flag: '${m[1]!.slice(1, 2)}' in ${m[1]}`;
-        const e = usageError(cmdName ?? program, msg);
-        process.stderr.write(e.message + '\n');
-        return 125;
-      }
-      if ((m = /^unknown command '([^']+)'/.exec(msg))) {
-        process.stderr.write(`${PROG}: '${m[1]}' is not a ${PROG} command.\nSee '${PROG} --help'\n`);
-        return 1;
-      }
-      if (/^missing required argument|^too many arguments|^option .* argument missing/.test(msg)) {
-        const name = cmdName ? `${PROG} ${cmdName.name()}` : PROG;
-        if (msg.startsWith('option')) {
-          process.stderr.write(
-            `${msg.replace(/^option '([^']+)' argument missing/, (_x, f: string) => `flag needs an argument: ${f.split(',').pop()!.trim().split(' ')[0]}`)}\nSee '${name} --help'.\n`,
-          );
-          return 125;
-        }
-        process.stderr.write(
-          `"${name}" requires ${msg.startsWith('too many') ? 'fewer' : 'more'} arguments.\nSee '${name} --help'.\n\nUsage:  ${name} ${cmdName?.usage() ?? ''}\n\n${cmdName?.description() ?? ''}\n`,
-        );
-        return 1;
-      }
-      process.stderr.write(msg + '\n');
-      return err.exitCode === 0 ? 0 : 125;
+      return usageFailure(err, lastCommand ?? program);
     }
     if (err instanceof StatusError) {
       if (err.message) process.stderr.write(err.message + '\n');

@@ -297,7 +297,13 @@ function field(v: unknown, name: string, args: unknown[]): unknown {
   if (v === null || v === undefined) return undefined;
   if (v instanceof Map) return v.get(name);
   if (typeof v === 'object') {
-    const x = (v as Record<string, unknown>)[name];
+    let x = (v as Record<string, unknown>)[name];
+    if (x === undefined && !(name in v)) {
+      // Go field names differ from JSON names in case only (ID/Id, APIVersion/ApiVersion, NanoCPUs/NanoCpus).
+      const lower = name.toLowerCase();
+      const alt = Object.keys(v).find((k) => k.toLowerCase() === lower);
+      if (alt !== undefined) x = (v as Record<string, unknown>)[alt];
+    }
     if (typeof x === 'function') return (x as (...a: unknown[]) => unknown).apply(v, args);
     return x;
   }

@@ -176,7 +176,7 @@ export async function ps(cli: Cli, opts: Record<string, any>): Promise<void> {
     size: size || undefined,
     filters: filtersJson(opts.filter),
   });
-  const rows = list.map((c) => containerRow(c, !opts.noTrunc));
+  const rows = list.map((c) => containerRow(c, opts.trunc !== false));
   cli.out(renderRows(tmpl, rows, PS_HEADER));
 }
 

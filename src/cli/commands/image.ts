@@ -118,7 +118,7 @@ export async function images(
   else if (format.startsWith('table') && opts.digests && !format.includes('{{.Digest}}'))
     format += '\t{{.Digest}}';
   const needDigest = !!opts.digests || format.includes('{{.Digest}}');
-  const rows = list.flatMap((img) => imageRows(img, !opts.noTrunc, needDigest, !!opts.digests));
+  const rows = list.flatMap((img) => imageRows(img, opts.trunc !== false, needDigest, !!opts.digests));
   cli.out(renderRows(format, rows, IMAGE_HEADER));
 }
 
@@ -169,7 +169,7 @@ export async function tag(cli: Cli, source: string, target: string): Promise<voi
 
 export async function history(cli: Cli, image: string, opts: Record<string, any>): Promise<void> {
   const items = await cli.client.get<any[]>(`/images/${image}/history`);
-  const trunc = !opts.noTrunc;
+  const trunc = opts.trunc !== false;
   const human = opts.human !== false;
   const rows = items.map((h) => {
     const createdBy = String(h.CreatedBy ?? '').replace(/\t/g, ' ');

@@ -52,7 +52,7 @@ export async function networkCreate(cli: Cli, name: string, opts: Record<string,
 export async function networkLs(cli: Cli, opts: Record<string, any>): Promise<void> {
   const list = await cli.client.get<any[]>('/networks', { filters: filtersJson(opts.filter) });
   list.sort((a, b) => natural(a.Name, b.Name));
-  const trunc = !opts.noTrunc;
+  const trunc = opts.trunc !== false;
   const rows = list.map((n) => {
     const labels: Record<string, string> = n.Labels ?? {};
     return row({
