@@ -228,14 +228,31 @@ export class RegistryServer {
     const { req, res } = ctx;
     if (req.complete || req.readableEnded) return;
     const len = Number(req.headers['content-length'] ?? Number.NaN);
-    if (Number.isFinite(len) && len <= 16 * 1024 * 1024) {
-      await new Promise<void>((resolve) => {
-        req.on('end', resolve);
-        req.on('close', resolve);
-        req.on('error', resolve);
-        req.resume();
-      });
-    } else res.setHeader('Connection', 'close');
+    const limit = 16 * 1024 * 1024;
+    if (Number.isFinite(len) && len > limit) {
+      res.setHeader('Connection', 'close');
+      return;
+    }
+    // Known small length, or chunked of unknown length: read on up to the limit.
+    await new Promise<void>((resolve) => {
+      let seen = 0;
+      const done = () => {
+        req.off('data', onData);
+        resolve();
+      };
+      const onData = (c: Buffer) => {
+        seen += c.length;
+        if (seen > limit) {
+          res.setHeader('Connection', 'close');
+          req.pause();
+          done();
+        }
+      };
+      req.on('data', onData);
+      req.once('end', done);
+      req.once('close', done);
+      req.once('error', done);
+    });
   }
 
   private json(
