@@ -1,28 +1,109 @@
-/** The container service: records, the state machine, and the life cycle through the runtime. */
+/**
+ * The container service: records, the state machine (created → running ⇄ paused → exited →
+ * removing), and the life cycle through the lower layers: rootfs (layers), mounts (volumes),
+ * networking, and the OCI runtime behind its monitor. Also restart policies and re-adopting
+ * running containers after a daemon restart (live restore).
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Services } from '../daemon/services.js';
-import { notFound, notImplemented } from '../util/errors.js';
+import type { NetworkAttachment } from '../network/index.js';
+import { ConmonRuntime, RuntimeStartError } from '../runtime/conmon.js';
+import { BerthError, conflict, invalid, notFound, notModified } from '../util/errors.js';
+import { ExecService } from './exec.js';
+import { exitCodeFor, startError } from './start-errors.js';
+import { writeFileAtomic } from '../util/fsx.js';
+import { newId } from '../util/ids.js';
+import { log } from '../util/log.js';
+import type { AttachSession } from './attach.js';
+import { buildRecord, type CreateRequest } from './create.js';
 import type { ContainerDirectory } from './directory.js';
+import { generateName, validateName } from './names.js';
+import { containerSpec } from './oci-spec.js';
+import { signalNumber } from './signals.js';
+import { ContainerStore } from './store.js';
 import type { ContainerRecord } from './types.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
+}
+
+interface Live {
+  /** Sessions waiting for the next start (attach before start, as `docker run` does). */
+  pendingAttach: Set<AttachSession>;
+  waiters: Set<Waiter>;
+  stopExitWatch?: () => void;
+  /** Serialises start/stop/remove of one container. */
+  lock: Promise<unknown>;
+  restartTimer?: NodeJS.Timeout;
+  /** Resolves when the current run ends (for logs -f). */
+  stopped?: Promise<void>;
+  markStopped?: () => void;
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export class ContainerService implements ContainerDirectory {
   private readonly byId = new Map<string, ContainerRecord>();
+  private readonly live = new Map<string, Live>();
+  readonly runtime: ConmonRuntime;
+  readonly exec: ExecService;
+  private readonly store: ContainerStore;
+  private shuttingDown = false;
 
-  private constructor(private readonly services: Services) {}
+  private constructor(private readonly s: Services) {
+    this.runtime = new ConmonRuntime(s.config.execRoot, s.config.runtimes);
+    this.store = new ContainerStore(path.join(s.config.dataRoot, 'containers'));
+    this.exec = new ExecService(this, (id) => s.rootfs.mount(id));
+  }
 
   static async open(services: Services): Promise<ContainerService> {
-    return new ContainerService(services);
+    const svc = new ContainerService(services);
+    await svc.runtime.init();
+    for (const c of await svc.store.loadAll()) svc.byId.set(c.Id, c);
+    return svc;
+  }
+
+  /** After the API is up: re-adopt containers that kept running, and apply restart policies. */
+  async restore(): Promise<void> {
+    const running: ContainerRecord[] = [];
+    for (const c of this.list()) {
+      if (c.State.Status === 'removing') {
+        await this.remove(c.Id, { force: true, volumes: false }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
+        continue;
+      }
+      if (!c.State.Running && c.State.Status !== 'restarting') continue;
+      const rt = await this.runtime.state(c.Id, this.runtimeOf(c));
+      if (rt && (rt.status === 'running' || rt.status === 'paused')) {
+        running.push(c);
+        this.watchExit(c);
+        log.info('re-adopted running container', { id: c.Id, pid: rt.pid });
+      } else {
+        const code = (await this.runtime.exitCode(c.Id)) ?? 255;
+        await this.handleExit(c, code, false);
+      }
+    }
+    await this.s.networks.restore(running).catch((err) => log.warn('network restore failed', { err }));
+    for (const c of this.list()) {
+      const policy = c.HostConfig.RestartPolicy?.Name;
+      if (c.State.Status !== 'running' && c.State.Status !== 'paused' && (policy === 'always' || (policy === 'unless-stopped' && !c.ManuallyStopped))) {
+        if (c.State.Status === 'created' && c.State.StartedAt === ZERO_TIME) continue;
+        void this.start(c.Id).catch((err) => log.warn('restart policy: start failed', { id: c.Id, err }));
+      }
+    }
   }
 
   /** Daemon shutdown: containers keep running (live restore); only watchers are dropped. */
-  async shutdown(): Promise<void> {}
-
-  /** Freezes a running container (cgroup freezer); 409 when it is not running. */
-  async pause(_ref: string): Promise<void> {
-    throw notImplemented('pause is not implemented yet');
-  }
-
-  async unpause(_ref: string): Promise<void> {
-    throw notImplemented('unpause is not implemented yet');
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const l of this.live.values()) {
+      l.stopExitWatch?.();
+      if (l.restartTimer) clearTimeout(l.restartTimer);
+    }
+    this.runtime.close();
   }
 
   list(): ContainerRecord[] {
@@ -36,6 +117,458 @@ export class ContainerService implements ContainerDirectory {
     for (const c of this.byId.values()) if (c.Name === name) return c;
     const matches = ref.length > 0 && /^[0-9a-f]+$/.test(ref) ? this.list().filter((c) => c.Id.startsWith(ref)) : [];
     if (matches.length === 1) return matches[0];
+    if (matches.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`);
     throw notFound(`No such container: ${ref}`);
   }
+
+  private liveOf(id: string): Live {
+    let l = this.live.get(id);
+    if (!l) this.live.set(id, (l = { pendingAttach: new Set(), waiters: new Set(), lock: Promise.resolve() }));
+    return l;
+  }
+
+  /** Runs `fn` after any other life-cycle operation on the same container has finished. */
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const l = this.liveOf(id);
+    const next = l.lock.then(fn, fn);
+    l.lock = next.catch(() => {});
+    return next;
+  }
+
+  private runtimeOf(c: ContainerRecord): string {
+    return c.HostConfig.Runtime || this.s.config.defaultRuntime;
+  }
+
+  async save(c: ContainerRecord): Promise<void> {
+    await this.store.save(c);
+  }
+
+  private publish(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.s.events.publish('container', action, c.Id, { image: c.Config.Image, name: c.Name.slice(1), ...c.Config.Labels, ...extra });
+  }
+
+  // ---- create ------------------------------------------------------------------------------
+
+  async create(req: CreateRequest, requestedName?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (typeof req !== 'object' || req === null) throw invalid('invalid JSON: expected an object');
+    if (typeof req.Image !== 'string' || req.Image === '') throw invalid('No image specified');
+    const name = requestedName ? validateName(requestedName) : `/${generateName((n) => this.list().some((c) => c.Name === n))}`;
+    const clash = this.list().find((c) => c.Name === name);
+    if (clash)
+      throw conflict(
+        `Conflict. The container name "${name}" is already in use by container "${clash.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    const runtime = req.HostConfig?.Runtime || this.s.config.defaultRuntime;
+    if (!this.s.config.runtimes[runtime]) throw invalid(`unknown or invalid runtime name: ${runtime}`);
+    const image = await this.s.images.resolve(req.Image);
+    let id = newId();
+    while (this.list().some((c) => c.Id.slice(0, 16) === id.slice(0, 16))) id = newId();
+    const dir = this.store.dir(id);
+    const record = buildRecord(id, name, req, image, req.Image, { dir });
+    await this.s.networks.validate(record);
+    // Reserve the name at once: a concurrent create with the same name must see it.
+    this.byId.set(id, record);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      await this.s.rootfs.create(id, image.diffIds);
+      const imageVolumes = Object.keys(image.config.config?.Volumes ?? {});
+      const rootfs = imageVolumes.length ? await this.s.rootfs.mount(id) : undefined;
+      record.Mounts = await this.s.volumes.prepare(record, imageVolumes, rootfs);
+      await this.store.save(record);
+    } catch (err) {
+      this.byId.delete(id);
+      await this.s.volumes.release(record, true).catch(() => {});
+      await this.s.rootfs.remove(id).catch(() => {});
+      await this.store.remove(id).catch(() => {});
+      throw err;
+    }
+    this.publish(record, 'create');
+    return { Id: id, Warnings: [] };
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const c = this.get(ref);
+    await this.serial(c.Id, () => this.startLocked(c));
+  }
+
+  private async startLocked(c: ContainerRecord): Promise<void> {
+    if (c.State.Status === 'paused') throw conflict('cannot start a paused container, try unpause instead');
+    if (c.State.Running) throw notModified();
+    if (c.State.Status === 'removing' || c.State.Dead) throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
+    const live = this.liveOf(c.Id);
+    if (live.restartTimer) {
+      clearTimeout(live.restartTimer);
+      live.restartTimer = undefined;
+    }
+    c.ManuallyStopped = false;
+    let net: NetworkAttachment | undefined;
+    let mountedVolumes = false;
+    const runtime = this.runtimeOf(c);
+    try {
+      const rootfs = await this.s.rootfs.mount(c.Id);
+      const mounts = await this.s.volumes.mount(c, rootfs);
+      mountedVolumes = true;
+      c.Mounts = mounts.points;
+      net = await this.s.networks.attach(c);
+      c.NetworkSettings = net.settings;
+      await this.writeHostFiles(c, net);
+      const spec = containerSpec(c, { rootfs, net, mounts: mounts.oci, config: this.s.config });
+      await fs.rm(c.LogPath, { force: true }).catch(() => {});
+      const pid = await this.runtime.create({
+        id: c.Id,
+        name: c.Name.slice(1),
+        spec,
+        runtime,
+        tty: c.Config.Tty,
+        openStdin: c.Config.OpenStdin,
+        leaveStdinOpen: c.Config.OpenStdin && !c.Config.StdinOnce,
+        logPath: c.LogPath,
+        logSizeMax: parseSize(c.HostConfig.LogConfig?.Config?.['max-size']),
+      });
+      // Attach sessions waiting for this start connect before the process runs: no output is lost.
+      await Promise.all([...live.pendingAttach].map((a) => a.connect(this.runtime.attachSocket(c.Id))));
+      live.pendingAttach.clear();
+      await this.runtime.start(c.Id, runtime);
+      c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, OOMKilled: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
+      live.stopped = new Promise((resolve) => (live.markStopped = resolve));
+      await this.store.save(c);
+      this.watchExit(c);
+      this.publish(c, 'start');
+    } catch (err) {
+      await this.runtime.delete(c.Id, runtime).catch(() => {});
+      await this.runtime.cleanup(c.Id).catch(() => {});
+      if (net) await this.s.networks.detach(c).catch(() => {});
+      if (mountedVolumes) await this.s.volumes.unmount(c).catch(() => {});
+      await this.s.rootfs.unmount(c.Id).catch(() => {});
+      for (const a of live.pendingAttach) a.finish();
+      live.pendingAttach.clear();
+      const e = err instanceof RuntimeStartError ? startError(err.message) : err;
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
+      if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
+      await this.store.save(c).catch(() => {});
+      this.notifyWaiters(c, 'next-exit');
+      throw e;
+    }
+  }
+
+  private async writeHostFiles(c: ContainerRecord, net: NetworkAttachment): Promise<void> {
+    const hostname = c.Config.Hostname;
+    const fqdn = c.Config.Domainname ? `${hostname}.${c.Config.Domainname}` : hostname;
+    const own = net.hostNetwork ? [] : (net.addresses.length ? net.addresses : []).map((a) => `${a}\t${fqdn}${fqdn !== hostname ? ` ${hostname}` : ''}`);
+    const hosts = [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::\tip6-localnet',
+      'ff00::\tip6-mcastprefix',
+      'ff02::1\tip6-allnodes',
+      'ff02::2\tip6-allrouters',
+      ...net.hosts,
+      ...own,
+    ];
+    if (!net.hostNetwork && own.length === 0) hosts.push(`127.0.0.1\t${hostname}`);
+    await writeFileAtomic(c.HostsPath, hosts.join('\n') + '\n');
+    await writeFileAtomic(c.HostnamePath, `${hostname}\n`);
+    await writeFileAtomic(c.ResolvConfPath, net.resolvConf);
+  }
+
+  // ---- exit and restart policy --------------------------------------------------------------
+
+  private watchExit(c: ContainerRecord): void {
+    const live = this.liveOf(c.Id);
+    live.stopExitWatch?.();
+    if (!live.stopped) live.stopped = new Promise((resolve) => (live.markStopped = resolve));
+    live.stopExitWatch = this.runtime.onExit(c.Id, (code) => {
+      live.stopExitWatch = undefined;
+      void this.serial(c.Id, () => this.handleExit(c, code, true)).catch((err) => log.error('exit handling failed', { id: c.Id, err }));
+    });
+  }
+
+  private async handleExit(c: ContainerRecord, code: number, applyPolicy: boolean): Promise<void> {
+    if (!this.byId.has(c.Id)) return;
+    const runtime = this.runtimeOf(c);
+    await this.runtime.delete(c.Id, runtime).catch(() => {});
+    await this.runtime.cleanup(c.Id).catch(() => {});
+    await this.s.networks.detach(c).catch((err) => log.warn('network detach failed', { id: c.Id, err }));
+    await this.s.volumes.unmount(c).catch((err) => log.warn('volume unmount failed', { id: c.Id, err }));
+    await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
+    const oom = await this.oomKilled(c);
+    c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+    const live = this.liveOf(c.Id);
+    live.markStopped?.();
+    live.stopped = undefined;
+    await this.store.save(c);
+    this.publish(c, 'die', { exitCode: String(code) });
+    this.notifyWaiters(c, 'next-exit');
+    if (c.HostConfig.AutoRemove && !this.shuttingDown) {
+      void this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('auto-remove failed', { id: c.Id, err }));
+      return;
+    }
+    if (applyPolicy && !this.shuttingDown && this.shouldRestart(c)) {
+      const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
+      c.State.Status = 'restarting';
+      c.State.Restarting = true;
+      await this.store.save(c);
+      live.restartTimer = setTimeout(() => {
+        live.restartTimer = undefined;
+        c.RestartCount++;
+        void this.serial(c.Id, async () => {
+          if (c.State.Status !== 'restarting') return;
+          c.State.Status = 'exited';
+          c.State.Restarting = false;
+          await this.startLocked(c);
+        }).catch((err) => log.warn('restart failed', { id: c.Id, err }));
+      }, delay);
+      live.restartTimer.unref();
+    }
+  }
+
+  private shouldRestart(c: ContainerRecord): boolean {
+    if (c.ManuallyStopped) return false;
+    const p = c.HostConfig.RestartPolicy;
+    switch (p?.Name) {
+      case 'always':
+      case 'unless-stopped':
+        return true;
+      case 'on-failure':
+        return c.State.ExitCode !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
+      default:
+        return false;
+    }
+  }
+
+  private async oomKilled(c: ContainerRecord): Promise<boolean> {
+    if (!c.HostConfig.Memory) return false;
+    try {
+      const text = await fs.readFile(`/sys/fs/cgroup/memory/${this.s.config.cgroupParent}/${c.Id}/memory.oom_control`, 'utf8');
+      return /oom_kill [1-9]/.test(text);
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- wait --------------------------------------------------------------------------------
+
+  wait(ref: string, condition: WaitCondition): Promise<{ StatusCode: number; Error: { Message: string } | null }> & { cancel(): void } {
+    const c = this.get(ref);
+    const live = this.liveOf(c.Id);
+    let waiter: Waiter | undefined;
+    const p = new Promise<{ StatusCode: number; Error: { Message: string } | null }>((resolve) => {
+      if (condition === 'not-running' && !c.State.Running && c.State.Status !== 'restarting') {
+        resolve({ StatusCode: c.State.ExitCode, Error: null });
+        return;
+      }
+      waiter = { condition, resolve };
+      live.waiters.add(waiter);
+    }) as Promise<{ StatusCode: number; Error: { Message: string } | null }> & { cancel(): void };
+    p.cancel = () => {
+      if (waiter) live.waiters.delete(waiter);
+    };
+    return p;
+  }
+
+  private notifyWaiters(c: ContainerRecord, event: 'next-exit' | 'removed'): void {
+    const live = this.live.get(c.Id);
+    if (!live) return;
+    for (const w of [...live.waiters]) {
+      const fire = event === 'removed' ? true : w.condition !== 'removed';
+      if (!fire) continue;
+      live.waiters.delete(w);
+      w.resolve({ StatusCode: c.State.ExitCode, Error: c.State.Error ? { Message: c.State.Error } : null });
+    }
+  }
+
+  /** Resolves when the current run of the container ends (immediately if it is not running). */
+  whenStopped(c: ContainerRecord): Promise<void> {
+    if (!c.State.Running && c.State.Status !== 'restarting') return Promise.resolve();
+    return this.liveOf(c.Id).stopped ?? Promise.resolve();
+  }
+
+  // ---- stop, kill, restart, pause ------------------------------------------------------------
+
+  async stop(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<void> {
+    const c = this.get(ref);
+    const live = this.liveOf(c.Id);
+    if (c.State.Status === 'restarting' && live.restartTimer) {
+      clearTimeout(live.restartTimer);
+      live.restartTimer = undefined;
+      c.ManuallyStopped = true;
+      c.State = { ...c.State, Status: 'exited', Restarting: false };
+      await this.store.save(c);
+      return;
+    }
+    if (!c.State.Running) throw notModified();
+    c.ManuallyStopped = true;
+    await this.store.save(c);
+    const runtime = this.runtimeOf(c);
+    const stopped = this.whenStopped(c);
+    const signal = signalNumber(opts.signal || c.Config.StopSignal || 'SIGTERM');
+    const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
+    if (c.State.Paused) await this.runtime.resume(c.Id, runtime).catch(() => {});
+    await this.runtime.kill(c.Id, runtime, signal).catch(() => {});
+    const graceful = timeout < 0 ? await stopped.then(() => true) : await raceTimeout(stopped, timeout * 1000);
+    if (!graceful) {
+      await this.runtime.kill(c.Id, runtime, 9, true).catch(() => {});
+      await raceTimeout(stopped, 30_000);
+    }
+    this.publish(c, 'stop');
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.get(ref);
+    const num = signalNumber(signal);
+    if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    if (num === 9 || num === 15) {
+      c.ManuallyStopped = true;
+      await this.store.save(c);
+    }
+    await this.runtime.kill(c.Id, this.runtimeOf(c), num);
+    this.publish(c, 'kill', { signal: String(num) });
+  }
+
+  async restart(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Running) await this.stop(c.Id, opts).catch((err) => {
+      if (!(err instanceof BerthError && err.kind === 'not-modified')) throw err;
+    });
+    await this.start(c.Id).catch((err) => {
+      if (!(err instanceof BerthError && err.kind === 'not-modified')) throw err;
+    });
+    this.publish(c, 'restart');
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
+    await this.runtime.pause(c.Id, this.runtimeOf(c));
+    c.State = { ...c.State, Status: 'paused', Paused: true };
+    await this.store.save(c);
+    this.publish(c, 'pause');
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
+    await this.runtime.resume(c.Id, this.runtimeOf(c));
+    c.State = { ...c.State, Status: 'running', Paused: false };
+    await this.store.save(c);
+    this.publish(c, 'unpause');
+  }
+
+  // ---- remove, rename, resize ----------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Status === 'removing' && this.live.get(c.Id)?.lock) {
+      // Already being removed (e.g. AutoRemove racing `rm -f`): wait for it.
+      await this.liveOf(c.Id).lock;
+      if (!this.byId.has(c.Id)) return;
+    }
+    if ((c.State.Running || c.State.Status === 'restarting') && !opts.force) {
+      if (c.State.Paused) throw conflict(`cannot remove container "${c.Name}": container is paused and must be unpaused first`);
+      throw conflict(`cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`);
+    }
+    const live = this.liveOf(c.Id);
+    if (live.restartTimer) {
+      clearTimeout(live.restartTimer);
+      live.restartTimer = undefined;
+    }
+    if (c.State.Running) {
+      c.ManuallyStopped = true;
+      const stopped = this.whenStopped(c);
+      const runtime = this.runtimeOf(c);
+      if (c.State.Paused) await this.runtime.resume(c.Id, runtime).catch(() => {});
+      await this.runtime.kill(c.Id, runtime, 9, true).catch(() => {});
+      if (!(await raceTimeout(stopped, 15_000))) {
+        // The monitor is gone or stuck: clean up by hand.
+        await this.serial(c.Id, () => this.handleExit(c, 137, false));
+      }
+    }
+    await this.serial(c.Id, async () => {
+      if (!this.byId.has(c.Id)) return;
+      c.State.Status = 'removing';
+      await this.store.save(c).catch(() => {});
+      live.stopExitWatch?.();
+      await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});
+      await this.runtime.cleanup(c.Id).catch(() => {});
+      await this.s.networks.detach(c).catch(() => {});
+      await this.s.volumes.unmount(c).catch(() => {});
+      await this.s.volumes.release(c, opts.volumes);
+      await this.s.rootfs.remove(c.Id);
+      await this.store.remove(c.Id);
+      this.byId.delete(c.Id);
+      for (const a of live.pendingAttach) a.finish();
+      this.notifyWaiters(c, 'removed');
+      this.live.delete(c.Id);
+      this.publish(c, 'destroy');
+    });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.get(ref);
+    if (!newName) throw invalid('Neither old nor new names may be empty');
+    const name = validateName(newName);
+    if (name === c.Name) throw invalid(`Renaming a container with the same name as its current name`);
+    const clash = this.list().find((x) => x.Name === name);
+    if (clash)
+      throw conflict(
+        `Conflict. The container name "${name}" is already in use by container "${clash.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    const old = c.Name;
+    c.Name = name;
+    await this.store.save(c);
+    this.publish(c, 'rename', { oldName: old });
+  }
+
+  async resize(ref: string, height: number, width: number): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    if (!c.Config.Tty) return;
+    await this.runtime.resize(c.Id, height, width).catch(() => {});
+  }
+
+  // ---- attach --------------------------------------------------------------------------------
+
+  /** Hooks an attach session to the container: now if it runs, else at its next start. */
+  async attach(c: ContainerRecord, session: AttachSession): Promise<void> {
+    const live = this.liveOf(c.Id);
+    if (c.State.Running) {
+      await session.connect(this.runtime.attachSocket(c.Id));
+      return;
+    }
+    live.pendingAttach.add(session);
+    session.onClose(() => live.pendingAttach.delete(session));
+  }
+
+  /** Host PIDs of the container's processes, from its cgroup. */
+  async pids(c: ContainerRecord): Promise<number[]> {
+    const file = `/sys/fs/cgroup/pids/${this.s.config.cgroupParent}/${c.Id}/cgroup.procs`;
+    try {
+      return (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean).map(Number);
+    } catch {
+      return c.State.Pid ? [c.State.Pid] : [];
+    }
+  }
 }
+
+function raceTimeout(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+function parseSize(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(v.trim());
+  if (!m) throw invalid(`invalid size: '${v}'`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export { ZERO_TIME };

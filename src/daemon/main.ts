@@ -103,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
     useTls ? { ca: config.tlsCaCert, cert: config.tlsCert ?? '', key: config.tlsKey ?? '', verify: config.tlsVerify } : undefined,
   );
   services.events.publish('daemon', 'start', services.id);
+  await services.containers.restore();
   void services.images.ensureDefault().catch((err) => log.error('cannot make the default image', { err }));
   log.info('berthd ready', { dataRoot: config.dataRoot, execRoot: config.execRoot, pid: process.pid });
 

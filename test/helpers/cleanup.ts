@@ -39,7 +39,7 @@ export async function cleanupRoot(base: string): Promise<void> {
     }
   }
   // Monitors (conmon) started by this daemon: PIDs recorded per container.
-  for (const pid of await pidsFrom(path.join(execRoot, 'containers'), 'conmon.pid')) {
+  for (const pid of [...(await pidsFrom(path.join(execRoot, 'b'), 'conmon.pid')), ...(await pidsFrom(path.join(execRoot, 'x'), 'conmon.pid'))]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}

@@ -1,3 +1,400 @@
+/** `/containers/*`: the container life cycle and queries, as the docker CLI 28 speaks them. */
+import { promises as fs } from 'node:fs';
+import { AttachSession } from '../../containers/attach.js';
+import type { CreateRequest } from '../../containers/create.js';
+import { readLogs } from '../../containers/logs.js';
+import type { WaitCondition } from '../../containers/service.js';
+import { statusText } from '../../containers/status.js';
+import type { ContainerRecord } from '../../containers/types.js';
+import { conflict, invalid } from '../../util/errors.js';
+import { run } from '../../util/exec.js';
+import type { Ctx } from '../context.js';
+import { checkFilterKeys, type Filters, json, noContent, parseFilters, qBool, qInt, readJson, resOf } from '../http.js';
 import type { Router } from '../router.js';
+import { frame, hijack, STDERR, STDOUT } from '../streams.js';
 
-export function registerContainerRoutes(_router: Router): void {}
+/** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
+export function inspectView(c: ContainerRecord, sizeRw?: number) {
+  const { ImageName, ManuallyStopped: _m, NetworkingConfig: _n, ...rest } = c;
+  return {
+    ...rest,
+    Config: { ...c.Config, Image: ImageName },
+    State: { ...c.State, Health: c.State.Health },
+    GraphDriver: { Name: 'overlay2', Data: null },
+    ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw } : {}),
+  };
+}
+
+function portList(c: ContainerRecord) {
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  const ports = c.NetworkSettings.Ports ?? {};
+  for (const [key, bindings] of Object.entries(ports)) {
+    const [p, proto] = key.split('/');
+    if (!bindings || bindings.length === 0) out.push({ PrivatePort: Number(p), Type: proto ?? 'tcp' });
+    else for (const b of bindings) out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(p), PublicPort: Number(b.HostPort), Type: proto ?? 'tcp' });
+  }
+  if (!c.State.Running) return [];
+  return out;
+}
+
+function commandLine(c: ContainerRecord): string {
+  return [c.Path, ...c.Args].map((a) => (/\s/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ');
+}
+
+function listView(c: ContainerRecord) {
+  return {
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.ImageName,
+    ImageID: c.Image,
+    Command: commandLine(c),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: portList(c),
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
+    NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
+    Mounts: c.Mounts.map((m) => ({ ...m })),
+  };
+}
+
+function labelMatch(labels: Record<string, string>, expr: string): boolean {
+  const i = expr.indexOf('=');
+  if (i < 0) return expr in labels;
+  const k = expr.slice(0, i);
+  const neg = k.endsWith('!');
+  const key = neg ? k.slice(0, -1) : k;
+  return neg ? labels[key] !== expr.slice(i + 1) : labels[key] === expr.slice(i + 1);
+}
+
+const CONTAINER_FILTERS = ['status', 'name', 'label', 'ancestor', 'id', 'exited', 'before', 'since', 'network', 'volume', 'health', 'is-task', 'expose', 'publish'];
+
+function matches(ctx: Ctx, c: ContainerRecord, f: Filters): boolean {
+  const any = (k: string, pred: (v: string) => boolean) => !f.has(k) || f.get(k)!.some(pred);
+  const every = (k: string, pred: (v: string) => boolean) => !f.has(k) || f.get(k)!.every(pred);
+  if (!any('status', (v) => {
+    if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(v)) throw invalid(`invalid filter 'status=${v}'`);
+    return c.State.Status === v;
+  })) return false;
+  if (!any('name', (v) => new RegExp(v).test(c.Name.slice(1)) || new RegExp(v).test(c.Name))) return false;
+  if (!any('id', (v) => c.Id.startsWith(v))) return false;
+  if (!every('label', (v) => labelMatch(c.Config.Labels ?? {}, v))) return false;
+  if (!any('exited', (v) => c.State.Status === 'exited' && c.State.ExitCode === Number(v))) return false;
+  if (!any('ancestor', (v) => {
+    if (c.ImageName === v || c.Image === v || c.Image.replace('sha256:', '').startsWith(v)) return true;
+    const base = v.includes(':') ? v : `${v}:latest`;
+    return c.ImageName === base || (!c.ImageName.includes(':') && `${c.ImageName}:latest` === base);
+  })) return false;
+  if (!any('network', (v) => Object.keys(c.NetworkSettings.Networks ?? {}).includes(v) || c.HostConfig.NetworkMode === v)) return false;
+  if (!any('volume', (v) => c.Mounts.some((m) => m.Name === v || m.Destination === v))) return false;
+  if (!any('health', (v) => (c.State.Health?.Status ?? 'none') === v)) return false;
+  if (!any('is-task', (v) => v === 'false')) return false;
+  for (const key of ['before', 'since'] as const) {
+    if (!f.has(key)) continue;
+    const ref = ctx.services.containers.get(f.get(key)![0]);
+    const t = Date.parse(ref.Created);
+    const mine = Date.parse(c.Created);
+    if (key === 'before' ? mine >= t : mine <= t) return false;
+  }
+  return true;
+}
+
+async function list(ctx: Ctx): Promise<void> {
+  const all = qBool(ctx.query, 'all');
+  const limit = qInt(ctx.query, 'limit');
+  const filters = parseFilters(ctx.query.get('filters'));
+  checkFilterKeys(filters, CONTAINER_FILTERS);
+  let items = ctx.services.containers
+    .list()
+    .filter((c) => all || (limit !== undefined && limit > 0) || c.State.Running || c.State.Status === 'restarting' || filters.has('status') || filters.has('exited'))
+    .filter((c) => matches(ctx, c, filters))
+    .sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+  if (limit !== undefined && limit > 0) items = items.slice(0, limit);
+  json(ctx, 200, items.map(listView));
+}
+
+async function create(ctx: Ctx): Promise<void> {
+  const body = await readJson<CreateRequest>(ctx);
+  const name = ctx.query.get('name') ?? undefined;
+  json(ctx, 201, await ctx.services.containers.create(body, name || undefined));
+}
+
+async function inspect(ctx: Ctx): Promise<void> {
+  const c = ctx.services.containers.get(ctx.params.id);
+  let size: number | undefined;
+  if (qBool(ctx.query, 'size')) size = (await ctx.services.rootfs.changes(c.Id).catch(() => [])).length;
+  json(ctx, 200, inspectView(c, size));
+}
+
+async function start(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.start(ctx.params.id);
+  noContent(ctx);
+}
+
+function stopOpts(ctx: Ctx) {
+  const t = qInt(ctx.query, 't') ?? qInt(ctx.query, 'timeout');
+  return { signal: ctx.query.get('signal') ?? undefined, timeout: t };
+}
+
+async function stop(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.stop(ctx.params.id, stopOpts(ctx));
+  noContent(ctx);
+}
+
+async function restart(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.restart(ctx.params.id, stopOpts(ctx));
+  noContent(ctx);
+}
+
+async function kill(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.kill(ctx.params.id, ctx.query.get('signal') || 'SIGKILL');
+  noContent(ctx);
+}
+
+async function remove(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.remove(ctx.params.id, { force: qBool(ctx.query, 'force'), volumes: qBool(ctx.query, 'v') });
+  noContent(ctx);
+}
+
+async function wait(ctx: Ctx): Promise<void> {
+  const condition = (ctx.query.get('condition') || 'not-running') as WaitCondition;
+  if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid(`invalid condition: "${condition}"`);
+  const res = resOf(ctx);
+  const waiting = ctx.services.containers.wait(ctx.params.id, condition);
+  // The CLI calls start only after these headers arrive: flush them now.
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+  const onClose = () => waiting.cancel();
+  ctx.req.socket.once('close', onClose);
+  const result = await waiting;
+  ctx.req.socket.off('close', onClose);
+  res.end(JSON.stringify(result) + '\n');
+}
+
+async function attach(ctx: Ctx): Promise<void> {
+  const c = ctx.services.containers.get(ctx.params.id);
+  const q = ctx.query;
+  const stream = qBool(q, 'stream');
+  const logs = qBool(q, 'logs');
+  if (!stream && !logs) throw invalid('Bad parameters: you must choose at least one stream');
+  if (c.State.Paused) throw conflict(`You cannot attach to a paused container, unpause it first`);
+  const { socket, head } = hijack(ctx, !c.Config.Tty);
+  const opts = { tty: c.Config.Tty, stdin: qBool(q, 'stdin') && c.Config.OpenStdin, stdout: qBool(q, 'stdout'), stderr: qBool(q, 'stderr') };
+  if (logs) {
+    await readLogs(
+      c.LogPath,
+      { stdout: opts.stdout, stderr: opts.stderr, timestamps: false, follow: false },
+      (l) => socket.write(c.Config.Tty ? Buffer.from(l.text) : frame(l.stream === 'stdout' ? STDOUT : STDERR, Buffer.from(l.text))),
+      Promise.resolve(),
+      new AbortController().signal,
+    ).catch(() => {});
+  }
+  if (!stream) {
+    socket.end();
+    return;
+  }
+  const session = new AttachSession(socket, head, opts);
+  await ctx.services.containers.attach(c, session);
+  // A stopped container that is not about to start: nothing will come; Docker returns at once.
+  if (!c.State.Running && c.State.Status !== 'created' && c.State.Status !== 'restarting' && !c.HostConfig.RestartPolicy) session.finish();
+}
+
+async function logs(ctx: Ctx): Promise<void> {
+  const c = ctx.services.containers.get(ctx.params.id);
+  const q = ctx.query;
+  const stdout = qBool(q, 'stdout');
+  const stderr = qBool(q, 'stderr');
+  if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
+  const tailRaw = q.get('tail');
+  const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? undefined : Number(tailRaw);
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw invalid(`invalid value for "tail": "${tailRaw}"`);
+  const num = (k: string) => {
+    const v = q.get(k);
+    if (!v || v === '0') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw invalid(`invalid value for "${k}": "${v}"`);
+    return n;
+  };
+  const timestamps = qBool(q, 'timestamps');
+  const res = resOf(ctx);
+  res.writeHead(200, { 'Content-Type': c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+  res.flushHeaders();
+  const abort = new AbortController();
+  ctx.req.socket.once('close', () => abort.abort());
+  const follow = qBool(q, 'follow');
+  await readLogs(
+    c.LogPath,
+    { stdout, stderr, since: num('since'), until: num('until'), tail, timestamps, follow: follow && (c.State.Running || c.State.Status === 'restarting') },
+    (l) => {
+      const text = Buffer.from(timestamps ? `${l.time} ${l.text}` : l.text);
+      res.write(c.Config.Tty ? text : frame(l.stream === 'stdout' ? STDOUT : STDERR, text));
+    },
+    ctx.services.containers.whenStopped(c),
+    abort.signal,
+  );
+  res.end();
+}
+
+async function rename(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.rename(ctx.params.id, ctx.query.get('name') ?? '');
+  noContent(ctx);
+}
+
+async function resize(ctx: Ctx): Promise<void> {
+  const h = qInt(ctx.query, 'h') ?? 0;
+  const w = qInt(ctx.query, 'w') ?? 0;
+  await ctx.services.containers.resize(ctx.params.id, h, w);
+  json(ctx, 200, {});
+}
+
+async function pause(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.pause(ctx.params.id);
+  noContent(ctx);
+}
+
+async function unpause(ctx: Ctx): Promise<void> {
+  await ctx.services.containers.unpause(ctx.params.id);
+  noContent(ctx);
+}
+
+async function top(ctx: Ctx): Promise<void> {
+  const svc = ctx.services.containers;
+  const c = svc.get(ctx.params.id);
+  if (!c.State.Running) throw conflict(`container ${c.Id} is not running`);
+  const pids = new Set(await svc.pids(c));
+  const psArgs = (ctx.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
+  const out = await run('ps', psArgs).catch((err) => {
+    throw invalid(`Error running ps: ${(err as Error).message}`);
+  });
+  const lines = out.stdout.split('\n').filter(Boolean);
+  const titles = lines[0].trim().split(/\s+/);
+  const pidCol = titles.indexOf('PID');
+  if (pidCol < 0) throw invalid(`Couldn't find PID field in ps output`);
+  const procs: string[][] = [];
+  for (const line of lines.slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (!pids.has(Number(fields[pidCol]))) continue;
+    procs.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(' ')]);
+  }
+  json(ctx, 200, { Titles: titles, Processes: procs });
+}
+
+async function readNum(file: string): Promise<number> {
+  try {
+    return Number((await fs.readFile(file, 'utf8')).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function statsOnce(ctx: Ctx, c: ContainerRecord, pre: { cpu: number; system: number; read: string }) {
+  const parent = ctx.services.config.cgroupParent;
+  const cg = (ctrl: string, file: string) => `/sys/fs/cgroup/${ctrl}/${parent}/${c.Id}/${file}`;
+  const running = c.State.Running;
+  const cpu = running ? await readNum(cg('cpuacct', 'cpuacct.usage')) : 0;
+  const stat = await fs.readFile('/proc/stat', 'utf8');
+  const fields = stat.split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const system = (fields.reduce((a, b) => a + b, 0) * 1e9) / 100;
+  const usage = running ? await readNum(cg('memory', 'memory.usage_in_bytes')) : 0;
+  const limit = running ? await readNum(cg('memory', 'memory.limit_in_bytes')) : 0;
+  let inactiveFile = 0;
+  try {
+    const m = /^total_inactive_file (\d+)/m.exec(await fs.readFile(cg('memory', 'memory.stat'), 'utf8'));
+    inactiveFile = m ? Number(m[1]) : 0;
+  } catch {}
+  const ncpu = (await import('node:os')).cpus().length;
+  const now = new Date().toISOString();
+  return {
+    read: now,
+    preread: pre.read,
+    name: c.Name,
+    id: c.Id,
+    pids_stats: { current: running ? await readNum(cg('pids', 'pids.current')) : 0, limit: c.HostConfig.PidsLimit || 0 },
+    blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null },
+    num_procs: 0,
+    cpu_stats: { cpu_usage: { total_usage: cpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: system, online_cpus: ncpu, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+    precpu_stats: { cpu_usage: { total_usage: pre.cpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: pre.system, online_cpus: ncpu, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+    memory_stats: running ? { usage, limit: Math.min(limit, (await import('node:os')).totalmem()), stats: { total_inactive_file: inactiveFile, inactive_file: inactiveFile } } : {},
+    networks: {},
+  };
+}
+
+async function stats(ctx: Ctx): Promise<void> {
+  const c = ctx.services.containers.get(ctx.params.id);
+  const stream = qBool(ctx.query, 'stream', true) && !qBool(ctx.query, 'one-shot');
+  const res = resOf(ctx);
+  let pre = { cpu: 0, system: 0, read: '0001-01-01T00:00:00Z' };
+  if (!stream) {
+    const first = await statsOnce(ctx, c, pre);
+    json(ctx, 200, first);
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  let open = true;
+  ctx.req.socket.once('close', () => (open = false));
+  while (open) {
+    const s = await statsOnce(ctx, c, pre);
+    res.write(JSON.stringify(s) + '\n');
+    pre = { cpu: s.cpu_stats.cpu_usage.total_usage, system: s.cpu_stats.system_cpu_usage, read: s.read };
+    await new Promise((r) => setTimeout(r, 1000));
+    if (!ctx.services.containers.list().includes(c)) break;
+  }
+  res.end();
+}
+
+async function update(ctx: Ctx): Promise<void> {
+  const c = ctx.services.containers.get(ctx.params.id);
+  const body = await readJson<Record<string, unknown>>(ctx, {});
+  const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
+  const warnings: string[] = [];
+  const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
+  if (c.State.Running && changed.some(([k]) => k !== 'RestartPolicy')) {
+    throw invalid('Cannot update resources of a running container yet: stop it first');
+  }
+  for (const [k, v] of changed) (c.HostConfig as Record<string, unknown>)[k] = v;
+  await ctx.services.containers.save(c);
+  json(ctx, 200, { Warnings: warnings });
+}
+
+async function prune(ctx: Ctx): Promise<void> {
+  const filters = parseFilters(ctx.query.get('filters'));
+  checkFilterKeys(filters, ['until', 'label', 'label!']);
+  const svc = ctx.services.containers;
+  const deleted: string[] = [];
+  for (const c of svc.list()) {
+    if (c.State.Running || c.State.Status === 'restarting' || c.State.Paused) continue;
+    if (filters.has('label') && !filters.get('label')!.every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
+    if (filters.has('label!') && filters.get('label!')!.some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
+    if (filters.has('until')) {
+      const u = filters.get('until')![0];
+      const t = /^\d+(\.\d+)?$/.test(u) ? Number(u) * 1000 : Date.parse(u);
+      if (Date.parse(c.Created) >= t) continue;
+    }
+    await svc.remove(c.Id, { force: false, volumes: false });
+    deleted.push(c.Id);
+  }
+  json(ctx, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+}
+
+export function registerContainerRoutes(router: Router): void {
+  router.get('/containers/json', list);
+  router.post('/containers/create', create);
+  router.post('/containers/prune', prune);
+  router.get('/containers/{id}/json', inspect);
+  router.post('/containers/{id}/start', start);
+  router.post('/containers/{id}/stop', stop);
+  router.post('/containers/{id}/restart', restart);
+  router.post('/containers/{id}/kill', kill);
+  router.post('/containers/{id}/wait', wait);
+  router.post('/containers/{id}/attach', attach);
+  router.get('/containers/{id}/logs', logs);
+  router.post('/containers/{id}/rename', rename);
+  router.post('/containers/{id}/resize', resize);
+  router.post('/containers/{id}/pause', pause);
+  router.post('/containers/{id}/unpause', unpause);
+  router.post('/containers/{id}/update', update);
+  router.get('/containers/{id}/top', top);
+  router.get('/containers/{id}/stats', stats);
+  router.delete('/containers/{id}', remove);
+}

@@ -1,0 +1,114 @@
+/**
+ * Bridges a client's hijacked connection and the monitor's attach socket (SOCK_SEQPACKET, each
+ * message = 1 stream byte (2 stdout, 3 stderr) + payload). Non-TTY output becomes Docker's
+ * multiplexed frames, TTY output stays raw. The client's FIN means "stdin ended": it is passed on
+ * as a shutdown of the socket's write side (the monitor then closes the container's stdin unless
+ * told to keep it open); output keeps flowing until the container's side closes.
+ */
+import type { Duplex } from 'node:stream';
+import { SeqpacketSocket } from 'node-unix-socket';
+import { frame, STDERR, STDOUT } from '../api/streams.js';
+
+const CONMON_STDOUT = 2;
+const CONMON_STDERR = 3;
+const MAX_STDIN_MESSAGE = 4096;
+
+export interface AttachOptions {
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export class AttachSession {
+  private seq?: SeqpacketSocket;
+  private pendingInput: Buffer[] = [];
+  private clientEnded = false;
+  private closed = false;
+  private readonly closeHandlers: (() => void)[] = [];
+
+  constructor(
+    readonly client: Duplex,
+    head: Buffer,
+    readonly opts: AttachOptions,
+  ) {
+    if (head.length) this.pendingInput.push(head);
+    client.on('data', (b: Buffer) => this.input(b));
+    client.on('end', () => {
+      this.clientEnded = true;
+      if (this.seq && this.opts.stdin) this.seq.end();
+    });
+    client.on('close', () => this.close());
+    client.on('error', () => this.close());
+  }
+
+  onClose(fn: () => void): void {
+    this.closeHandlers.push(fn);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private input(b: Buffer): void {
+    if (!this.opts.stdin) return;
+    if (!this.seq) {
+      this.pendingInput.push(b);
+      return;
+    }
+    for (let i = 0; i < b.length; i += MAX_STDIN_MESSAGE) this.seq.write(b.subarray(i, i + MAX_STDIN_MESSAGE));
+  }
+
+  /** Connects to the monitor's attach socket; resolves once connected. */
+  connect(socketPath: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const seq = new SeqpacketSocket();
+      seq.setInternalReadBufferSize(65536);
+      seq.on('data', (b: Buffer) => this.output(b));
+      seq.on('end', () => this.finish());
+      seq.on('close', () => this.finish());
+      seq.on('error', () => {
+        this.finish();
+        resolve();
+      });
+      seq.connect(socketPath, () => {
+        this.seq = seq;
+        const pending = this.pendingInput;
+        this.pendingInput = [];
+        for (const b of pending) this.input(b);
+        if (this.clientEnded && this.opts.stdin) seq.end();
+        resolve();
+      });
+    });
+  }
+
+  private output(b: Buffer): void {
+    if (this.closed || b.length < 1) return;
+    const kind = b[0];
+    const payload = b.subarray(1);
+    if (kind === CONMON_STDOUT && !this.opts.stdout) return;
+    if (kind === CONMON_STDERR && !this.opts.stderr) return;
+    if (kind !== CONMON_STDOUT && kind !== CONMON_STDERR) return;
+    if (this.opts.tty) this.client.write(payload);
+    else this.client.write(frame(kind === CONMON_STDOUT ? STDOUT : STDERR, payload));
+  }
+
+  /** The container's side is done: flush and close our write side (the client then reads EOF). */
+  finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.seq?.destroy();
+    this.client.end();
+    for (const fn of this.closeHandlers) fn();
+  }
+
+  /** The client went away: drop the monitor connection; the container keeps running. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.seq?.destroy();
+    this.client.destroy();
+    for (const fn of this.closeHandlers) fn();
+  }
+}

@@ -1,0 +1,40 @@
+/** Container records on disk: `<dataRoot>/containers/<id>/config.v2.json`, written atomically. */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
+import { log } from '../util/log.js';
+import type { ContainerRecord } from './types.js';
+
+export class ContainerStore {
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  async save(c: ContainerRecord): Promise<void> {
+    await fs.mkdir(this.dir(c.Id), { recursive: true });
+    await writeJsonAtomic(path.join(this.dir(c.Id), 'config.v2.json'), c);
+  }
+
+  async remove(id: string): Promise<void> {
+    await fs.rm(this.dir(id), { recursive: true, force: true });
+  }
+
+  async loadAll(): Promise<ContainerRecord[]> {
+    await fs.mkdir(this.root, { recursive: true });
+    const out: ContainerRecord[] = [];
+    for (const id of await fs.readdir(this.root)) {
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      await sweepTemps(this.dir(id));
+      const rec = await readJsonOr<ContainerRecord | null>(path.join(this.dir(id), 'config.v2.json'), null).catch((err) => {
+        log.warn('unreadable container record skipped', { id, err });
+        return null;
+      });
+      // A directory without a record is a create that crashed half-way: remove it.
+      if (rec) out.push(rec);
+      else await fs.rm(this.dir(id), { recursive: true, force: true });
+    }
+    return out;
+  }
+}

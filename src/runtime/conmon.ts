@@ -1,0 +1,363 @@
+/**
+ * The OCI runtime behind conmon: conmon runs `crun|runc create`, then keeps the container's stdio,
+ * log file and exit status alive without the daemon (so containers survive a berthd restart),
+ * and serves an attach socket. Exec sessions get their own conmon.
+ *
+ * Host paths (kept short: unix socket paths are limited to 108 bytes):
+ *   <execRoot>/b/<rid>/        bundle: config.json, attach socket, ctl/winsz fifos, pid files
+ *   <execRoot>/exits/<rid>     exit code written by conmon
+ *   <execRoot>/x/<xid>/        an exec session: process.json, pid, exit/<rid>
+ *   <execRoot>/<runtime>/      the runtime's private state root (never the host default)
+ * `rid` is the first 16 hex digits of the container ID, `xid` of the exec ID.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants, existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { conflict, errnoCode, systemError } from '../util/errors.js';
+import { run } from '../util/exec.js';
+import { log } from '../util/log.js';
+import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
+
+export const rid = (id: string) => id.slice(0, 16);
+
+const BINARIES: Record<string, string> = { crun: '/usr/bin/crun', runc: '/usr/sbin/runc' };
+
+/** A start failure from the runtime, kept verbatim for classification (126/127) upstream. */
+export class RuntimeStartError extends Error {}
+
+export class ConmonRuntime implements OciRuntime {
+  private readonly exitsDir: string;
+  private exitWatcher?: FSWatcher;
+  private readonly exitCallbacks = new Map<string, Set<(code: number) => void>>();
+
+  constructor(
+    private readonly execRoot: string,
+    private readonly runtimes: Record<string, { path: string }>,
+  ) {
+    this.exitsDir = path.join(execRoot, 'exits');
+  }
+
+  async init(): Promise<void> {
+    for (const d of ['b', 'exits', 'x', 'sock']) await fs.mkdir(path.join(this.execRoot, d), { recursive: true });
+    this.exitWatcher = watch(this.exitsDir, (_ev, name) => {
+      if (name) void this.fireExit(String(name));
+    });
+    this.exitWatcher.unref();
+  }
+
+  close(): void {
+    this.exitWatcher?.close();
+  }
+
+  bundle(id: string): string {
+    return path.join(this.execRoot, 'b', rid(id));
+  }
+
+  private runtimePath(runtime: string): string {
+    const p = this.runtimes[runtime]?.path ?? runtime;
+    return p.includes('/') ? p : (BINARIES[p] ?? p);
+  }
+
+  private rootArg(runtime: string): string {
+    return `--root=${path.join(this.execRoot, runtime)}`;
+  }
+
+  private runtimeCmd(runtime: string, args: string[], allowFail = false) {
+    return run(this.runtimePath(runtime), [this.rootArg(runtime), ...args], { allowFail });
+  }
+
+  async create(o: CreateOptions): Promise<number> {
+    const bundle = this.bundle(o.id);
+    await fs.rm(bundle, { recursive: true, force: true });
+    await fs.mkdir(bundle, { recursive: true });
+    await fs.rm(path.join(this.exitsDir, rid(o.id)), { force: true });
+    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(o.spec));
+    const args = [
+      '--api-version', '1',
+      '-c', rid(o.id),
+      '-u', rid(o.id),
+      '-r', this.runtimePath(o.runtime),
+      '-b', bundle,
+      '-p', path.join(bundle, 'pidfile'),
+      '-n', o.name,
+      '--exit-dir', this.exitsDir,
+      '--full-attach',
+      '--socket-dir-path', path.join(this.execRoot, 'sock'),
+      '-l', `k8s-file:${o.logPath}`,
+      '--conmon-pidfile', path.join(bundle, 'conmon.pid'),
+      '--runtime-arg', this.rootArg(o.runtime),
+      '--log-level', 'error',
+    ];
+    if (o.logSizeMax && o.logSizeMax > 0) args.push('--log-size-max', String(o.logSizeMax));
+    if (o.tty) args.push('-t');
+    if (o.openStdin) args.push('-i');
+    if (o.leaveStdinOpen) args.push('--leave-stdin-open');
+    const child = spawn('conmon', args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      detached: true,
+    });
+    const msg = await readSyncMessage(child, child.stdio[3] as Readable);
+    if (msg.data < 0) throw new RuntimeStartError(cleanRuntimeMessage(msg.message ?? 'container create failed'));
+    return msg.data;
+  }
+
+  async start(id: string, runtime: string): Promise<void> {
+    const r = await this.runtimeCmd(runtime, ['start', rid(id)], true);
+    if (r.code !== 0) throw new RuntimeStartError(cleanRuntimeMessage(r.stderr));
+  }
+
+  async kill(id: string, runtime: string, signal: string | number, all = false): Promise<void> {
+    const r = await this.runtimeCmd(runtime, ['kill', ...(all ? ['--all'] : []), rid(id), String(signal)], true);
+    if (r.code !== 0 && !/not running|does not exist|container .* is not running|process already finished/i.test(r.stderr)) {
+      throw systemError(`cannot kill container: ${cleanRuntimeMessage(r.stderr)}`);
+    }
+  }
+
+  async pause(id: string, runtime: string): Promise<void> {
+    await this.runtimeCmd(runtime, ['pause', rid(id)]);
+  }
+
+  async resume(id: string, runtime: string): Promise<void> {
+    await this.runtimeCmd(runtime, ['resume', rid(id)]);
+  }
+
+  async delete(id: string, runtime: string): Promise<void> {
+    await this.runtimeCmd(runtime, ['delete', '--force', rid(id)], true);
+  }
+
+  async state(id: string, runtime: string): Promise<RuntimeState | undefined> {
+    const r = await this.runtimeCmd(runtime, ['state', rid(id)], true);
+    if (r.code !== 0) return undefined;
+    try {
+      const s = JSON.parse(r.stdout) as { status: RuntimeState['status']; pid: number };
+      return { status: s.status, pid: s.pid };
+    } catch {
+      return undefined;
+    }
+  }
+
+  attachSocket(id: string): string {
+    return path.join(this.bundle(id), 'attach');
+  }
+
+  async resize(id: string, height: number, width: number): Promise<void> {
+    await writeFifo(path.join(this.bundle(id), 'ctl'), `1 ${height} ${width}\n`);
+  }
+
+  async exitCode(id: string): Promise<number | undefined> {
+    return readExitFile(path.join(this.exitsDir, rid(id)));
+  }
+
+  onExit(id: string, cb: (code: number) => void): () => void {
+    const key = rid(id);
+    let set = this.exitCallbacks.get(key);
+    if (!set) this.exitCallbacks.set(key, (set = new Set()));
+    set.add(cb);
+    void this.fireExit(key); // it may have exited already
+    return () => {
+      set!.delete(cb);
+      if (set!.size === 0) this.exitCallbacks.delete(key);
+    };
+  }
+
+  private async fireExit(key: string): Promise<void> {
+    const set = this.exitCallbacks.get(key);
+    if (!set || set.size === 0) return;
+    const code = await readExitFile(path.join(this.exitsDir, key));
+    if (code === undefined) return;
+    const cbs = this.exitCallbacks.get(key);
+    if (!cbs) return;
+    this.exitCallbacks.delete(key);
+    for (const cb of cbs) cb(code);
+  }
+
+  private execDir(execId: string): string {
+    return path.join(this.execRoot, 'x', rid(execId));
+  }
+
+  async exec(o: ExecOptions): Promise<ExecHandle> {
+    const dir = this.execDir(o.execId);
+    await fs.mkdir(path.join(dir, 'exit'), { recursive: true });
+    const spec = path.join(dir, 'process.json');
+    await fs.writeFile(spec, JSON.stringify(o.process));
+    const args = [
+      '--api-version', '1',
+      '-c', rid(o.containerId),
+      '-u', rid(o.execId),
+      '-r', this.runtimePath(o.runtime),
+      '-b', this.bundle(o.containerId),
+      '-p', path.join(dir, 'pid'),
+      '-n', rid(o.execId),
+      '--exit-dir', path.join(dir, 'exit'),
+      '--socket-dir-path', path.join(this.execRoot, 'sock'),
+      '-l', `k8s-file:${path.join(dir, 'log')}`,
+      '--conmon-pidfile', path.join(dir, 'conmon.pid'),
+      '--runtime-arg', this.rootArg(o.runtime),
+      '--log-level', 'error',
+      '-e', '--exec-attach', '--exec-process-spec', spec,
+    ];
+    if (o.tty) args.push('-t');
+    if (o.openStdin) args.push('-i');
+    const child = spawn('conmon', args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4' },
+      detached: true,
+    });
+    const attachPipe = child.stdio[4] as unknown as Readable & Writable;
+    const attached = await readSyncMessage(child, attachPipe, false);
+    if (attached.data < 0) throw new RuntimeStartError(cleanRuntimeMessage(attached.message ?? 'exec failed'));
+    const attachSocket = path.join(this.execRoot, 'sock', rid(o.execId), 'attach');
+    const syncPipe = child.stdio[3] as Readable;
+    const started = readSyncMessage(child, syncPipe);
+    started.catch(() => {});
+    return {
+      attachSocket,
+      start: async () => {
+        attachPipe.write('0');
+        attachPipe.end();
+        try {
+          const m = await started;
+          if (m.data < 0) throw new RuntimeStartError(cleanRuntimeMessage(m.message ?? 'exec failed'));
+          return m.data;
+        } finally {
+          attachPipe.destroy();
+        }
+      },
+    };
+  }
+
+  async execExitCode(execId: string): Promise<number | undefined> {
+    const dir = path.join(this.execDir(execId), 'exit');
+    try {
+      const names = await fs.readdir(dir);
+      for (const n of names) if (!n.startsWith('.')) return readExitFile(path.join(dir, n));
+    } catch {}
+    return undefined;
+  }
+
+  /** Waits for an exec session's exit file. */
+  onExecExit(execId: string, cb: (code: number) => void): () => void {
+    const dir = path.join(this.execDir(execId), 'exit');
+    let done = false;
+    const check = async () => {
+      if (done) return;
+      const code = await this.execExitCode(execId);
+      if (code !== undefined && !done) {
+        done = true;
+        w.close();
+        cb(code);
+      }
+    };
+    const w = watch(dir, () => void check());
+    void check();
+    return () => {
+      done = true;
+      w.close();
+    };
+  }
+
+  async resizeExec(execId: string, height: number, width: number): Promise<void> {
+    // The exec's conmon makes its ctl fifo in the container bundle's exec dir; podman writes to it the same way.
+    const ctl = path.join(this.execRoot, 'sock', rid(execId), 'ctl');
+    if (existsSync(ctl)) await writeFifo(ctl, `1 ${height} ${width}\n`);
+  }
+
+  async removeExec(execId: string): Promise<void> {
+    await fs.rm(this.execDir(execId), { recursive: true, force: true });
+    await fs.rm(path.join(this.execRoot, 'sock', rid(execId)), { recursive: true, force: true });
+  }
+
+  async cleanup(id: string): Promise<void> {
+    await fs.rm(this.bundle(id), { recursive: true, force: true });
+    await fs.rm(path.join(this.exitsDir, rid(id)), { force: true });
+  }
+
+  /** The conmon PID recorded for a container, if its monitor still runs. */
+  async monitorPid(id: string): Promise<number | undefined> {
+    try {
+      const pid = Number((await fs.readFile(path.join(this.bundle(id), 'conmon.pid'), 'utf8')).trim());
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+interface SyncMessage {
+  data: number;
+  message?: string;
+}
+
+/** Reads conmon's first JSON message from a sync/attach pipe (`{"data": pid}` or an error). */
+function readSyncMessage(child: ChildProcess, pipe: Readable, destroyAfter = true): Promise<SyncMessage> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let stderr = '';
+    let settled = false;
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const finish = (err?: Error, msg?: SyncMessage) => {
+      if (settled) return;
+      settled = true;
+      pipe.off('data', onData);
+      if (destroyAfter) pipe.destroy();
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    const onData = (b: Buffer) => {
+      buf += b.toString();
+      const nl = buf.indexOf('}');
+      if (nl < 0) return;
+      try {
+        finish(undefined, JSON.parse(buf.slice(0, nl + 1)) as SyncMessage);
+      } catch (e) {
+        finish(e as Error);
+      }
+    };
+    pipe.on('data', onData);
+    pipe.on('error', () => {});
+    pipe.on('end', () => finish(new RuntimeStartError(cleanRuntimeMessage(stderr) || 'the container monitor exited early')));
+    child.on('error', (e) => finish(systemError(`conmon: ${e.message}`)));
+    child.on('exit', (code) => {
+      if (code !== 0) setTimeout(() => finish(new RuntimeStartError(cleanRuntimeMessage(stderr) || `conmon exited with ${code}`)), 50);
+    });
+    child.unref();
+  });
+}
+
+/** Strips conmon/crun decorations, keeping the runtime's own words. */
+export function cleanRuntimeMessage(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/^\[conmon:[a-z]\]:\s*/, '').replace(/^(crun|runc):\s*/, '').replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, '$1'))
+    .filter((l) => l.trim() && !/oom_score_adj/.test(l))
+    .join('\n')
+    .trim();
+}
+
+async function readExitFile(file: string): Promise<number | undefined> {
+  try {
+    const text = (await fs.readFile(file, 'utf8')).trim();
+    if (text === '') return undefined;
+    const n = Number(text);
+    return Number.isFinite(n) ? n : undefined;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function writeFifo(file: string, text: string): Promise<void> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(file, constants.O_WRONLY | constants.O_NONBLOCK);
+    await fh.write(text);
+  } catch (err) {
+    if (errnoCode(err) === 'ENXIO' || errnoCode(err) === 'ENOENT') throw conflict('container is not running');
+    throw err;
+  } finally {
+    await fh?.close();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Docker's default seccomp profile, from the data file Debian installs
+ * (`/usr/share/containers/seccomp.json`, Docker's JSON format), converted to the OCI form for the
+ * container's capabilities and this host's architecture.
+ */
+import { readFileSync } from 'node:fs';
+import type { OciSeccomp } from './types.js';
+
+export const SECCOMP_PROFILE = '/usr/share/containers/seccomp.json';
+
+interface DockerRule {
+  names?: string[];
+  name?: string;
+  action: string;
+  errnoRet?: number;
+  args?: { index: number; value: number; valueTwo?: number; op: string }[] | null;
+  includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
+  excludes?: { caps?: string[]; arches?: string[] };
+}
+
+interface DockerProfile {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  archMap?: { architecture: string; subArchitectures?: string[] }[];
+  syscalls: DockerRule[];
+}
+
+const NATIVE: Record<string, string> = { x64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', s390x: 'SCMP_ARCH_S390X', ppc64: 'SCMP_ARCH_PPC64LE' };
+const SHORT: Record<string, string> = { x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' };
+
+let cached: DockerProfile | undefined;
+
+function kernelAtLeast(min: string): boolean {
+  const [a, b] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map((n) => Number.parseInt(n, 10));
+  const [x, y] = min.split('.').map(Number);
+  return a > x || (a === x && b >= y);
+}
+
+/** Parses a profile in Docker's format (the default one, or a user's `--security-opt seccomp=FILE`). */
+export function toOciSeccomp(profile: DockerProfile, caps: string[]): OciSeccomp {
+  const native = NATIVE[process.arch];
+  const arches = profile.archMap?.find((a) => a.architecture === native);
+  const short = SHORT[process.arch];
+  const syscalls: OciSeccomp['syscalls'] = [];
+  for (const r of profile.syscalls) {
+    const inc = r.includes ?? {};
+    const exc = r.excludes ?? {};
+    if (inc.caps && !inc.caps.every((c) => caps.includes(c))) continue;
+    if (inc.arches && !inc.arches.includes(short)) continue;
+    if (inc.minKernel && !kernelAtLeast(inc.minKernel)) continue;
+    if (exc.caps?.some((c) => caps.includes(c))) continue;
+    if (exc.arches?.includes(short)) continue;
+    const names = r.names ?? (r.name ? [r.name] : []);
+    if (names.length === 0) continue;
+    syscalls.push({
+      names,
+      action: r.action,
+      ...(r.errnoRet !== undefined ? { errnoRet: r.errnoRet } : {}),
+      ...(r.args && r.args.length ? { args: r.args } : {}),
+    });
+  }
+  return {
+    defaultAction: profile.defaultAction,
+    ...(profile.defaultErrnoRet !== undefined ? { defaultErrnoRet: profile.defaultErrnoRet } : {}),
+    architectures: arches ? [arches.architecture, ...(arches.subArchitectures ?? [])] : [],
+    syscalls,
+  };
+}
+
+export function defaultSeccomp(caps: string[]): OciSeccomp {
+  cached ??= JSON.parse(readFileSync(SECCOMP_PROFILE, 'utf8')) as DockerProfile;
+  return toOciSeccomp(cached, caps);
+}
+
+export function seccompFromFile(file: string, caps: string[]): OciSeccomp {
+  return toOciSeccomp(JSON.parse(readFileSync(file, 'utf8')) as DockerProfile, caps);
+}
