@@ -168,6 +168,7 @@ test('hostile and broken tars are refused with nothing left behind', async () =>
   const good = await mkTar([{ name: 'f', body: 'x'.repeat(2000) }]);
   await assert.rejects(store.applyLayer(Readable.from([good.subarray(0, 700)])), /unexpected EOF/);
   await assert.rejects(store.applyLayer(Readable.from([Buffer.alloc(2048, 0x41)])), /invalid tar header/);
+  await assert.rejects(store.applyLayer(Readable.from([])), /unexpected EOF/);
   await assert.rejects(
     store.applyLayer(Readable.from([good]), { expectDiffId: `sha256:${'0'.repeat(64)}` }),
     /digest mismatch/,

@@ -123,6 +123,10 @@ export class OverlayStore implements RootfsStore, LayerStore {
       throw err;
     }
     const diffId = blob.digest;
+    if (blob.size === 0) {
+      if (!this.layers.has(diffId)) await this.content.delete(diffId).catch(() => {});
+      throw tarError('unexpected EOF');
+    }
     return this.locked(diffId, async () => {
       const have = this.layers.get(diffId);
       if (have) return have;
