@@ -341,16 +341,29 @@ export class BerthNetworks implements NetworkService {
     name: string,
     client: string,
   ): { addresses?: string[]; upstreams: string[] } {
-    const net = this.state.networks.find((n) => n.Id === networkId);
     const eps = this.state.endpoints.filter((e) => e.networkId === networkId);
+    // As Docker's resolver: the names of every user-defined network the asking container is on,
+    // the network the query arrived on first.
+    const asking = eps.find((e) => e.ip === client)?.containerId;
+    const netIds = [networkId];
+    if (asking) {
+      for (const e of this.state.endpoints)
+        if (e.containerId === asking && !netIds.includes(e.networkId)) netIds.push(e.networkId);
+    }
     let addresses: string[] | undefined;
-    if (net && !net.predefined) {
-      const hit = eps.filter(
+    for (const id of netIds) {
+      const net = this.state.networks.find((n) => n.Id === id);
+      if (!net || net.predefined) continue;
+      const hit = this.state.endpoints.filter(
         (e) =>
-          e.dnsNames.some((d) => d.toLowerCase() === name) ||
-          this.containerName(e.containerId).toLowerCase() === name,
+          e.networkId === id &&
+          (e.dnsNames.some((d) => d.toLowerCase() === name) ||
+            this.containerName(e.containerId).toLowerCase() === name),
       );
-      if (hit.length) addresses = hit.map((e) => e.ip);
+      if (hit.length) {
+        addresses = hit.map((e) => e.ip);
+        break;
+      }
     }
     let upstreams: string[] = [];
     if (this.config.dnsForward && !addresses) {
