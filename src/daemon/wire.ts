@@ -27,6 +27,8 @@ export async function wireServices(config: DaemonConfig): Promise<Services> {
   const directory = {
     get: (ref: string) => containers!.get(ref),
     list: () => containers!.list(),
+    /** Persists a record changed below the container service (network connect/disconnect). */
+    save: (r: Parameters<ContainerService['save']>[0]) => containers!.save(r),
   };
   const rootfs = await openRootfsStore({ root: path.join(root, 'overlay'), content });
   const images = await openImageService({ root: path.join(root, 'image'), content, rootfs, events, containers: directory });
