@@ -717,7 +717,8 @@ export class RegistryServer {
       checkDigest(digest);
       const len = this.bodyLength(ctx);
       this.checkBlobLimit(len);
-      await this.storage.putBlob(name, ctx.req, digest, len);
+      const max = this.cfg.limits.blobBytes > 0 ? this.cfg.limits.blobBytes : undefined;
+      await this.storage.putBlob(name, ctx.req, digest, len, max);
       return this.send(ctx, 201, {
         Location: `/v2/${enc(name)}/blobs/${digest}`,
         'Docker-Content-Digest': digest,

@@ -172,23 +172,21 @@ export class RegistryStorage {
     await fs.utimes(this.content.pathOf(digest), now, now).catch(() => {});
   }
 
+  /** Large reads: 1 MiB chunks move bytes to the socket with far fewer round trips than 64 KiB. */
   readBlob(digest: string, range?: { start: number; end: number }): Readable {
-    return this.content.readStream(digest, range);
+    return createReadStream(this.content.pathOf(digest), { ...range, highWaterMark: 1 << 20 });
   }
 
   /** Streams a complete blob in, verified against `digest` (and `size` if given), and links it. */
-  async putBlob(name: string, source: Readable, digest: string, size?: number): Promise<number> {
-    let info: { size: number };
+  async putBlob(name: string, source: Readable, digest: string, size?: number, maxSize?: number): Promise<number> {
+    // The same path as a resumable upload: hashed while written, verified, then renamed into place.
+    const up = await this.startUpload(name, digestAlgorithm(digest));
     try {
-      info = await this.content.ingest(source, { digest, size });
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      if (/digest mismatch/.test(msg)) throw new RegistryError('DIGEST_INVALID', msg, { digest });
-      if (/size mismatch/.test(msg)) throw new RegistryError('SIZE_INVALID', msg, { digest });
-      throw err;
+      await this.appendUpload(up.id, source, size, maxSize);
+      return (await this.finishUpload(name, up.id, digest)).size;
+    } finally {
+      await this.cancelUpload(up.id);
     }
-    await this.linkBlob(name, digest);
-    return info.size;
   }
 
   // ---------------------------------------------------------------- manifests
@@ -381,7 +379,7 @@ export class RegistryStorage {
     const before = live.size;
     const saved = live.hash.copy();
     let written = 0;
-    const out = createWriteStream(file, { flags: 'r+', start: before });
+    const out = createWriteStream(file, { flags: 'r+', start: before, highWaterMark: 4 << 20 });
     try {
       await pipeline(
         source,
