@@ -32,6 +32,18 @@ async function same(args: string[], opts: { stderrToo?: boolean; input?: string 
   return b.stdout;
 }
 
+/** As `same`, for outputs whose row order docker leaves to Go's random map iteration. */
+async function sameRows(args: string[]): Promise<void> {
+  const [a, b] = await Promise.all([d.docker(args), d.berth(args)]);
+  const rows = (s: string) => {
+    const l = s.split('\n');
+    return [l[0], ...l.slice(1).sort()];
+  };
+  assert.deepEqual(rows(b.stdout), rows(a.stdout), `stdout of ${args.join(' ')}`);
+  assert.equal(b.code, a.code);
+  assert.equal(b.stderr, a.stderr);
+}
+
 test('version: server section and templates match docker', async () => {
   const [a, b] = await Promise.all([d.docker(['version']), d.berth(['version'])]);
   assert.equal(b.code, 0, b.stderr);
@@ -49,7 +61,11 @@ test('version: server section and templates match docker', async () => {
 test('info: server section and --format match docker', async () => {
   const [a, b] = await Promise.all([d.docker(['info']), d.berth(['info'])]);
   assert.equal(b.code, 0, b.stderr);
-  const server = (s: string) => s.slice(s.indexOf('\nServer:'));
+  // Go prints the runtimes map in random order
+  const server = (s: string) =>
+    s
+      .slice(s.indexOf('\nServer:'))
+      .replace(/ Runtimes: (.*)/, (_m, r: string) => ` Runtimes: ${r.split(' ').sort().join(' ')}`);
   assert.equal(server(b.stdout), server(a.stdout));
   await same(['info', '--format', '{{.OSType}} {{.NCPU}} {{.Driver}} {{json .Plugins}} {{.DockerRootDir}}']);
   await same(['system', 'info', '--format', '{{.ServerVersion}}']);
@@ -58,11 +74,11 @@ test('info: server section and --format match docker', async () => {
 test('images: table, quiet, digests, no-trunc, json and custom formats match docker', async () => {
   const tagged = await d.berth(['tag', 'busybox', 'cli-test/bb:v1']);
   assert.equal(tagged.code, 0, tagged.stderr);
-  await same(['images']);
-  await same(['images', '-q']);
-  await same(['images', '--digests', '--no-trunc']);
-  await same(['images', '--format', '{{json .}}']);
-  await same(['images', '--format', 'table {{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}']);
+  await sameRows(['images']);
+  await sameRows(['images', '-q']);
+  await sameRows(['images', '--digests', '--no-trunc']);
+  await sameRows(['images', '--format', '{{json .}}']);
+  await sameRows(['images', '--format', 'table {{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}']);
   await same(['image', 'ls', 'cli-test/bb']);
   await same(['images', '--filter', 'reference=busybox']);
   await same(['history', 'busybox']);
@@ -162,4 +178,33 @@ test('login and logout keep credentials in $DOCKER_CONFIG/config.json', async ()
   const r = await d.berth(['logout', '127.0.0.1:5999']);
   assert.equal(r.code, 0);
   assert.equal(r.stdout, 'Not logged in to 127.0.0.1:5999\n');
+});
+
+test('volumes and networks: create, ls, inspect, rm and prune match docker', async () => {
+  const v = await d.berth(['volume', 'create', '--label', 'k=v', 'cli-vol1']);
+  assert.equal(v.stdout, 'cli-vol1\n', v.stderr);
+  assert.equal((await d.docker(['volume', 'create', 'cli-vol2'])).code, 0);
+  await same(['volume', 'ls']);
+  await same(['volume', 'ls', '-q']);
+  await same(['volume', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Labels}} {{.Label "k"}}']);
+  await same(['volume', 'inspect', 'cli-vol1', 'cli-vol2']);
+  await same(['volume', 'inspect', '-f', '{{.Name}} {{json .Labels}}', 'cli-vol1']);
+  const rm = await d.berth(['volume', 'rm', 'cli-vol1', 'cli-vol2', 'cli-nosuch']);
+  assert.equal(rm.code, 1);
+  assert.equal(rm.stdout, 'cli-vol1\ncli-vol2\n');
+  assert.match(rm.stderr, /^Error response from daemon: .*cli-nosuch/);
+
+  const n = await d.berth(['network', 'create', '--label', 'a=b', 'cli-net1']);
+  assert.equal(n.code, 0, n.stderr);
+  assert.match(n.stdout, /^[0-9a-f]{64}\n$/);
+  await same(['network', 'ls']);
+  await same(['network', 'ls', '--no-trunc', '--format', '{{json .}}']);
+  await same(['network', 'inspect', 'cli-net1']);
+  await same(['network', 'inspect', '-f', '{{.Name}} {{.Driver}} {{index .Labels "a"}}', 'cli-net1', 'none']);
+  const nrm = await d.berth(['network', 'rm', 'cli-net1']);
+  assert.equal(nrm.stdout, 'cli-net1\n', nrm.stderr);
+  await same(['network', 'rm', 'cli-net1']);
+  const p = await d.berth(['volume', 'prune', '-f']);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /Total reclaimed space: /);
 });

@@ -138,3 +138,14 @@ export function ramInBytes(s: string): number {
   };
   return Math.trunc(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
 }
+
+/** Go's time.Time.String() for an RFC 3339 timestamp, keeping its nanoseconds (trailing zeros dropped). */
+export function goTimeStringFromRfc3339(s: string): string {
+  const ms = Date.parse(s);
+  if (!s || Number.isNaN(ms)) return s;
+  const frac = (/\.(\d+)/.exec(s)?.[1] ?? '').slice(0, 9).replace(/0+$/, '');
+  const base = goTimeString(Math.floor(ms / 1000));
+  if (!frac) return base;
+  const i = base.indexOf(' ', 11);
+  return `${base.slice(0, i)}.${frac}${base.slice(i)}`;
+}

@@ -109,15 +109,7 @@ export class EngineClient {
     this.version = opts.version;
     if (endpoint.tls) {
       const t = endpoint.tls;
-      this.agent = new https.Agent({
-        keepAlive: true,
-        ca: t.ca ? readFileSync(t.ca) : undefined,
-        cert: t.cert ? readFileSync(t.cert) : undefined,
-        key: t.key ? readFileSync(t.key) : undefined,
-        rejectUnauthorized: t.verify,
-        // The daemon's certificate names 127.0.0.1/localhost; with --tls (no verify) anything goes.
-        checkServerIdentity: t.verify ? undefined : () => undefined,
-      });
+      this.agent = new https.Agent({ keepAlive: true, ...tlsOptions(t) });
     } else this.agent = new http.Agent({ keepAlive: true });
   }
 
@@ -290,16 +282,7 @@ export class EngineClient {
     // The hijacked socket must not go back to the pool: a dedicated agent-less connection.
     const o = this.options('POST', full, headers);
     o.agent = false as unknown as http.Agent;
-    if (this.endpoint.tls) {
-      const t = this.endpoint.tls;
-      Object.assign(o, {
-        ca: t.ca ? readFileSync(t.ca) : undefined,
-        cert: t.cert ? readFileSync(t.cert) : undefined,
-        key: t.key ? readFileSync(t.key) : undefined,
-        rejectUnauthorized: t.verify,
-        checkServerIdentity: t.verify ? undefined : () => undefined,
-      });
-    }
+    if (this.endpoint.tls) Object.assign(o, tlsOptions(this.endpoint.tls));
     return new Promise((resolve, reject) => {
       const req = mod.request(o);
       req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
@@ -320,6 +303,16 @@ export class EngineClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** TLS client options; with `--tls` alone the server certificate is not verified (as docker). */
+function tlsOptions(t: TlsFiles): https.AgentOptions {
+  const o: https.AgentOptions = { rejectUnauthorized: t.verify };
+  if (t.ca) o.ca = readFileSync(t.ca);
+  if (t.cert) o.cert = readFileSync(t.cert);
+  if (t.key) o.key = readFileSync(t.key);
+  if (!t.verify) o.checkServerIdentity = () => undefined;
+  return o;
 }
 
 export async function readAll(res: Readable): Promise<Buffer> {

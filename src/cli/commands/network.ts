@@ -1,7 +1,8 @@
 /** `network` and `volume` commands. */
-import { type Cli, forEach, StatusError } from '../cli.js';
+import { ApiError } from '../../client/client.js';
+import { type Cli, errorMessage, forEach, StatusError } from '../cli.js';
 import { renderRows, row } from '../formatter.js';
-import { humanSize, truncateId } from '../units.js';
+import { goTimeStringFromRfc3339, humanSize, truncateId } from '../units.js';
 import { confirm, filtersJson, inspectObjects } from './container.js';
 
 function kv(list: string[] | undefined): Record<string, string> {
@@ -68,7 +69,7 @@ export async function networkLs(cli: Cli, opts: Record<string, any>): Promise<vo
         .sort()
         .join(','),
       Label: (k: string) => labels[k] ?? '',
-      CreatedAt: n.Created ?? '',
+      CreatedAt: goTimeStringFromRfc3339(n.Created ?? ''),
     });
   });
   let format = opts.format || 'table';
@@ -95,11 +96,20 @@ export async function networkInspect(cli: Cli, names: string[], opts: Record<str
   );
 }
 
-export async function networkRm(cli: Cli, names: string[]): Promise<void> {
-  await forEach(cli, names, async (n) => {
-    await cli.client.status('DELETE', `/networks/${n}`);
-    return n;
-  });
+export async function networkRm(cli: Cli, names: string[], opts: Record<string, any>): Promise<void> {
+  let status = 0;
+  for (const n of names) {
+    try {
+      await cli.client.status('DELETE', `/networks/${n}`);
+      cli.out(n + '\n');
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (opts.force && err.status === 404) continue;
+      cli.err(errorMessage(err) + '\n');
+      status = 1;
+    }
+  }
+  if (status) throw new StatusError(status, `exit status ${status}`);
 }
 
 export async function networkPrune(cli: Cli, opts: Record<string, any>): Promise<void> {
