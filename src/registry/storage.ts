@@ -151,9 +151,11 @@ export class RegistryStorage {
   }
 
   async linkBlob(name: string, digest: string): Promise<void> {
+    // An empty file either exists or not: creating it is atomic; the directory sync makes it durable.
     const link = this.layerLink(name, digest);
     await fs.mkdir(path.dirname(link), { recursive: true });
-    await writeFileAtomic(link, '');
+    await fs.writeFile(link, '');
+    await fsyncDir(path.dirname(link));
   }
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
@@ -178,7 +180,13 @@ export class RegistryStorage {
   }
 
   /** Streams a complete blob in, verified against `digest` (and `size` if given), and links it. */
-  async putBlob(name: string, source: Readable, digest: string, size?: number, maxSize?: number): Promise<number> {
+  async putBlob(
+    name: string,
+    source: Readable,
+    digest: string,
+    size?: number,
+    maxSize?: number,
+  ): Promise<number> {
     // The same path as a resumable upload: hashed while written, verified, then renamed into place.
     const up = await this.startUpload(name, digestAlgorithm(digest));
     try {
