@@ -243,6 +243,30 @@ describe('token auth', () => {
     assert.equal((await request(reg.url, 'GET', '/healthz')).status, 200);
   });
 
+  test('the token endpoint also takes an OAuth2 password grant by POST', async () => {
+    const form = (pw: string) =>
+      new URLSearchParams({
+        grant_type: 'password',
+        username: 'bob',
+        password: pw,
+        service: 'berth-registry',
+        scope: 'repository:public/app:pull',
+      }).toString();
+    const ok = await request(reg.url, 'POST', '/token', {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: form(PASSWORDS.bob),
+    });
+    assert.equal(ok.status, 200);
+    const claims = jose.decodeJwt(ok.json().access_token) as { sub: string; access: { actions: string[] }[] };
+    assert.equal(claims.sub, 'bob');
+    assert.deepEqual(claims.access[0].actions, ['pull']);
+    const bad = await request(reg.url, 'POST', '/token', {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: form('x'),
+    });
+    assert.equal(bad.status, 401);
+  });
+
   test('Basic credentials are accepted directly on a token registry', async () => {
     assert.equal(
       (
