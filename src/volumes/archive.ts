@@ -49,6 +49,8 @@ export async function statPath(
   const loc = await view.resolve(abs, followsLast(abs));
   const st = await view.stat(loc);
   if (!st) throw fileNotFound(p, containerName);
+  if ((abs.endsWith('/') || abs.endsWith('/.')) && !st.isDirectory())
+    throw invalid(`lstat ${p}: not a directory`);
   let linkTarget = '';
   if (st.isSymbolicLink()) linkTarget = (await view.resolve(abs, true)).container;
   const base = posix.basename(abs.replace(/\/+$/, '')) || '/';
@@ -239,6 +241,7 @@ export async function extractArchive(
 
   const handle = async (header: tar.Header, stream: Readable): Promise<void> => {
     const rel = posix.normalize(header.name.replace(/^\/+/, ''));
+    process.stderr.write(`DEBUG entry ${header.name} ${header.type}\n`);
     if (rel === '..' || rel.startsWith('../')) throw invalid(`"${header.name}" is outside of "${abs}"`);
     if (rel === '.' || rel === '') {
       stream.resume();
@@ -246,17 +249,19 @@ export async function extractArchive(
     }
     const entryPath = posix.join(dest.container, rel);
     // Link targets are checked before anything is written, as pkg/archive does.
+    // Judged relative to the destination, as pkg/archive does on the host: a relative target
+    // that climbs above the destination is refused even where the container's `/` would stop it.
+    const climbs = (q: string) => q === '..' || q.startsWith('../');
     if (header.type === 'symlink') {
-      const target = posix.join(posix.dirname(entryPath), header.linkname ?? '');
-      if (!isWithin(dest.container, target))
-        throw invalid(`invalid symlink "${entryPath}" -> "${header.linkname}"`);
+      const ln = header.linkname ?? '';
+      if (!ln.startsWith('/') && climbs(posix.normalize(posix.join(posix.dirname(rel), ln))))
+        throw invalid(`invalid symlink "${entryPath}" -> "${ln}"`);
     }
     let linkSource: Located | undefined;
     if (header.type === 'link') {
-      const target = posix.join(dest.container, header.linkname ?? '');
-      if (!isWithin(dest.container, target))
-        throw invalid(`invalid hardlink "${entryPath}" -> "${header.linkname}"`);
-      linkSource = await view.resolve(target, false);
+      const ln = posix.normalize((header.linkname ?? '').replace(/^\/+/, ''));
+      if (climbs(ln)) throw invalid(`invalid hardlink "${entryPath}" -> "${header.linkname}"`);
+      linkSource = await view.resolve(posix.join(dest.container, ln), false);
     }
     const parent = await ensureDir(posix.dirname(entryPath));
     if (!isWithin(dest.container, parent.container) && !isWithin(dest.container, posix.dirname(entryPath)))
