@@ -145,7 +145,12 @@ export class RegistryStorage {
     try {
       await fs.access(this.layerLink(name, digest));
     } catch {
-      return undefined;
+      // A manifest of the repository is readable through the blob endpoint too, as in Distribution.
+      try {
+        await fs.access(this.revisionLink(name, digest));
+      } catch {
+        return undefined;
+      }
     }
     return this.content.info(digest);
   }

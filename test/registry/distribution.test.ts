@@ -364,6 +364,10 @@ describe('manifests', () => {
       const get = await request(base, 'GET', `/v2/man/a/manifests/${ref}`);
       assert.deepEqual(get.body, img.manifest);
     }
+    // The manifest is also readable as a blob of the repository (as Distribution allows).
+    const blob = await request(base, 'GET', `/v2/man/a/blobs/${img.digest}`);
+    assert.equal(blob.status, 200);
+    assert.deepEqual(blob.body, img.manifest);
   });
 
   test('a manifest whose bytes do not match the digest reference is 400 DIGEST_INVALID', async () => {

@@ -61,6 +61,7 @@ test('gc: dry run reports, real run deletes only unreferenced blobs, spares youn
 
   // With the default grace period everything is too young to go.
   r = await gc(root);
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /0 blobs deleted .* 4 spared as too recent/);
 
   r = await gc(root, '--grace', '0');
@@ -102,8 +103,12 @@ test('graceful shutdown finishes an upload in flight, refuses new connections, e
       },
     );
     req.on('error', reject);
-    req.write(data.subarray(0, 1000), () => {
-      // Half-way through the body, ask the registry to stop; then send the rest.
+    const id = post.headers.location!.split('/').pop()!;
+    const file = path.join(reg.base, 'root', 'uploads', id, 'data');
+    req.write(data.subarray(0, 1000), async () => {
+      // Once the registry is writing this body, ask it to stop; then send the rest.
+      for (let i = 0; i < 200 && (await fs.stat(file)).size === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
       reg.proc.kill('SIGTERM');
       setTimeout(() => req.end(data.subarray(1000)), 300);
     });
