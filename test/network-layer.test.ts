@@ -99,6 +99,24 @@ async function httpd(ns: string, port = 80): Promise<void> {
   throw new Error('httpd did not start');
 }
 
+async function vethsOf(tag: string): Promise<string[]> {
+  const r = await runCmd('ip', ['-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => n.startsWith(`vb${tag}`))
+    .sort();
+}
+
+/** Polls until no link matches (the kernel removes a namespace's veths asynchronously). */
+async function gone(re: RegExp, ms = 8000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (!re.test((await runCmd('ip', ['-br', 'link'])).stdout)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function curl(url: string): Promise<{ code: number; body: string }> {
   const r = await runCmd('curl', ['-s', '--max-time', '3', url], { timeoutMs: 10_000 });
   return { code: r.code, body: r.stdout };
@@ -196,13 +214,14 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
     assert.equal(fromC.stdout, 'hello from berth\n');
   }
 
-  // Teardown leaves nothing behind.
+  // Teardown leaves nothing behind (the "container" processes exit first, as they do for real).
+  for (const p of procs.splice(0)) p.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 50));
   for (const r of [db, app, other, web]) await svc.detach(r);
   await svc.detach(web); // idempotent
   for (const ns of [dbA, appA, otherA, webA].map((x) => nsName(x.netnsPath)))
     assert.ok(!existsSync(`/run/netns/${ns}`), `${ns} left`);
-  const links = (await runCmd('ip', ['-br', 'link'])).stdout;
-  assert.doesNotMatch(links, new RegExp(`vb${instance}`));
+  assert.ok(await gone(new RegExp(`vb${instance}`)), 'veths removed with their namespaces');
   const table = (await runCmd('nft', ['list', 'chain', 'ip', `berth_${instance}`, 'ports'])).stdout;
   assert.doesNotMatch(table, /dnat/);
   assert.notEqual((await curl(`http://127.0.0.1:${lo.HostPort}/`)).code, 0);
@@ -258,6 +277,7 @@ test('bad input: clear errors and nothing half-made', async () => {
       NetworkMode: 'bad1',
       PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] },
     });
+    const vethsBefore = await vethsOf(instance);
     const before = (await fs.readdir('/run/netns').catch(() => [])).filter((n) =>
       n.startsWith(`berth${instance}-`),
     );
@@ -267,7 +287,7 @@ test('bad input: clear errors and nothing half-made', async () => {
     );
     assert.deepEqual(after2, before);
     assert.deepEqual((await svc.inspect('bad1')).Containers, {});
-    assert.doesNotMatch((await runCmd('ip', ['-br', 'link'])).stdout, new RegExp(`vb${instance}`));
+    assert.deepEqual(await vethsOf(instance), vethsBefore);
   } finally {
     holder.close();
   }

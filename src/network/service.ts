@@ -31,6 +31,7 @@ import {
   hostResolvConf,
   hostRoutes,
   ipBatch,
+  listLinks,
   listNetns,
   netnsPath,
   setIpScratchDir,
@@ -104,6 +105,8 @@ export class BerthNetworks implements NetworkService {
   };
   private readonly dns = new Map<string, DnsServer>();
   private readonly mutex = new Mutex();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
   private pools: { base: string; size: number }[] = [];
 
   constructor(
@@ -417,7 +420,10 @@ export class BerthNetworks implements NetworkService {
   }
 
   async attach(record: ContainerRecord): Promise<NetworkAttachment> {
-    return this.mutex.run(() => this.attachLocked(record));
+    const t0 = performance.now();
+    const a = await this.mutex.run(() => this.attachLocked(record));
+    log.debug('network attach', { id: shortId(record.Id), ms: Math.round(performance.now() - t0) });
+    return a;
   }
 
   private async attachLocked(record: ContainerRecord): Promise<NetworkAttachment> {
@@ -564,9 +570,14 @@ export class BerthNetworks implements NetworkService {
     };
   }
 
-  private async removeHostObjects(netns: string, eps: EndpointState[]): Promise<void> {
+  /**
+   * Deletes the namespace and, with `links`, the endpoints' host links first. Without it the
+   * kernel removes the veths with the namespace, asynchronously: deleting a veth explicitly waits
+   * for an RCU grace period (10–20 ms), which a container's exit need not wait for.
+   */
+  private async removeHostObjects(netns: string, eps: EndpointState[], links = true): Promise<void> {
     const host: string[] = [];
-    for (const ep of eps) {
+    for (const ep of links ? eps : []) {
       const net = this.state.networks.find((n) => n.Id === ep.networkId);
       const d = net && this.drivers[net.Driver];
       if (d) host.push(...d.leave(net, ep, netns).host);
@@ -587,9 +598,19 @@ export class BerthNetworks implements NetworkService {
     if (!sb && eps.length === 0) return;
     this.dropSandbox(containerId);
     const jobs: Promise<void>[] = [this.save()];
-    if (sb) jobs.push(this.removeHostObjects(sb.netns, eps));
+    if (sb) jobs.push(this.removeHostObjects(sb.netns, eps, false));
     if (sb?.ports.length) jobs.push(this.applyFirewall());
     await Promise.all(jobs);
+    // A process still holding the namespace keeps its veths alive: sweep them a little later.
+    const hostIfs = eps.map((e) => e.hostIf).filter((x): x is string => !!x);
+    if (hostIfs.length && !this.closed) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        void this.sweepLinks(hostIfs);
+      }, 3000);
+      timer.unref();
+      this.timers.add(timer);
+    }
     for (const ep of eps) {
       const net = this.state.networks.find((n) => n.Id === ep.networkId);
       if (net)
@@ -601,8 +622,20 @@ export class BerthNetworks implements NetworkService {
     }
   }
 
+  private sweepLinks(names: string[]): Promise<void> {
+    return this.mutex.run(async () => {
+      if (this.closed) return;
+      const stale = names.filter((n) => !this.state.endpoints.some((e) => e.hostIf === n));
+      const present = new Set((await listLinks().catch(() => [])).map((l) => l.ifname));
+      const del = stale.filter((n) => present.has(n)).map((n) => `link del dev ${n}`);
+      await ipBatch(del, undefined, true).catch(() => {});
+    });
+  }
+
   async detach(record: ContainerRecord): Promise<void> {
+    const t0 = performance.now();
     await this.mutex.run(() => this.teardown(record.Id));
+    log.debug('network detach', { id: shortId(record.Id), ms: Math.round(performance.now() - t0) });
   }
 
   async restore(running: ContainerRecord[]): Promise<void> {
@@ -617,6 +650,9 @@ export class BerthNetworks implements NetworkService {
 
   async close(): Promise<void> {
     await this.mutex.run(async () => {
+      this.closed = true;
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
       for (const id of [...this.dns.keys()]) await this.stopDns(id);
       closeIpShell();
     });
