@@ -63,6 +63,9 @@ async function main(): Promise<void> {
   await fs.mkdir(bindDir);
   const d = await startDaemon();
   try {
+    // The default image is made in the background at boot.
+    for (let i = 0; i < 200 && (await d.docker(['image', 'inspect', 'busybox'])).code !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const probe = await d.docker(['run', '--rm', '--network', 'none', 'busybox', 'true']);
     if (probe.code !== 0) {
       console.log(`containers cannot run on this daemon yet (${probe.stderr.trim()}); nothing measured`);

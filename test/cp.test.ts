@@ -68,6 +68,9 @@ describe('docker cp', () => {
   before(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'berth-cptest-'));
     d = await startDaemon();
+    // The default image is made in the background at boot.
+    for (let i = 0; i < 200 && (await d.docker(['image', 'inspect', 'busybox'])).code !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     await ok(['create', '--name', 'c1', '--network', 'none', '-v', 'cpvol:/data', 'busybox', 'sleep', '60']);
     // A container whose filesystem holds hostile links.
     await ok([

@@ -32,6 +32,9 @@ describe('volumes and mounts in containers', () => {
     pluginDir = path.join(work, 'plugins');
     await fs.mkdir(pluginDir, { recursive: true });
     d = await startDaemon({ args: ['--plugin-dir', pluginDir] });
+    // The default image is made in the background at boot.
+    for (let i = 0; i < 200 && (await d.docker(['image', 'inspect', 'busybox'])).code !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
   });
   after(async () => {
     if (plugin && plugin.exitCode === null) {
