@@ -120,7 +120,7 @@ async function addPath(
     if (st.size === 0) await addEntry(p, h, Buffer.alloc(0));
     else await addStreamEntry(p, h, createReadStream(full));
   } else if (st.isDirectory()) {
-    await addEntry(p, { ...h, type: 'directory' });
+    await addEntry(p, { ...h, name: `${rel}/`, type: 'directory' });
   } else if (st.isSymbolicLink()) {
     await addEntry(p, { ...h, type: 'symlink', linkname: await fs.readlink(full) });
   } else if (st.isCharacterDevice() || st.isBlockDevice()) {

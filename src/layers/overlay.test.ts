@@ -116,7 +116,7 @@ test('a layer is unpacked once, whiteouts and opaque dirs converted, gzip accept
     { Path: '/etc/new', Kind: 1 },
   ]);
   const diff = await tarNames(await store.diffTar('c1'));
-  assert.deepEqual([...diff.keys()].sort(), ['data', 'etc', 'etc/.wh.b', 'etc/new']);
+  assert.deepEqual([...diff.keys()].sort(), ['data/', 'etc/', 'etc/.wh.b', 'etc/new']);
   const exp = await tarNames(await store.exportTar('c1'));
   assert.ok(exp.has('etc/new') && exp.has('bin/sh') && !exp.has('etc/b'));
   assert.equal(exp.get('bin/sh')?.type, 'link');
