@@ -736,6 +736,40 @@ describe('content management', () => {
   });
 });
 
+describe('concurrency', () => {
+  test('parallel pushes of one blob, racing chunks on one session, parallel tags', async () => {
+    const data = randomBytes(100_000);
+    const results = await Promise.all(Array.from({ length: 8 }, () => pushBlob(base, 'conc/a', data)));
+    assert.ok(results.every((d) => d === sha256(data)));
+    assert.deepEqual((await request(base, 'GET', `/v2/conc/a/blobs/${sha256(data)}`)).body, data);
+    // The same first chunk sent four times at once: one is taken, the others are out of order.
+    const post = await request(base, 'POST', '/v2/conc/a/blobs/uploads/');
+    const chunk = data.subarray(0, 1024);
+    const statuses = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        request(base, 'PATCH', post.headers.location!, {
+          headers: { 'Content-Range': '0-1023' },
+          body: chunk,
+        }).then((r) => r.status),
+      ),
+    );
+    assert.deepEqual(statuses.sort(), [202, 416, 416, 416]);
+    assert.equal((await request(base, 'GET', post.headers.location!)).headers.range, '0-1023');
+    const img = await pushImage(base, 'conc/a');
+    const tags = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    const puts = await Promise.all(
+      tags.map((t) =>
+        request(base, 'PUT', `/v2/conc/a/manifests/${t}`, {
+          headers: { 'Content-Type': OCI_MANIFEST },
+          body: img.manifest,
+        }),
+      ),
+    );
+    assert.ok(puts.every((r) => r.status === 201));
+    assert.deepEqual((await request(base, 'GET', '/v2/conc/a/tags/list')).json().tags, [...tags].sort());
+  });
+});
+
 describe('delete disabled', () => {
   let ro: Proc;
   before(async () => {
