@@ -46,23 +46,32 @@ async function systemDf(ctx: Ctx): Promise<void> {
   const containers = s.containers.list();
   if (want('image')) {
     const list = s.images.list();
-    let layers = 0;
-    out.Images = list.map((img) => {
-      layers += img.size;
-      return {
-        Id: img.id,
-        ParentId: '',
-        RepoTags: img.repoTags,
-        RepoDigests: img.repoDigests,
-        Created: Math.floor(Date.parse(img.created) / 1000) || 0,
-        Size: img.size,
-        SharedSize: -1,
-        VirtualSize: img.size,
-        Labels: img.config.config?.Labels ?? {},
-        Containers: containers.filter((c) => c.Image === img.id).length,
-      };
-    });
-    out.LayersSize = layers;
+    // Per-layer sizes come from the layer store when it offers them (the overlay store does).
+    const layers = s.rootfs as unknown as { layerInfo?: (diffId: string) => { size: number } | undefined };
+    const layerSize = (id: string) =>
+      typeof layers.layerInfo === 'function' ? layers.layerInfo(id)?.size : undefined;
+    const users = new Map<string, number>();
+    for (const img of list) for (const id of new Set(img.diffIds)) users.set(id, (users.get(id) ?? 0) + 1);
+    const known = [...users.keys()].every((id) => layerSize(id) !== undefined);
+    out.LayersSize = known
+      ? [...users.keys()].reduce((n, id) => n + (layerSize(id) ?? 0), 0)
+      : list.reduce((n, img) => n + img.size, 0);
+    out.Images = list.map((img) => ({
+      Id: img.id,
+      ParentId: '',
+      RepoTags: img.repoTags,
+      RepoDigests: img.repoDigests,
+      Created: Math.floor(Date.parse(img.created) / 1000) || 0,
+      Size: img.size,
+      SharedSize: known
+        ? [...new Set(img.diffIds)]
+            .filter((id) => (users.get(id) ?? 0) > 1)
+            .reduce((n, id) => n + (layerSize(id) ?? 0), 0)
+        : -1,
+      VirtualSize: img.size,
+      Labels: img.config.config?.Labels ?? {},
+      Containers: containers.filter((c) => c.Image === img.id).length,
+    }));
   }
   if (want('container')) {
     out.Containers = containers.map((c) => ({
