@@ -1,4 +1,5 @@
 /** `/volumes…` (`docker volume …`) and `GET /system/df`. Handlers parse, validate and call one service. */
+import { statusText } from '../../containers/status.js';
 import type { CreateVolumeRequest } from '../../volumes/index.js';
 import { invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
@@ -82,7 +83,7 @@ async function systemDf(ctx: Ctx): Promise<void> {
       Command: [c.Path, ...c.Args].join(' '),
       Created: Math.floor(Date.parse(c.Created) / 1000) || 0,
       State: c.State.Status,
-      Status: c.State.Status,
+      Status: statusText(c),
       Labels: c.Config.Labels ?? {},
       Mounts: c.Mounts ?? [],
     }));
