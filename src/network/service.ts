@@ -577,10 +577,13 @@ export class BerthNetworks implements NetworkService {
    */
   private async removeHostObjects(netns: string, eps: EndpointState[], links = true): Promise<void> {
     const host: string[] = [];
-    for (const ep of links ? eps : []) {
+    for (const ep of eps) {
       const net = this.state.networks.find((n) => n.Id === ep.networkId);
       const d = net && this.drivers[net.Driver];
-      if (d) host.push(...d.leave(net, ep, netns).host);
+      if (d && links) host.push(...d.leave(net, ep, netns).host);
+      // Until the kernel frees the namespace, its veth must not answer for an address that
+      // may be leased again at once: take it off the bridge now (cheap, unlike deletion).
+      else if (ep.hostIf) host.push(`link set dev ${ep.hostIf} down nomaster`);
     }
     host.push(`netns del ${netns}`);
     await ipBatch(host, undefined, true).catch(() => {});
