@@ -183,6 +183,47 @@ describe('volumes and mounts in containers', () => {
     assert.deepEqual(await volumes(), before);
   });
 
+  it('a tmpfs-backed volume stays mounted across a daemon restart and goes with its last user', async () => {
+    await ok([
+      'volume',
+      'create',
+      '--opt',
+      'type=tmpfs',
+      '--opt',
+      'device=tmpfs',
+      '--opt',
+      'o=size=1m',
+      'rv',
+    ]);
+    const mp = JSON.parse(await ok(['volume', 'inspect', 'rv']))[0].Mountpoint;
+    const mounted = () =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .some((l) => l.split(' ')[4] === mp);
+    await ok([
+      'run',
+      '-d',
+      '--name',
+      'rr',
+      '--network',
+      'none',
+      '-v',
+      'rv:/r',
+      'busybox',
+      'sh',
+      '-c',
+      'echo kept > /r/f; sleep 60',
+    ]);
+    assert.ok(mounted());
+    await d.restart();
+    assert.ok(mounted(), 'still mounted for the running container');
+    assert.equal((await ok(['exec', 'rr', 'cat', '/r/f'])).trim(), 'kept');
+    await ok(['stop', '-t', '0', 'rr']);
+    assert.ok(!mounted(), 'unmounted after the last user stopped');
+    await ok(['rm', 'rr']);
+    await ok(['volume', 'rm', 'rv']);
+  });
+
   it('the example plugin serves a container: Create, Mount, Unmount with the container ID', async () => {
     const sock = path.join(pluginDir, 'demo.sock');
     const log = path.join(work, 'calls.jsonl');
