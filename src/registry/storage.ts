@@ -357,9 +357,12 @@ export class RegistryStorage {
     let live = this.live.get(id);
     if (!live) {
       // After a restart: rebuild the running hash from the bytes on disk.
-      const info = JSON.parse(await fs.readFile(path.join(this.uploadDir(id), 'info.json'), 'utf8')) as {
-        algorithm: Algorithm;
-      };
+      let info: { algorithm: Algorithm };
+      try {
+        info = JSON.parse(await fs.readFile(path.join(this.uploadDir(id), 'info.json'), 'utf8'));
+      } catch {
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
+      }
       const hash = createHash(info.algorithm);
       let size = 0;
       for await (const chunk of createReadStream(path.join(this.uploadDir(id), 'data'))) {
@@ -463,6 +466,9 @@ export class RegistryStorage {
     const size = live.size;
     await this.content.adoptVerified(file, { digest, size });
     await this.linkBlob(name, digest);
+    // The bytes may have been in the store already (and old): mark them fresh so a concurrent GC
+    // does not take them away before the manifest that needs them arrives.
+    await this.touch(digest);
     await this.cancelUpload(id);
     return { size };
   }
