@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
 import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -214,10 +215,46 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
     assert.equal(fromC.stdout, 'hello from berth\n');
   }
 
+  // UDP: an echo server in the namespace, a datagram to the published port on loopback.
+  const udpRec = record('udp', {
+    NetworkMode: 'netb',
+    PortBindings: { '5353/udp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+  });
+  const udpA = await svc.attach(udpRec);
+  const echo = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      nsName(udpA.netnsPath),
+      process.execPath,
+      '-e',
+      "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(5353,()=>console.log('ready'))",
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  procs.push(echo);
+  await new Promise((r) => echo.stdout!.once('data', r));
+  const udpPort = Number(udpA.settings.Ports['5353/udp']![0].HostPort);
+  const reply = await new Promise<string>((resolve) => {
+    const c = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      c.close();
+      resolve('timeout');
+    }, 3000);
+    c.on('message', (m) => {
+      clearTimeout(timer);
+      c.close();
+      resolve(m.toString());
+    });
+    c.send('ping-udp', udpPort, '127.0.0.1');
+  });
+  assert.equal(reply, 'ping-udp');
+
   // Teardown leaves nothing behind (the "container" processes exit first, as they do for real).
   for (const p of procs.splice(0)) p.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 50));
-  for (const r of [db, app, other, web]) await svc.detach(r);
+  for (const r of [db, app, other, web, udpRec]) await svc.detach(r);
   await svc.detach(web); // idempotent
   for (const ns of [dbA, appA, otherA, webA].map((x) => nsName(x.netnsPath)))
     assert.ok(!existsSync(`/run/netns/${ns}`), `${ns} left`);

@@ -149,6 +149,45 @@ test('user networks: names, aliases, short IDs, isolation, connect/disconnect', 
   await ok(['network', 'rm', 'front', 'back']);
 });
 
+test('-P with --expose, container: mode, --add-host, --dns-search/--dns-option, --link', async () => {
+  await web('pa', [
+    '--expose',
+    '80',
+    '-P',
+    '--dns',
+    '127.0.0.1',
+    '--dns-search',
+    'example.test',
+    '--dns-option',
+    'ndots:2',
+    '--add-host',
+    'db.local:10.1.2.3',
+  ]);
+  const m = /0\.0\.0\.0:(\d+)/.exec(await ok(['port', 'pa', '80/tcp']));
+  assert.ok(m, 'ephemeral host port for the exposed port');
+  assert.ok(await poll(async () => (await curl(`http://127.0.0.1:${m[1]}/`)) === 'pa\n'));
+  const resolv = await ok(['exec', 'pa', 'cat', '/etc/resolv.conf']);
+  assert.match(resolv, /^search example\.test$/m);
+  assert.match(resolv, /^options ndots:2$/m);
+  assert.match(await ok(['exec', 'pa', 'cat', '/etc/hosts']), /^10\.1\.2\.3\s+db\.local$/m);
+  const ip = await ok(['inspect', '-f', '{{.NetworkSettings.Networks.bridge.IPAddress}}', 'pa']);
+  const shared = await ok(['run', '--rm', '--network', 'container:pa', 'busybox', 'ip', '-o', '-4', 'addr']);
+  assert.match(shared, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`));
+  const linked = await ok([
+    'run',
+    '--rm',
+    '--dns',
+    '127.0.0.1',
+    '--link',
+    'pa:webby',
+    'busybox',
+    'cat',
+    '/etc/hosts',
+  ]);
+  assert.match(linked, new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+webby\\b`, 'm'));
+  await ok(['rm', '-f', 'pa']);
+});
+
 test('host and none', async () => {
   const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
   assert.deepEqual(
