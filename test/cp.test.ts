@@ -119,6 +119,16 @@ describe('docker cp', () => {
     await ok(['rm', 'c2']);
   });
 
+  it('cp -a owns the files by the container user', async () => {
+    await ok(['create', '--name', 'cu', '--network', 'none', '--user', '1234:5678', 'busybox', 'true']);
+    await ok(['cp', '-a', path.join(work, 'hello.txt'), 'cu:/tmp/owned.txt']);
+    const r = await runCmd('sh', ['-c', 'docker cp cu:/tmp/owned.txt - | tar -tvf - --numeric-owner'], {
+      env: d.env(),
+    });
+    assert.match(r.stdout, /1234\/5678/);
+    await ok(['rm', 'cu']);
+  });
+
   it('works on a running container', async () => {
     await ok(['start', 'c1']);
     await ok(['cp', path.join(work, 'hello.txt'), 'c1:/tmp/running.txt']);

@@ -55,7 +55,9 @@ async function getArchive(ctx: Ctx): Promise<void> {
 async function putArchive(ctx: Ctx): Promise<void> {
   const { record, view } = await viewOf(ctx);
   const copyUIDGID = qBool(ctx.query, 'copyUIDGID');
-  const chown = copyUIDGID ? await ctx.services.volumes.containerUser(record, view) : undefined;
+  // `cp -a` owns the files by the container's user; without a user (or without -a) the tar's owners stay.
+  const chown =
+    copyUIDGID && record.Config.User ? await ctx.services.volumes.containerUser(record, view) : undefined;
   try {
     await extractArchive(view, ctx.query.get('path')!, ctx.req, {
       noOverwriteDirNonDir: qBool(ctx.query, 'noOverwriteDirNonDir'),
