@@ -100,6 +100,45 @@ describe('volumes and mounts in containers', () => {
     assert.ok(!existsSync(path.join(mp2, 'passwd')), 'volume-nocopy');
   });
 
+  it("an image's VOLUME becomes an anonymous volume holding the image's content", async () => {
+    const before = await volumes();
+    await ok([
+      'run',
+      '--name',
+      'seedsrc',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir /seed && echo seeded > /seed/f',
+    ]);
+    await ok(['commit', '-c', 'VOLUME ["/seed"]', 'seedsrc', 'seedimg:1']);
+    await ok([
+      'create',
+      '--name',
+      'seeded',
+      '--network',
+      'none',
+      'seedimg:1',
+      'sh',
+      '-c',
+      'cat /seed/f; echo more >> /seed/f',
+    ]);
+    assert.equal((await ok(['start', '-a', 'seeded'])).trim(), 'seeded');
+    assert.equal(
+      (await ok(['start', '-a', 'seeded'])).trim(),
+      'seeded\nmore',
+      'the volume keeps its data across starts',
+    );
+    const [m] = JSON.parse(await ok(['inspect', 'seeded']))[0].Mounts;
+    assert.equal(m.Destination, '/seed');
+    assert.equal(readFileSync(path.join(m.Source, 'f'), 'utf8'), 'seeded\nmore\nmore\n');
+    await ok(['rm', '-v', 'seeded', 'seedsrc']);
+    await ok(['rmi', 'seedimg:1']);
+    assert.deepEqual(await volumes(), before);
+  });
+
   it('--volumes-from shares volumes, :ro makes them read-only', async () => {
     await ok(['create', '--name', 'store', '--network', 'none', '-v', '/shared', 'busybox', 'true']);
     await ok([...RUN, '--volumes-from', 'store', 'busybox', 'sh', '-c', 'echo x > /shared/f']);
