@@ -108,6 +108,12 @@ test('default bridge: address, route, resolv.conf, published port on 127.0.0.1',
   assert.match(ports, /80\/tcp -> 0\.0\.0\.0:\d+/);
   const eph = Number(/0\.0\.0\.0:(\d+)/.exec(ports)![1]);
   assert.equal(await curl(`http://127.0.0.1:${eph}/`), 'w0\n');
+  // Hairpin: the container reaches its own published port through a host address.
+  const hostRoute = JSON.parse(
+    (await runCmd('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'])).stdout || '[]',
+  ) as { prefsrc?: string }[];
+  const hostAddr = hostRoute[0]?.prefsrc;
+  if (hostAddr) assert.equal((await wgetIn('w0', `http://${hostAddr}:${eph}/`)).stdout, 'w0\n');
   // A taken host port: a clear error, nothing half-made.
   const dup = await d.docker(
     ['run', '-d', '--name', 'w0b', '-p', `127.0.0.1:${port}:80`, 'busybox', 'true'],

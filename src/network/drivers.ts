@@ -85,6 +85,9 @@ export class BridgeDriver implements NetworkDriver {
       host: [
         `link add name ${ep.hostIf} mtu ${mtu} type veth peer name ${ep.ifName} netns ${netns}`,
         `link set dev ${ep.hostIf} master ${net.ifname} up`,
+        // A container reaching its own published port through a host address: the packet leaves
+        // and re-enters the same bridge port.
+        `link set dev ${ep.hostIf} type bridge_slave hairpin on`,
       ],
       ns: nsAddressLines(ep, mtu, defaultRoute),
     };
