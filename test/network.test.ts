@@ -194,6 +194,26 @@ test('-P with --expose, container: mode, --add-host, --dns-search/--dns-option, 
   await ok(['rm', '-f', 'pa']);
 });
 
+test('a stopped container keeps its networks but no address or ports', async () => {
+  await ok(['run', '-d', '--name', 'st', '-p', '127.0.0.1::80', 'busybox', 'sleep', '300']);
+  assert.match(
+    await ok(['inspect', '-f', '{{.NetworkSettings.Networks.bridge.IPAddress}}', 'st']),
+    /^\d+\.\d+\.\d+\.\d+$/,
+  );
+  await ok(['stop', '-t', '1', 'st']);
+  assert.equal(
+    await ok([
+      'inspect',
+      '-f',
+      '{{.NetworkSettings.Networks.bridge.IPAddress}}|{{len .NetworkSettings.Ports}}',
+      'st',
+    ]),
+    '|0',
+  );
+  assert.equal(await ok(['port', 'st']), '');
+  await ok(['rm', 'st']);
+});
+
 test('host and none', async () => {
   const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
   assert.deepEqual(

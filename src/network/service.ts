@@ -638,6 +638,7 @@ export class BerthNetworks implements NetworkService {
   async detach(record: ContainerRecord): Promise<void> {
     const t0 = performance.now();
     await this.mutex.run(() => this.teardown(record.Id));
+    clearSettings(record);
     log.debug('network detach', { id: shortId(record.Id), ms: Math.round(performance.now() - t0) });
   }
 
@@ -1128,6 +1129,25 @@ export class BerthNetworks implements NetworkService {
     const text = await fs.readFile(record.HostsPath, 'utf8');
     const kept = text.split('\n').filter((l) => !l.startsWith(`${ep.ip}\t`) && !l.startsWith(`${ep.ip} `));
     await fs.writeFile(record.HostsPath, kept.join('\n'));
+  }
+}
+
+/** What inspect shows of a container that is not running: its networks, no addresses or ports (as Docker). */
+function clearSettings(record: ContainerRecord): void {
+  const ns = record.NetworkSettings;
+  if (!ns) return;
+  ns.Ports = {};
+  ns.SandboxID = '';
+  ns.SandboxKey = '';
+  for (const k of ['EndpointID', 'Gateway', 'IPAddress', 'MacAddress'] as const) if (k in ns) ns[k] = '';
+  if ('IPPrefixLen' in ns) ns.IPPrefixLen = 0;
+  for (const ep of Object.values(ns.Networks ?? {})) {
+    ep.EndpointID = '';
+    ep.Gateway = '';
+    ep.IPAddress = '';
+    ep.IPPrefixLen = 0;
+    ep.MacAddress = '';
+    ep.DNSNames = null;
   }
 }
 
