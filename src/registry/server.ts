@@ -1027,7 +1027,7 @@ export class RegistryServer {
       checkDigest(ref);
       if (!(await this.storage.deleteManifest(name, ref)))
         throw regErr('MANIFEST_UNKNOWN', undefined, { digest: ref });
-      return this.send(ctx, 202, {});
+      return this.send(ctx, 202, { 'Docker-Content-Digest': ref });
     }
     if (!isTag(ref)) throw regErr('MANIFEST_INVALID', `invalid tag: ${ref}`, { tag: ref });
     if (!(await this.storage.deleteTag(name, ref))) throw regErr('MANIFEST_UNKNOWN', undefined, { tag: ref });

@@ -16,7 +16,7 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileContentStore } from '../content/index.js';
 import { errnoCode } from '../util/errors.js';
@@ -397,31 +397,27 @@ export class RegistryStorage {
     let written = 0;
     const out = createWriteStream(file, { flags: 'r+', start: before, highWaterMark: 4 << 20 });
     try {
-      await pipeline(
-        source,
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
-            written += chunk.length;
-            if (maxSize !== undefined && before + written > maxSize) {
-              throw new RegistryError(
-                'SIZE_INVALID',
-                `blob exceeds the limit of ${maxSize} bytes`,
-                undefined,
-                413,
-              );
-            }
-            if (expectedLength !== undefined && written > expectedLength) {
-              throw new RegistryError(
-                'SIZE_INVALID',
-                `chunk is longer than the ${expectedLength} bytes announced`,
-              );
-            }
-            live.hash.update(chunk);
-            yield chunk;
+      // A plain Transform (not an async generator): one callback per chunk, no promise per chunk.
+      const meter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          written += chunk.length;
+          if (maxSize !== undefined && before + written > maxSize) {
+            cb(
+              new RegistryError('SIZE_INVALID', `blob exceeds the limit of ${maxSize} bytes`, undefined, 413),
+            );
+            return;
           }
+          if (expectedLength !== undefined && written > expectedLength) {
+            cb(
+              new RegistryError('SIZE_INVALID', `chunk is longer than the ${expectedLength} bytes announced`),
+            );
+            return;
+          }
+          live.hash.update(chunk);
+          cb(null, chunk);
         },
-        out,
-      );
+      });
+      await pipeline(source, meter, out);
       if (expectedLength !== undefined && written !== expectedLength) {
         throw new RegistryError(
           'SIZE_INVALID',
