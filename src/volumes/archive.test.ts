@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tar from 'tar-stream';
 import { extractArchive, readArchive, statPath } from './archive.js';
-import { ContainerView } from './scope.js';
+import { anchor, ContainerView } from './scope.js';
 
 type Entry = {
   name: string;
@@ -195,5 +195,15 @@ describe('container view and docker cp archives', () => {
       }),
       /not a directory/,
     );
+  });
+
+  it('an anchored path never follows a symlink swapped in below the base (the cp race)', async () => {
+    // As if a running container replaced /swapped (a directory when we resolved) by a link to /.
+    await fs.symlink(outside, path.join(rootfs, 'swapped'));
+    const loc = view.locate('/swapped/secret');
+    await assert.rejects(anchor(loc), /changed to a non-directory/);
+    const ok = await anchor(view.locate('/etc/passwd'));
+    assert.match(readFileSync(ok.path, 'utf8'), /^root:/);
+    await ok.close();
   });
 });

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import * as tar from 'tar-stream';
 import { type BerthError, errnoCode, forbidden, invalid, notFound } from '../util/errors.js';
 import { run } from '../util/exec.js';
-import { type ContainerView, goFileMode, type Located } from './scope.js';
+import { anchor, type ContainerView, goFileMode, type Located, secureLstat, withAnchor } from './scope.js';
 
 export interface PathStat {
   name: string;
@@ -86,7 +86,7 @@ export async function readArchive(
   const rebase = stat.name === '/' ? '.' : stat.name;
   const links = new Map<string, string>();
 
-  const addEntry = async (containerPath: string, name: string, s: Stats, host: string): Promise<void> => {
+  const addEntry = async (loc: Located, name: string, s: Stats): Promise<void> => {
     if (s.isSocket()) return; // tar cannot carry sockets; Docker skips them too
     const header: Partial<tar.Header> & { name: string } = {
       name,
@@ -97,7 +97,7 @@ export async function readArchive(
       type: tarType(s),
       size: 0,
     };
-    if (s.isSymbolicLink()) header.linkname = await fs.readlink(host);
+    if (s.isSymbolicLink()) header.linkname = await withAnchor(loc, (p) => fs.readlink(p));
     if (s.isCharacterDevice() || s.isBlockDevice()) {
       header.devmajor = Math.floor(s.rdev / 256) & 0xfff;
       header.devminor = (s.rdev & 0xff) | ((s.rdev >> 12) & 0xfff00);
@@ -111,20 +111,20 @@ export async function readArchive(
       } else links.set(key, name);
     }
     if (header.type === 'file') {
-      header.size = s.size;
-      const fh = await fs.open(host, C.O_RDONLY | C.O_NOFOLLOW);
+      const fh = await withAnchor(loc, (p) => fs.open(p, C.O_RDONLY | C.O_NOFOLLOW));
       try {
-        let finished: Promise<void> = Promise.resolve();
+        const size = (await fh.stat()).size;
+        header.size = size;
         const entry = pack.entry(header);
-        finished = new Promise<void>((resolve, reject) => {
+        const finished = new Promise<void>((resolve, reject) => {
           entry.on('finish', () => resolve());
           entry.on('error', reject);
         });
-        let left = s.size;
-        const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, s.size)));
+        let left = size;
+        const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, size)));
         while (left > 0) {
-          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), s.size - left);
-          if (bytesRead === 0) throw new Error(`${containerPath}: file shrank while reading`);
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), size - left);
+          if (bytesRead === 0) throw new Error(`${loc.container}: file shrank while reading`);
           left -= bytesRead;
           if (!entry.write(Buffer.from(buf.subarray(0, bytesRead))))
             await once(entry as unknown as NodeJS.EventEmitter, 'drain');
@@ -141,19 +141,26 @@ export async function readArchive(
     );
     if (s.isDirectory()) {
       const names = new Set<string>();
-      for (const n of await fs.readdir(host).catch(() => [] as string[])) names.add(n);
-      for (const n of view.mountsBelow(containerPath)) names.add(n);
+      const dh = await withAnchor(loc, (p) =>
+        fs.open(p, C.O_RDONLY | C.O_DIRECTORY | (loc.isMountPoint ? 0 : C.O_NOFOLLOW)),
+      );
+      try {
+        for (const n of await fs.readdir(`/proc/${process.pid}/fd/${dh.fd}`)) names.add(n);
+      } finally {
+        await dh.close();
+      }
+      for (const n of view.mountsBelow(loc.container)) names.add(n);
       for (const n of [...names].sort()) {
-        const childLoc = view.locate(posix.join(containerPath, n));
-        const cs = await view.stat(childLoc);
-        if (cs) await addEntry(childLoc.container, `${name}/${n}`, cs, childLoc.host);
+        const childLoc = view.locate(posix.join(loc.container, n));
+        const cs = await secureLstat(childLoc);
+        if (cs) await addEntry(childLoc, `${name}/${n}`, cs);
       }
     }
   };
 
   void (async () => {
     try {
-      await addEntry(loc.container, rebase, st, loc.host);
+      await addEntry(loc, rebase, st);
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);
@@ -221,36 +228,41 @@ export async function extractArchive(
         : 'mounted volume is marked read-only',
     );
 
-  const dirTimes: { host: string; mtime: Date }[] = [];
+  const dirTimes: { loc: Located; mtime: Date }[] = [];
   const extract = tar.extract();
   const source = maybeGunzip(body);
+  const roError = (loc: Located) =>
+    forbidden(
+      view.readonlyRoot && !loc.isMountPoint && loc.base === view.rootfs
+        ? 'container rootfs is marked read-only'
+        : 'mounted volume is marked read-only',
+    );
 
   const ensureDir = async (containerPath: string): Promise<Located> => {
     const loc = await view.resolve(containerPath, true);
-    const st = await view.stat(loc);
+    const st = await secureLstat(loc);
     if (st?.isDirectory()) return loc;
     if (st) throw invalid(`cannot create directory ${containerPath}: not a directory`);
     if (!isWithin(dest.container, loc.container)) throw invalid(`"${containerPath}" is outside of "${abs}"`);
     await ensureDir(posix.dirname(loc.container));
-    if (!loc.rw) throw forbidden('mounted volume is marked read-only');
-    await fs
-      .mkdir(loc.host, { mode: 0o755 })
-      .catch((e) => (errnoCode(e) === 'EEXIST' ? undefined : Promise.reject(e)));
+    if (!loc.rw) throw roError(loc);
+    await withAnchor(loc, (q) => fs.mkdir(q, { mode: 0o755 })).catch((e) =>
+      errnoCode(e) === 'EEXIST' ? undefined : Promise.reject(e),
+    );
     return ensureDir(loc.container);
   };
 
   const handle = async (header: tar.Header, stream: Readable): Promise<void> => {
     const rel = posix.normalize(header.name.replace(/^\/+/, ''));
-    process.stderr.write(`DEBUG entry ${header.name} ${header.type}\n`);
     if (rel === '..' || rel.startsWith('../')) throw invalid(`"${header.name}" is outside of "${abs}"`);
     if (rel === '.' || rel === '') {
       stream.resume();
       return;
     }
     const entryPath = posix.join(dest.container, rel);
-    // Link targets are checked before anything is written, as pkg/archive does.
-    // Judged relative to the destination, as pkg/archive does on the host: a relative target
-    // that climbs above the destination is refused even where the container's `/` would stop it.
+    // Link targets are checked before anything is written, relative to the destination as
+    // pkg/archive does on the host: a relative target that climbs above the destination is
+    // refused even where the container's `/` would stop it.
     const climbs = (q: string) => q === '..' || q.startsWith('../');
     if (header.type === 'symlink') {
       const ln = header.linkname ?? '';
@@ -264,74 +276,93 @@ export async function extractArchive(
       linkSource = await view.resolve(posix.join(dest.container, ln), false);
     }
     const parent = await ensureDir(posix.dirname(entryPath));
-    if (!isWithin(dest.container, parent.container) && !isWithin(dest.container, posix.dirname(entryPath)))
-      throw invalid(`"${header.name}" is outside of "${abs}"`);
     const loc = view.locate(posix.join(parent.container, posix.basename(entryPath)));
-    if (!loc.rw)
-      throw forbidden(
-        view.readonlyRoot && !loc.isMountPoint
-          ? 'container rootfs is marked read-only'
-          : 'mounted volume is marked read-only',
-      );
-    const existing = await view.stat(loc);
+    if (!loc.rw) throw roError(loc);
     const isDir = header.type === 'directory';
-    if (existing) {
-      if (opts.noOverwriteDirNonDir && existing.isDirectory() && !isDir)
-        throw invalid(`cannot overwrite directory "${loc.container}" with non-directory "${header.name}"`);
-      if (opts.noOverwriteDirNonDir && !existing.isDirectory() && isDir)
-        throw invalid(`cannot overwrite non-directory "${loc.container}" with directory "${header.name}"`);
-      if (!(existing.isDirectory() && isDir)) {
-        if (loc.isMountPoint) throw invalid(`cannot replace mount point ${loc.container}`);
-        await fs.rm(loc.host, { recursive: true, force: true });
-      }
-    }
     const mode = (header.mode ?? 0o644) & 0o7777;
-    switch (header.type) {
-      case 'directory':
-        if (!existing) await fs.mkdir(loc.host, { mode: 0o700 });
-        break;
-      case 'file':
-      case 'contiguous-file': {
-        const fh = await fs.open(loc.host, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of stream) await fh.write(chunk as Buffer);
-        } finally {
-          await fh.close();
-        }
-        break;
-      }
-      case 'symlink':
-        await fs.symlink(header.linkname ?? '', loc.host);
-        break;
-      case 'link':
-        await fs.link(linkSource!.host, loc.host);
-        break;
-      case 'character-device':
-      case 'block-device':
-        await run('mknod', [
-          loc.host,
-          header.type === 'block-device' ? 'b' : 'c',
-          String(header.devmajor ?? 0),
-          String(header.devminor ?? 0),
-        ]);
-        break;
-      case 'fifo':
-        await run('mkfifo', [loc.host]);
-        break;
-      default:
-        // pax headers, GNU long names are handled by tar-stream; anything else is skipped.
-        stream.resume();
-        return;
-    }
-    if (header.type !== 'file' && header.type !== 'contiguous-file') stream.resume();
     const uid = opts.chown ? opts.chown.uid : (header.uid ?? 0);
     const gid = opts.chown ? opts.chown.gid : (header.gid ?? 0);
-    await fs.lchown(loc.host, uid, gid);
-    if (header.type !== 'symlink' && header.type !== 'link') await fs.chmod(loc.host, mode);
     const mtime = header.mtime ?? new Date();
-    if (header.type === 'directory') dirTimes.push({ host: loc.host, mtime });
-    else if (header.type === 'symlink') await fs.lutimes(loc.host, mtime, mtime);
-    else if (header.type !== 'link') await fs.utimes(loc.host, mtime, mtime);
+    // Every operation below goes through the anchored parent: nothing follows a symlink that a
+    // running container could plant between our checks and our writes.
+    const a = await anchor(loc);
+    try {
+      const q = a.path;
+      const existing = await (loc.isMountPoint ? fs.stat(q) : fs.lstat(q)).catch((e) =>
+        errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e),
+      );
+      if (existing) {
+        if (opts.noOverwriteDirNonDir && existing.isDirectory() && !isDir)
+          throw invalid(`cannot overwrite directory "${loc.container}" with non-directory "${header.name}"`);
+        if (opts.noOverwriteDirNonDir && !existing.isDirectory() && isDir)
+          throw invalid(`cannot overwrite non-directory "${loc.container}" with directory "${header.name}"`);
+        if (!(existing.isDirectory() && isDir)) {
+          if (loc.isMountPoint) throw invalid(`cannot replace mount point ${loc.container}`);
+          if (existing.isDirectory()) await run('rm', ['-rf', '--one-file-system', '--', q]);
+          else await fs.unlink(q);
+        }
+      }
+      switch (header.type) {
+        case 'directory': {
+          if (!existing?.isDirectory()) await fs.mkdir(q, { mode: 0o700 });
+          const dh = await fs.open(q, C.O_RDONLY | C.O_DIRECTORY | (loc.isMountPoint ? 0 : C.O_NOFOLLOW));
+          try {
+            await dh.chown(uid, gid);
+            await dh.chmod(mode);
+          } finally {
+            await dh.close();
+          }
+          dirTimes.push({ loc, mtime });
+          stream.resume();
+          break;
+        }
+        case 'file':
+        case 'contiguous-file': {
+          const fh = await fs.open(q, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+          try {
+            for await (const chunk of stream) await fh.write(chunk as Buffer);
+            await fh.chown(uid, gid);
+            await fh.chmod(mode);
+            await fh.utimes(mtime, mtime);
+          } finally {
+            await fh.close();
+          }
+          break;
+        }
+        case 'symlink':
+          stream.resume();
+          await fs.symlink(header.linkname ?? '', q);
+          await fs.lchown(q, uid, gid);
+          await fs.lutimes(q, mtime, mtime);
+          break;
+        case 'link':
+          stream.resume();
+          await withAnchor(linkSource!, (src) => fs.link(src, q));
+          break;
+        case 'character-device':
+        case 'block-device':
+        case 'fifo':
+          stream.resume();
+          if (header.type === 'fifo') await run('mkfifo', ['-m', mode.toString(8), q]);
+          else
+            await run('mknod', [
+              '-m',
+              mode.toString(8),
+              q,
+              header.type === 'block-device' ? 'b' : 'c',
+              String(header.devmajor ?? 0),
+              String(header.devminor ?? 0),
+            ]);
+          await fs.lchown(q, uid, gid);
+          await fs.lutimes(q, mtime, mtime);
+          break;
+        default:
+          // pax headers and GNU long names are consumed by tar-stream; anything else is skipped.
+          stream.resume();
+      }
+    } finally {
+      await a.close();
+    }
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -360,5 +391,14 @@ export async function extractArchive(
     source.on('error', (e) => fail(e));
     source.pipe(extract);
   });
-  for (const d of dirTimes.reverse()) await fs.utimes(d.host, d.mtime, d.mtime).catch(() => {});
+  for (const d of dirTimes.reverse()) {
+    await withAnchor(d.loc, async (q) => {
+      const dh = await fs.open(q, C.O_RDONLY | C.O_DIRECTORY | (d.loc.isMountPoint ? 0 : C.O_NOFOLLOW));
+      try {
+        await dh.utimes(d.mtime, d.mtime);
+      } finally {
+        await dh.close();
+      }
+    }).catch(() => {});
+  }
 }

@@ -5,7 +5,8 @@
  * the host's), `..` never climbing above `/`, and a component that is a mount destination
  * continuing in the mount's source. This is what `docker cp` and copy-up use.
  */
-import { promises as fs, type Stats } from 'node:fs';
+import { constants as C, promises as fs, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as posix from 'node:path/posix';
 import { errnoCode, invalid } from '../util/errors.js';
 
@@ -26,6 +27,9 @@ export interface Located {
   rw: boolean;
   /** The container path is exactly a mount destination. */
   isMountPoint: boolean;
+  /** The trusted host directory (rootfs or mount source) the path lies in, and the path below it. */
+  base: string;
+  rel: string;
 }
 
 const MAX_LINKS = 255;
@@ -48,16 +52,29 @@ export class ContainerView {
   locate(containerPath: string): Located {
     const p = posix.normalize(posix.join('/', containerPath));
     for (const m of this.mounts) {
-      if (p === m.destination) return { container: p, host: m.source, rw: m.rw, isMountPoint: true };
-      if (p.startsWith(m.destination === '/' ? '/' : `${m.destination}/`))
+      if (p === m.destination)
+        return { container: p, host: m.source, rw: m.rw, isMountPoint: true, base: m.source, rel: '' };
+      if (p.startsWith(m.destination === '/' ? '/' : `${m.destination}/`)) {
+        const rel = p.slice(m.destination.length).replace(/^\/+/, '');
         return {
           container: p,
-          host: posix.join(m.source, p.slice(m.destination.length)),
+          host: posix.join(m.source, rel),
           rw: m.rw,
           isMountPoint: false,
+          base: m.source,
+          rel,
         };
+      }
     }
-    return { container: p, host: posix.join(this.rootfs, p), rw: !this.readonlyRoot, isMountPoint: false };
+    const rel = p.replace(/^\/+/, '');
+    return {
+      container: p,
+      host: posix.join(this.rootfs, rel),
+      rw: !this.readonlyRoot,
+      isMountPoint: false,
+      base: this.rootfs,
+      rel,
+    };
   }
 
   /** Mount destinations directly below a container directory (they may not exist in the rootfs yet). */
@@ -134,4 +151,64 @@ export function goFileMode(st: Stats): number {
   else if (st.isCharacterDevice()) m |= (1 << 26) | (1 << 21);
   else if (st.isBlockDevice()) m |= 1 << 26;
   return m >>> 0;
+}
+
+/**
+ * A path reached without following any symlink below its trusted base: the parent directory is
+ * opened component by component with O_NOFOLLOW|O_DIRECTORY, each step relative to the previous
+ * directory's descriptor (`/proc/<pid>/fd/<n>/<name>`, since Node has no openat). Operations then
+ * use `path`, whose lookup starts at the opened parent, so a running container that swaps a
+ * directory for a symlink between our resolution and our use makes the operation fail (ELOOP or
+ * ENOTDIR) instead of reaching the host. Mount points themselves are trusted host paths.
+ */
+export interface Anchored {
+  /** `/proc/<pid>/fd/<parent fd>/<name>`: usable by this process and by children (rm, mknod). */
+  path: string;
+  close(): Promise<void>;
+}
+
+const DIR_NOFOLLOW = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
+
+export async function anchor(loc: Located): Promise<Anchored> {
+  if (loc.isMountPoint || loc.rel === '') return { path: loc.host, close: async () => {} };
+  const parts = loc.rel.split('/').filter((x) => x !== '' && x !== '.');
+  const name = parts.pop()!;
+  let dir: FileHandle = await fs.open(loc.base, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    for (const c of parts) {
+      if (c === '..') throw invalid(`unexpected .. in ${loc.container}`);
+      const next = await fs.open(`/proc/${process.pid}/fd/${dir.fd}/${c}`, DIR_NOFOLLOW);
+      await dir.close();
+      dir = next;
+    }
+  } catch (err) {
+    await dir.close().catch(() => {});
+    const code = errnoCode(err);
+    if (code === 'ELOOP' || code === 'ENOTDIR')
+      throw invalid(`${loc.container}: a path component changed to a non-directory while copying`);
+    throw err;
+  }
+  const held = dir;
+  return { path: `/proc/${process.pid}/fd/${held.fd}/${name}`, close: () => held.close() };
+}
+
+/** Runs `fn` on the anchored path of `loc` and releases the anchor. */
+export async function withAnchor<T>(loc: Located, fn: (p: string) => Promise<T>): Promise<T> {
+  const a = await anchor(loc);
+  try {
+    return await fn(a.path);
+  } finally {
+    await a.close();
+  }
+}
+
+/** lstat through the anchor (stat for mount points); undefined when missing. */
+export async function secureLstat(loc: Located): Promise<Stats | undefined> {
+  try {
+    return await withAnchor(loc, (p) => (loc.isMountPoint ? fs.stat(p) : fs.lstat(p)));
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
 }
