@@ -30,7 +30,7 @@ import type {
 } from './index.js';
 import { LocalDriver } from './local.js';
 import { PluginRegistry } from './plugins.js';
-import { ContainerView, type ViewMount } from './scope.js';
+import { ContainerView, type ViewMount, withAnchor } from './scope.js';
 import {
   byDepth,
   ociOptions,
@@ -703,7 +703,9 @@ export class LocalVolumeService implements VolumeService {
     const [u, g] = user.split(':');
     const read = async (file: string) => {
       const loc = await view.resolve(file, true);
-      return (await fs.readFile(loc.host, 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
+      return (await withAnchor(loc, (q) => fs.readFile(q, 'utf8')).catch(() => ''))
+        .split('\n')
+        .map((l) => l.split(':'));
     };
     let uid = Number(u);
     let gid = 0;
