@@ -62,6 +62,9 @@ program
       auth: cfg.auth?.type ?? 'none',
       delete: cfg.delete,
     });
+    process.on('unhandledRejection', (err) => {
+      logger.log('error', 'unhandled rejection', { error: err instanceof Error ? err.stack : String(err) });
+    });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

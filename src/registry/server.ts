@@ -82,7 +82,14 @@ export class RegistryServer {
   // ---------------------------------------------------------------- lifecycle
 
   async listen(): Promise<AddressInfo> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.handle(req, res).catch((err: unknown) => {
+        // Last line of defence: one broken request must never take the server down.
+        this.logger.log('error', 'request handler failed', {
+          error: err instanceof Error ? err.stack : String(err),
+        });
+        res.destroy();
+      });
     const opts: http.ServerOptions = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
     const server = this.cfg.tls
       ? https.createServer(

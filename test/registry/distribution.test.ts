@@ -63,6 +63,59 @@ describe('ping and errors', () => {
     assert.deepEqual(ref.json(), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
   });
 
+  test('malformed requests get the spec error and the server keeps serving', async () => {
+    const cases: [string, string, Record<string, string | number>, string | undefined, number, string][] = [
+      ['GET', '/v2/%zz/tags/list', {}, undefined, 400, 'NAME_INVALID'],
+      ['POST', '/v2/bad/in/blobs/uploads/?mount=garbage&from=x', {}, undefined, 400, 'DIGEST_INVALID'],
+      ['POST', '/v2/bad/in/blobs/uploads/?digest-algorithm=md5', {}, undefined, 400, 'DIGEST_INVALID'],
+      [
+        'PUT',
+        '/v2/bad/in/blobs/uploads/not-a-uuid?digest=sha256:x',
+        {},
+        undefined,
+        404,
+        'BLOB_UPLOAD_UNKNOWN',
+      ],
+      [
+        'PUT',
+        '/v2/bad/in/manifests/t',
+        { 'Content-Type': OCI_MANIFEST },
+        '{"schemaVersion":2,"config":{"digest":"x"}}',
+        400,
+        'MANIFEST_INVALID',
+      ],
+      [
+        'PUT',
+        '/v2/bad/in/manifests/-bad-tag',
+        { 'Content-Type': OCI_MANIFEST },
+        '{}',
+        400,
+        'MANIFEST_INVALID',
+      ],
+      ['GET', '/v2/_catalog?n=abc', {}, undefined, 400, 'UNSUPPORTED'],
+      ['PATCH', '/v2/bad/in/manifests/t', {}, undefined, 405, 'UNSUPPORTED'],
+    ];
+    for (const [method, p, headers, body, status, code] of cases) {
+      const r = await request(base, method, p, { headers, body });
+      assert.equal(r.status, status, `${method} ${p}: ${r.body}`);
+      assert.equal(errCode(r), code, `${method} ${p}`);
+    }
+    const post = await request(base, 'POST', '/v2/bad/in/blobs/uploads/');
+    const r = await request(base, 'PATCH', post.headers.location!, {
+      headers: { 'Content-Range': 'bytes=zz' },
+      body: 'x',
+    });
+    assert.equal(r.status, 400);
+    assert.equal(errCode(r), 'BLOB_UPLOAD_INVALID');
+    const mismatch = await request(base, 'PATCH', post.headers.location!, {
+      headers: { 'Content-Range': '0-9', 'Content-Length': 5 },
+      body: 'hello',
+    });
+    assert.equal(mismatch.status, 400);
+    assert.equal(errCode(mismatch), 'SIZE_INVALID');
+    assert.equal((await request(base, 'GET', '/v2/')).status, 200);
+  });
+
   test('invalid digests are 400 DIGEST_INVALID, never 500', async () => {
     for (const d of ['sha256:baddigeststring', 'sha256:ABC', 'md5:abcd', `sha512:${'a'.repeat(64)}`]) {
       const b = await request(base, 'GET', `/v2/x/blobs/${d}`);
