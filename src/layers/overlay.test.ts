@@ -167,6 +167,7 @@ test('hostile and broken tars are refused with nothing left behind', async () =>
   }
   const good = await mkTar([{ name: 'f', body: 'x'.repeat(2000) }]);
   await assert.rejects(store.applyLayer(Readable.from([good.subarray(0, 700)])), /unexpected EOF/);
+  assert.equal(await store.content.has(sha(good.subarray(0, 700))), false, 'truncated: blob removed');
   await assert.rejects(store.applyLayer(Readable.from([Buffer.alloc(2048, 0x41)])), /invalid tar header/);
   await assert.rejects(store.applyLayer(Readable.from([])), /unexpected EOF/);
   await assert.rejects(

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { setAttribute } from '@napi-rs/xattr';
 import type { ContentStore } from '../content/index.js';
 import { errnoCode, invalid, notFound, systemError } from '../util/errors.js';
@@ -24,7 +24,7 @@ import { run } from '../util/exec.js';
 import { exists, readJsonOr, writeJsonAtomic } from '../util/fsx.js';
 import { isWhiteoutDevice, packDirectory } from './dirtar.js';
 import type { Change, LayerInfo, LayerStore, RootfsStore } from './index.js';
-import { scanTar, tarError } from './scan.js';
+import { type ScanResult, scanTar, tarError } from './scan.js';
 import { addEntry, decompressed, pack } from './tar.js';
 
 export interface RootfsStoreOptions {
@@ -112,10 +112,37 @@ export class OverlayStore implements RootfsStore, LayerStore {
   async applyLayer(source: Readable, opts: { expectDiffId?: string } = {}): Promise<LayerInfo> {
     if (opts.expectDiffId) hexOf(opts.expectDiffId);
     const plain = await decompressed(source);
-    let blob: { digest: string; size: number };
+    // The tar is checked while it is stored: a hostile or broken one never becomes a blob.
+    const scanSink = new PassThrough();
+    const scanning = scanTar(scanSink);
+    let scanErr: Error | undefined;
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (scanErr) return cb(scanErr);
+        if (scanSink.write(chunk)) cb(null, chunk);
+        else scanSink.once('drain', () => cb(null, chunk));
+      },
+      flush(cb) {
+        scanSink.end();
+        cb();
+      },
+    });
+    scanning.catch((err: Error) => {
+      scanErr = err;
+      tee.destroy(err);
+    });
+    plain.on('error', (err) => tee.destroy(err));
+    plain.pipe(tee);
+    let blob: { digest: string; size: number } | undefined;
+    let scan: ScanResult;
     try {
-      blob = await this.content.ingest(plain, opts.expectDiffId ? { digest: opts.expectDiffId } : {});
+      blob = await this.content.ingest(tee, opts.expectDiffId ? { digest: opts.expectDiffId } : {});
+      scan = await scanning;
     } catch (err) {
+      scanSink.destroy();
+      // Stored, then found broken at its end (a truncated tar): the blob goes again.
+      if (blob && !this.layers.has(blob.digest)) await this.content.delete(blob.digest).catch(() => {});
+      if (scanErr) throw scanErr;
       if (errnoCode(err) === 'Z_DATA_ERROR' || errnoCode(err) === 'Z_BUF_ERROR')
         throw tarError(`gzip: ${(err as Error).message}`);
       if (err instanceof Error && /digest mismatch/.test(err.message))
@@ -131,7 +158,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
       const have = this.layers.get(diffId);
       if (have) return have;
       try {
-        return await this.unpack(diffId);
+        return await this.unpack(diffId, scan);
       } catch (err) {
         await this.content.delete(diffId).catch(() => {});
         throw err;
@@ -139,9 +166,8 @@ export class OverlayStore implements RootfsStore, LayerStore {
     });
   }
 
-  private async unpack(diffId: string): Promise<LayerInfo> {
+  private async unpack(diffId: string, scan: ScanResult): Promise<LayerInfo> {
     const hex = hexOf(diffId);
-    const scan = await scanTar(this.content.readStream(diffId));
     const tmp = path.join(this.root, 'tmp', randomBytes(8).toString('hex'));
     const diff = path.join(tmp, 'diff');
     await fs.mkdir(diff, { recursive: true, mode: 0o755 });
