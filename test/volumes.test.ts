@@ -162,6 +162,8 @@ describe('docker volume', () => {
 
   it('a volume plugin: discovery, call sequence, errors when it is down', async () => {
     await startPlugin();
+    const info = await d.docker(['info', '--format', '{{json .Plugins.Volume}}']);
+    assert.deepEqual(JSON.parse(info.stdout), ['local', 'demo']);
     let r = await d.docker([
       'volume',
       'create',

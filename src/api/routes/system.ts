@@ -54,7 +54,7 @@ function osName(): string {
   }
 }
 
-function info(ctx: Ctx): void {
+async function info(ctx: Ctx): Promise<void> {
   const s = ctx.services;
   const all = s.containers.list();
   const count = (st: string) => all.filter((c) => c.State.Status === st).length;
@@ -67,7 +67,7 @@ function info(ctx: Ctx): void {
     Images: s.images.count(),
     Driver: 'overlay2',
     DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
-    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
+    Plugins: { Volume: await ctx.services.volumes.driverNames(), Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
     MemoryLimit: true,
     SwapLimit: false,
     CpuCfsPeriod: true,
