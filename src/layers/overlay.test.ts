@@ -177,3 +177,25 @@ test('hostile and broken tars are refused with nothing left behind', async () =>
   assert.deepEqual(await fs.readdir(outside), []);
   assert.deepEqual(await fs.readdir(path.join(store.root, 'tmp')), []);
 });
+
+test('an image with many layers mounts (short links keep the options under a page)', async () => {
+  const store = await open();
+  const diffIds: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    const { diffId } = await store.applyLayer(
+      Readable.from([await mkTar([{ name: `f${i}`, body: String(i) }])]),
+    );
+    diffIds.push(diffId);
+  }
+  // Full layer paths would need 60 × 77 bytes of options: more than a 4 KiB page.
+  assert.ok(diffIds.map((d) => store.layerDir(d)).join(':').length > 4096);
+  await store.create('many', diffIds);
+  try {
+    const root = await store.mount('many');
+    assert.equal(await fs.readFile(path.join(root, 'f0'), 'utf8'), '0');
+    assert.equal(await fs.readFile(path.join(root, 'f59'), 'utf8'), '59');
+  } finally {
+    await store.remove('many');
+  }
+  assert.ok((await store.gc(new Set())) > 0);
+});
