@@ -97,7 +97,14 @@ export async function startRegistry(
   const proc = spawn(process.execPath, [REGISTRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const p = new Proc(proc, base, port);
   if (opts.config?.tls) p.scheme = 'https';
-  await waitReady(p, '/healthz');
+  try {
+    await waitReady(p, '/healthz');
+  } catch (err) {
+    // Do not leak the process or (when this call made it) the directory.
+    if (opts.base) await p.stop();
+    else await p.destroy();
+    throw err;
+  }
   return p;
 }
 
@@ -126,7 +133,12 @@ export async function startDockerRegistry(): Promise<Proc | undefined> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const p = new Proc(proc, base, port);
-  await waitReady(p);
+  try {
+    await waitReady(p);
+  } catch (err) {
+    await p.destroy();
+    throw err;
+  }
   return p;
 }
 

@@ -23,7 +23,11 @@ let peer: Proc | undefined;
 let work: string;
 before(async () => {
   work = tempDir('berth-reg-peers-');
-  [reg, peer] = await Promise.all([startRegistry(), startDockerRegistry()]);
+  const [a, b] = await Promise.allSettled([startRegistry(), startDockerRegistry()]);
+  if (a.status === 'fulfilled') reg = a.value;
+  if (b.status === 'fulfilled') peer = b.value;
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
 });
 after(async () => {
   await reg?.destroy();
