@@ -2,7 +2,7 @@
 import type { ContainerService } from '../containers/service.js';
 import type { ContentStore } from '../content/index.js';
 import type { ImageService } from '../images/index.js';
-import type { RootfsStore } from '../layers/index.js';
+import type { LayerStore, RootfsStore } from '../layers/index.js';
 import type { NetworkService } from '../network/index.js';
 import type { VolumeService } from '../volumes/index.js';
 import type { DaemonConfig } from './config.js';
@@ -13,7 +13,7 @@ export interface Services {
   events: EventBus;
   content: ContentStore;
   images: ImageService;
-  rootfs: RootfsStore;
+  rootfs: RootfsStore & LayerStore;
   containers: ContainerService;
   networks: NetworkService;
   volumes: VolumeService;

@@ -118,4 +118,18 @@ export interface ImageService {
   load(source: Readable): Promise<string[]>;
   /** `docker save`: OCI layout plus `manifest.json` and `repositories`, as moby ≥ 25 writes it. */
   save(refs: string[]): Promise<Readable>;
+
+  // Building blocks for pull, build and other producers of images:
+  /**
+   * Applies a layer (plain or gzip tar; `expectDiffId` checks the uncompressed digest) and keeps it
+   * from garbage collection until `release(diffId)`; make the image in between.
+   */
+  applyHeld(source: Readable, expectDiffId?: string): Promise<string>;
+  release(diffId: string): void;
+  /** Adds an image from its exact config bytes (ID = their sha256); every layer must be applied. */
+  createFromConfig(configBytes: Buffer, opts?: { parent?: string }): Promise<Image>;
+  /** Points a tag (`app:1`) or digest reference (`app@sha256:…`, a RepoDigest) at an image; returns the ID it moved from. */
+  setRef(id: string, ref: string): Promise<string | undefined>;
+  /** The exact config JSON of an image (for push). Layers: `rootfs.layerTar(diffId)`. */
+  configBytes(id: string): Promise<Buffer>;
 }
