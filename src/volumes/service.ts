@@ -167,25 +167,26 @@ export class LocalVolumeService implements VolumeService {
 
   /** Container IDs whose plans use the volume (only containers that still exist, when known). */
   refs(name: string): string[] {
+    return this.livePlans()
+      .filter((p) => p.mounts.some((m) => m.type === 'volume' && m.source === name))
+      .map((p) => p.id);
+  }
+
+  /** Plans of containers that still exist (all plans while the container directory is not up yet). */
+  private livePlans(): ContainerPlan[] {
     let alive: Set<string> | undefined;
     try {
       alive = new Set(this.opts.containers.list().map((c) => c.Id));
     } catch {
       alive = undefined;
     }
-    const out: string[] = [];
-    for (const p of this.plans.values()) {
-      if (alive && !alive.has(p.id)) continue;
-      if (p.mounts.some((m) => m.type === 'volume' && m.source === name)) out.push(p.id);
-    }
-    return out;
+    return [...this.plans.values()].filter((p) => !alive || alive.has(p.id));
   }
 
   private mountedRefs(name: string, except?: string): number {
-    let n = 0;
-    for (const p of this.plans.values())
-      if (p.mounted && p.id !== except && p.mounts.some((m) => m.type === 'volume' && m.source === name)) n++;
-    return n;
+    return this.livePlans().filter(
+      (p) => p.mounted && p.id !== except && p.mounts.some((m) => m.type === 'volume' && m.source === name),
+    ).length;
   }
 
   private getMeta(name: string): VolumeMeta {
