@@ -142,6 +142,14 @@ describe('docker volume', () => {
     assert.deepEqual(r.stdout.trim().split('\n').sort(), ['gone1', 'keep1']);
     r = await d.docker(['volume', 'prune', '-f', '--all', '--filter', 'label=x=y']);
     assert.match(r.stdout, /gone1/);
+    // Clients older than API 1.42 expect every unused volume to go.
+    await d.docker(['volume', 'create', 'old1']);
+    r = await d.docker(['volume', 'prune', '-f', '--filter', 'label!=keep'], {
+      env: { DOCKER_API_VERSION: '1.41' },
+    });
+    assert.match(r.stdout, /old1/);
+    assert.match(r.stdout, /keep1/);
+    await d.docker(['volume', 'create', 'keep1']);
     r = await d.docker(['volume', 'rm', 'keep1']);
     assert.equal(r.code, 0, r.stderr);
     r = await d.docker([

@@ -2,7 +2,7 @@
 import { statusText } from '../../containers/status.js';
 import type { CreateVolumeRequest } from '../../volumes/index.js';
 import { invalid } from '../../util/errors.js';
-import type { Ctx } from '../context.js';
+import { type Ctx, versionAtLeast } from '../context.js';
 import { json, noContent, parseFilters, qBool, readJson } from '../http.js';
 import type { Router } from '../router.js';
 
@@ -98,9 +98,12 @@ export function registerVolumeRoutes(router: Router): void {
     json(ctx, 200, await ctx.services.volumes.list(parseFilters(ctx.query.get('filters')))),
   );
   router.post('/volumes/create', createVolume);
-  router.post('/volumes/prune', async (ctx) =>
-    json(ctx, 200, await ctx.services.volumes.prune(parseFilters(ctx.query.get('filters')))),
-  );
+  router.post('/volumes/prune', async (ctx) => {
+    const filters = parseFilters(ctx.query.get('filters'));
+    // Before API 1.42 prune removed every unused volume; since then only anonymous ones unless all=true.
+    if (!versionAtLeast(ctx.version, '1.42') && !filters.has('all')) filters.set('all', ['true']);
+    json(ctx, 200, await ctx.services.volumes.prune(filters));
+  });
   router.get('/volumes/{name}', async (ctx) =>
     json(ctx, 200, await ctx.services.volumes.inspect(ctx.params.name)),
   );
