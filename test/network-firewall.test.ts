@@ -10,7 +10,7 @@ import { REPO } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
 
 const SCRIPT = `
-import { Firewall } from './src/network/firewall.js';
+import { closeNftShell, Firewall } from './src/network/firewall.js';
 import { run } from './src/util/exec.js';
 const sh = async (c, a) => (await run(c, a, { allowFail: true })).stdout;
 await run('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
@@ -25,6 +25,7 @@ await fw.remove();
 const afterRemove = await sh('iptables', ['-w', '-S', 'FORWARD']);
 const table = await sh('nft', ['list', 'tables']);
 console.log(JSON.stringify({ afterAdd, afterAgain, afterRemove, table }));
+closeNftShell();
 `;
 
 test('ACCEPT rules in a DROP FORWARD chain: added once, removed exactly', async () => {

@@ -7,7 +7,7 @@
  */
 import { invalid, notFound } from '../util/errors.js';
 import { ipBatch, linkExists, setSysctl } from './host.js';
-import { numToIp, type SubnetPlan } from './ipam.js';
+import { macFor, numToIp, type SubnetPlan } from './ipam.js';
 import type { DriverName, EndpointState, NetworkRecord } from './types.js';
 
 export interface JoinPlan {
@@ -67,6 +67,9 @@ export class BridgeDriver implements NetworkDriver {
     const mtu = mtuOf(net);
     const lines: string[] = [];
     if (!(await linkExists(br))) lines.push(`link add name ${br} mtu ${mtu} type bridge`);
+    // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it when a
+    // port joins, and containers keep sending to the gateway's old MAC until ARP notices.
+    lines.push(`link set dev ${br} address ${macFor(plan.gateway)}`);
     lines.push(`addr replace ${numToIp(plan.gateway)}/${plan.subnet.prefix} dev ${br}`);
     lines.push(`link set dev ${br} up`);
     await ipBatch(lines);

@@ -12,6 +12,8 @@
  * and routed traffic of berthd's bridges would be dropped there; berthd then adds ACCEPT rules for
  * its own bridges to that chain, each carrying its comment, and removes them with the networks.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { log } from '../util/log.js';
 import type { PortMapping } from './types.js';
@@ -25,14 +27,27 @@ export interface FirewallNet {
 
 const q = (s: string) => JSON.stringify(s);
 
+function portRules(ports: PortMapping[]): string[] {
+  return ports.map((p) => {
+    const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : '';
+    return `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`;
+  });
+}
+
+/** Replaces the rules of the `ports` chain only (one transaction). */
+export function renderPorts(table: string, ports: PortMapping[]): string {
+  return (
+    [`flush chain ip ${table} ports`, ...portRules(ports).map((r) => `add rule ip ${table} ports ${r}`)].join(
+      '\n',
+    ) + '\n'
+  );
+}
+
 export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMapping[]): string {
   const lines: string[] = [];
   lines.push(`table ip ${table} {}`, `delete table ip ${table}`, `table ip ${table} {`);
   lines.push('  chain ports {');
-  for (const p of ports) {
-    const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : '';
-    lines.push(`    ${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`);
-  }
+  for (const r of portRules(ports)) lines.push(`    ${r}`);
   lines.push('  }');
   lines.push(
     '  chain prerouting {',
@@ -70,8 +85,88 @@ export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMap
   return lines.join('\n') + '\n';
 }
 
+/** One ruleset text as one line of `nft -i` input: one buffer, so still one transaction. */
+export function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => (l.endsWith('{') ? `${l} ` : `${l} ; `))
+    .join('')
+    .trim();
+}
+
+/**
+ * A long-lived `nft -i`: starting nft costs 35–150 ms here (it is a big program and reads the
+ * whole ruleset), a command in a running one 3–10 ms. Each ruleset goes as one line (one
+ * transaction); a marker line that is a syntax error on purpose tells on stderr that it is done,
+ * and any other error text before it is the ruleset's.
+ */
+class NftShell {
+  private proc?: ChildProcess;
+  private err = '';
+  private seq = 0;
+  private queue: { marker: string; resolve: (errors: string) => void; reject: (e: Error) => void }[] = [];
+
+  private start(): ChildProcess {
+    const p = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    p.stderr!.setEncoding('utf8');
+    p.stderr!.on('data', (chunk: string) => {
+      this.err += chunk;
+      this.drain();
+    });
+    p.stdin!.on('error', () => {});
+    p.on('error', () => {});
+    p.on('exit', () => {
+      if (this.proc === p) this.proc = undefined;
+      for (const w of this.queue.splice(0)) w.reject(systemError('nft process exited'));
+      this.err = '';
+    });
+    this.proc = p;
+    return p;
+  }
+
+  private drain(): void {
+    for (;;) {
+      const w = this.queue[0];
+      if (!w) return;
+      const lines = this.err.split('\n');
+      const at = lines.findIndex((l) => l === w.marker);
+      if (at < 0 || at + 1 >= lines.length - 1) return; // wait for the caret line after it
+      // lines[at-1] is the marker's own "Error: syntax error…", lines[at+1] its caret line.
+      const before = lines.slice(0, Math.max(0, at - 1)).filter((l) => l.trim() && !/^\s*\^+\s*$/.test(l));
+      this.err = lines.slice(at + 2).join('\n');
+      this.queue.shift();
+      w.resolve(before.join('\n'));
+    }
+  }
+
+  exec(text: string): Promise<void> {
+    const p = this.proc ?? this.start();
+    const marker = `zqmark${this.seq++}`;
+    return new Promise<string>((resolve, reject) => {
+      this.queue.push({ marker, resolve, reject });
+      p.stdin!.write(`${oneLine(text)}\n${marker}\n`);
+    }).then((errors) => {
+      if (errors) throw systemError(`nft: ${errors}`);
+    });
+  }
+
+  close(): void {
+    this.proc?.stdin?.end();
+    this.proc = undefined;
+  }
+}
+
+const nft = new NftShell();
+
+export function closeNftShell(): void {
+  nft.close();
+}
+
 export class Firewall {
   private syncedFor?: string;
+  private appliedNets?: string;
 
   constructor(
     readonly table: string,
@@ -81,7 +176,15 @@ export class Firewall {
 
   async apply(nets: FirewallNet[], ports: PortMapping[]): Promise<void> {
     if (!this.enabled) return;
-    await run('nft', ['-f', '-'], { input: renderRuleset(this.table, nets, ports) });
+    // Only the published ports changed: refill that chain (cheap); the base chains and their
+    // hooks stay. Anything else: the whole table again, in one transaction.
+    const netsKey = JSON.stringify(nets);
+    if (netsKey === this.appliedNets) await nft.exec(renderPorts(this.table, ports));
+    else {
+      this.appliedNets = undefined;
+      await nft.exec(renderRuleset(this.table, nets, ports));
+      this.appliedNets = netsKey;
+    }
     // Other tools' FORWARD chain is looked at when the set of bridges changes (not per port change).
     const key = nets.map((n) => n.ifname).join(',');
     if (key === this.syncedFor) return;
@@ -93,6 +196,7 @@ export class Firewall {
 
   /** Removes the table and every rule berthd added to other chains. */
   async remove(): Promise<void> {
+    this.appliedNets = undefined;
     await run('nft', ['delete', 'table', 'ip', this.table], { allowFail: true });
     await this.syncForwardAccept([]).catch(() => {});
   }

@@ -25,7 +25,7 @@ import {
   MTU_OPTION,
   type NetworkDriver,
 } from './drivers.js';
-import { Firewall, type FirewallNet } from './firewall.js';
+import { closeNftShell, Firewall, type FirewallNet } from './firewall.js';
 import {
   closeIpShell,
   hostResolvConf,
@@ -659,6 +659,7 @@ export class BerthNetworks implements NetworkService {
       this.timers.clear();
       for (const id of [...this.dns.keys()]) await this.stopDns(id);
       closeIpShell();
+      closeNftShell();
     });
   }
 
