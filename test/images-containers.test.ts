@@ -3,9 +3,18 @@
  * running, pausing while it reads), `export`, and rmi's conflicts with containers.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
+
+/** A one-file layer with the static busybox binary, made by GNU tar. */
+async function busyboxTar(): Promise<Buffer> {
+  return execFileSync('tar', ['-cf', '-', '--transform', 's,^usr/bin,bin,', '-C', '/', 'usr/bin/busybox'], {
+    maxBuffer: 16 << 20,
+  });
+}
 
 let d: TestDaemon;
 before(async () => {
@@ -15,8 +24,8 @@ after(async () => {
   await d?.destroy();
 });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await d.docker(args, { input });
+async function ok(args: string[], input?: string, buf?: Buffer): Promise<string> {
+  const r = await d.docker(args, { input: buf ?? input });
   assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -126,4 +135,28 @@ test('commit pauses a running container and leaves it running; rmi -f refuses a 
     await d.docker(['rm', '-f', 'c2', 'c3']);
   }
   await ok(['rmi', 'live:1']);
+});
+
+test('rmi -f of an image a stopped container uses: the container keeps its layers until it goes', async () => {
+  const id = (
+    await ok(
+      ['import', '-c', 'CMD ["/bin/busybox", "echo", "still here"]', '-', 'doomed:1'],
+      undefined,
+      await busyboxTar(),
+    )
+  ).trim();
+  await ok(['create', '--name', 'c4', '--network', 'none', 'doomed:1']);
+  const out = await ok(['rmi', '-f', 'doomed:1']);
+  assert.match(out, /Untagged: doomed:1/);
+  assert.match(out, new RegExp(`Deleted: ${id}`));
+  assert.equal((await ok(['start', '-a', 'c4'])).trim(), 'still here');
+  const layers = async () => readdirSync(`${d.dataRoot}/overlay/layers`).length;
+  const before = await layers();
+  await ok(['rm', 'c4']);
+  let after = before;
+  for (let i = 0; i < 50 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = await layers();
+  }
+  assert.equal(after, before - 1, 'the orphaned layer was collected');
 });

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import type { ContainerDirectory } from '../containers/directory.js';
 import type { ContainerRecord } from '../containers/types.js';
 import type { ContentStore } from '../content/index.js';
-import type { EventBus } from '../daemon/events.js';
+import type { EngineEvent, EventBus } from '../daemon/events.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import { conflict, invalid, notFound } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
@@ -93,6 +93,11 @@ export class ImageStore implements ImageService {
     const refs = await readJsonOr<Record<string, string>>(path.join(o.root, 'repositories.json'), {});
     for (const [k, id] of Object.entries(refs)) if (s.images.has(id)) s.refs.set(k, id);
     await s.gcLayers();
+    // Layers only a removed container still held (its image was deleted with -f) go with it.
+    o.events.on('event', (ev: EngineEvent) => {
+      if (ev.Type === 'container' && ev.Action === 'destroy')
+        void s.locked(() => s.gcLayers()).catch(() => {});
+    });
     return s;
   }
 

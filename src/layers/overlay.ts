@@ -250,6 +250,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
   }
 
   async gc(keep: Set<string>): Promise<number> {
+    if ([...this.layers.keys()].every((d) => keep.has(d))) return 0;
     const used = new Set(keep);
     for (const cid of await fs.readdir(path.join(this.root, 'containers'))) {
       const meta = await readJsonOr<ContainerMeta | null>(
