@@ -169,6 +169,8 @@ describe('docker volume', () => {
   });
 
   it('a volume plugin: discovery, call sequence, errors when it is down', async () => {
+    // A volume the plugin already holds (made before this daemon knew the plugin).
+    await fs.mkdir(path.join(work, 'plugin-data', 'pre1'), { recursive: true });
     await startPlugin();
     const info = await d.docker(['info', '--format', '{{json .Plugins.Volume}}']);
     assert.deepEqual(JSON.parse(info.stdout), ['local', 'demo']);
@@ -190,6 +192,10 @@ describe('docker volume', () => {
     assert.deepEqual(v.Status?.opts, { size: 'small' });
     r = await d.docker(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}']);
     assert.ok(r.stdout.includes('demo pv1'));
+    assert.ok(r.stdout.includes('demo pre1'), 'volumes the plugin lists are shown');
+    r = await d.docker(['volume', 'rm', 'pre1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(path.join(work, 'plugin-data', 'pre1')));
     r = await d.docker(['volume', 'create', '-d', 'demo', '--opt', 'fail=no-space', 'pv2']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /refusing to create pv2: no-space/);

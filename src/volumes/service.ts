@@ -29,7 +29,7 @@ import type {
   VolumeService,
 } from './index.js';
 import { LocalDriver } from './local.js';
-import { PluginRegistry } from './plugins.js';
+import { PluginRegistry, type PluginVolume } from './plugins.js';
 import { ContainerView, type ViewMount, withAnchor } from './scope.js';
 import {
   byDepth,
@@ -67,6 +67,14 @@ interface ContainerPlan {
 /** Docker's `CreatedAt`: RFC 3339 with seconds and the zone (`2026-11-27T20:31:20Z`). */
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 function truthy(v: string): boolean | undefined {
@@ -279,7 +287,51 @@ export class LocalVolumeService implements VolumeService {
   }
 
   async inspect(name: string): Promise<Volume> {
+    if (!this.metas.has(name)) await this.locked(() => this.adoptFromPlugins(name));
     return this.toApi(this.getMeta(name), true);
+  }
+
+  /**
+   * Volumes that discovered plugins hold but this daemon has no record of (made before, or by
+   * another engine) are recorded, as Docker's store does when it lists or looks up across drivers.
+   * With `only`, just that name is looked up (`VolumeDriver.Get`); otherwise every plugin is listed.
+   * A plugin that does not answer within a few seconds is skipped. Call under the lock.
+   */
+  private async adoptFromPlugins(only?: string): Promise<void> {
+    let drivers: string[];
+    try {
+      drivers = await this.plugins.scan();
+    } catch {
+      return;
+    }
+    for (const driver of drivers) {
+      let found: PluginVolume[];
+      try {
+        const c = await withTimeout(this.plugins.get(driver), 3000);
+        found = only ? [await withTimeout(c.get(only), 3000)] : await withTimeout(c.list(), 3000);
+      } catch {
+        continue;
+      }
+      for (const v of found) {
+        if (!v?.Name || this.metas.has(v.Name)) continue;
+        try {
+          validateAnyName(v.Name);
+        } catch {
+          continue;
+        }
+        const created = v.CreatedAt ? new Date(v.CreatedAt) : new Date();
+        const meta: VolumeMeta = {
+          Name: v.Name,
+          Driver: driver,
+          Labels: {},
+          Options: {},
+          CreatedAt: rfc3339(Number.isNaN(created.getTime()) ? new Date() : created),
+        };
+        await this.saveMeta(meta);
+        this.metas.set(v.Name, meta);
+      }
+      if (only && this.metas.has(only)) return;
+    }
   }
 
   async list(filters: VolumeFilters = new Map()): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
@@ -291,6 +343,7 @@ export class LocalVolumeService implements VolumeService {
       if (b === undefined) throw invalid(`invalid filter 'dangling=${v}'`);
       dangling = b;
     }
+    await this.locked(() => this.adoptFromPlugins());
     const out: Volume[] = [];
     for (const m of [...this.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
       if (dangling !== undefined && (this.refs(m.Name).length === 0) !== dangling) continue;
@@ -307,6 +360,7 @@ export class LocalVolumeService implements VolumeService {
 
   async remove(name: string, force = false): Promise<void> {
     return this.locked(async () => {
+      if (!this.metas.has(name)) await this.adoptFromPlugins(name);
       const m = this.metas.get(name);
       if (!m) {
         if (force) return;
@@ -449,6 +503,7 @@ export class LocalVolumeService implements VolumeService {
       try {
         for (const m of mounts) {
           if (m.type !== 'volume') continue;
+          if (m.source && !m.driver && !this.metas.has(m.source)) await this.adoptFromPlugins(m.source);
           const exists = m.source ? this.metas.get(m.source) : undefined;
           if (exists) {
             if (m.driver && m.driver !== exists.Driver && m.origin !== 'volumes-from')
