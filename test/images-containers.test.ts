@@ -150,6 +150,10 @@ test('rmi -f of an image a stopped container uses: the container keeps its layer
   assert.match(out, /Untagged: doomed:1/);
   assert.match(out, new RegExp(`Deleted: ${id}`));
   assert.equal((await ok(['start', '-a', 'c4'])).trim(), 'still here');
+  // Committing it still gives a whole image: the removed image's layers come from the rootfs.
+  await ok(['commit', 'c4', 'revived:1']);
+  assert.equal((await ok(['run', '--rm', '--network', 'none', 'revived:1'])).trim(), 'still here');
+  await ok(['rmi', 'revived:1']);
   const layers = async () => readdirSync(`${d.dataRoot}/overlay/layers`).length;
   const before = await layers();
   await ok(['rm', 'c4']);

@@ -59,8 +59,10 @@ export interface CommitOptions {
   changes?: string[];
   /** The container's config, whose Cmd/Env/… become the image's defaults (Docker's merge rules). */
   containerConfig: Partial<ImageConfig['config']>;
-  /** The container's image; undefined when it was removed meanwhile (then only the diff is kept). */
+  /** The container's image; undefined when it was removed meanwhile. */
   parent?: Image;
+  /** The layers under the container's diff (from its rootfs; they outlive a removed image). */
+  baseDiffIds: string[];
   diff: Readable; // tar of the container's changes
 }
 

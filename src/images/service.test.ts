@@ -160,6 +160,7 @@ test('commit: the container diff becomes a layer on top of its image, with --cha
     changes: ['ENV B=2', 'CMD ["cat", "/tmp/made"]'],
     containerConfig: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: {} },
     parent: bb,
+    baseDiffIds: await rootfs.baseLayers('c2'),
     diff: await rootfs.diffTar('c2'),
   });
   await rootfs.remove('c2');

@@ -371,7 +371,11 @@ export class ImageStore implements ImageService {
     try {
       const created = new Date().toISOString();
       const parent = opts.parent;
-      const history = [...(parent?.config.history ?? [])];
+      // Without the parent image (removed meanwhile) its layers still need one history entry each.
+      type History = NonNullable<ImageConfig['history']>;
+      const history: History = parent
+        ? [...(parent.config.history ?? [])]
+        : opts.baseDiffIds.map(() => ({ created, created_by: '', comment: 'layer of a removed image' }));
       const entry: NonNullable<ImageConfig['history']>[number] = {
         created,
         created_by: (cc.Cmd ?? []).join(' '),
@@ -388,7 +392,7 @@ export class ImageStore implements ImageService {
         created,
         history,
         os: parent?.config.os ?? 'linux',
-        rootfs: { type: 'layers', diff_ids: [...(parent?.diffIds ?? []), diffId] },
+        rootfs: { type: 'layers', diff_ids: [...opts.baseDiffIds, diffId] },
       });
       const img = await this.createFromConfig(Buffer.from(JSON.stringify(config)), { parent: parent?.id });
       if (ref) await this.setRef(img.id, ref);

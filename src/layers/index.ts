@@ -17,6 +17,8 @@ export interface RootfsStore {
   mount(containerId: string): Promise<string>;
   unmount(containerId: string): Promise<void>;
   remove(containerId: string): Promise<void>;
+  /** The image layers (diff IDs, bottom first) under the container's read-write layer. */
+  baseLayers(containerId: string): Promise<string[]>;
   changes(containerId: string): Promise<Change[]>;
   /** Tar of the container's changes (whiteouts as `.wh.` entries), for commit. */
   diffTar(containerId: string): Promise<Readable>;

@@ -383,6 +383,10 @@ export class OverlayStore implements RootfsStore, LayerStore {
     });
   }
 
+  async baseLayers(containerId: string): Promise<string[]> {
+    return [...(await this.meta(checkId(containerId))).diffIds];
+  }
+
   async changes(containerId: string): Promise<Change[]> {
     const id = checkId(containerId);
     const meta = await this.meta(id);

@@ -313,6 +313,7 @@ async function commit(ctx: Ctx): Promise<void> {
       changes: changesOf(q),
       containerConfig,
       parent,
+      baseDiffIds: await svc.rootfs.baseLayers(c.Id),
       diff,
     });
     id = img.id;
