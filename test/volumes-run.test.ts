@@ -139,6 +139,27 @@ describe('volumes and mounts in containers', () => {
     assert.deepEqual(await volumes(), before);
   });
 
+  it('--mount volume-subpath mounts a directory of the volume, never outside it', async () => {
+    await ok([
+      ...RUN,
+      '-v',
+      'sp:/v',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir -p /v/a/b && echo deep > /v/a/b/f && ln -s / /v/esc',
+    ]);
+    const sub = ['type=volume,src=sp,dst=/x,volume-subpath'];
+    assert.equal((await ok([...RUN, '--mount', `${sub}=a/b`, 'busybox', 'cat', '/x/f'])).trim(), 'deep');
+    let r = await d.docker([...RUN, '--mount', `${sub}=../..`, 'busybox', 'true']);
+    assert.notEqual(r.code, 0);
+    r = await d.docker([...RUN, '--mount', `${sub}=nope`, 'busybox', 'true']);
+    assert.match(r.stderr, /cannot access path nope in volume sp/);
+    // A symlink inside the volume is resolved inside the volume: /v/esc -> / is the volume's root.
+    assert.equal((await ok([...RUN, '--mount', `${sub}=esc/a/b`, 'busybox', 'cat', '/x/f'])).trim(), 'deep');
+    await ok(['volume', 'rm', 'sp']);
+  });
+
   it('--volumes-from shares volumes, :ro makes them read-only', async () => {
     await ok(['create', '--name', 'store', '--network', 'none', '-v', '/shared', 'busybox', 'true']);
     await ok([...RUN, '--volumes-from', 'store', 'busybox', 'sh', '-c', 'echo x > /shared/f']);

@@ -30,7 +30,7 @@ import type {
 } from './index.js';
 import { LocalDriver } from './local.js';
 import { PluginRegistry, type PluginVolume } from './plugins.js';
-import { ContainerView, type ViewMount, withAnchor } from './scope.js';
+import { ContainerView, secureLstat, type ViewMount, withAnchor } from './scope.js';
 import {
   byDepth,
   ociOptions,
@@ -636,6 +636,7 @@ export class LocalVolumeService implements VolumeService {
           } else {
             source = await this.mountVolume(m, record.Id);
             done.push(m);
+            if (m.subpath) source = await this.subpathOf(source, m.subpath, m.source);
             sources.set(m.destination, source);
             if (m.copyData) {
               await this.copyUp(view, m.destination, source);
@@ -660,6 +661,15 @@ export class LocalVolumeService implements VolumeService {
       await this.savePlan(plan);
       return { oci, points: this.points(plan, sources) };
     });
+  }
+
+  /** The host directory of a volume's subpath, resolved inside the volume (no symlink leads out). */
+  private async subpathOf(volumePath: string, subpath: string, name: string): Promise<string> {
+    const v = new ContainerView(volumePath, []);
+    const loc = await v.resolve(`/${subpath}`, true);
+    const st = await secureLstat(loc);
+    if (!st) throw invalid(`cannot access path ${subpath} in volume ${name}: no such file or directory`);
+    return loc.host;
   }
 
   /** Copies the image's content at `dest` into an empty volume (Docker's copy-up; never for binds). */

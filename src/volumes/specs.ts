@@ -32,6 +32,8 @@ export interface PlannedMount {
   /** `-v /host:/ctr` creates a missing host directory (Docker's legacy rule); `--mount` does not. */
   createSource?: boolean;
   nonRecursive?: boolean;
+  /** `--mount type=volume,volume-subpath=a/b`: mount only this directory of the volume. */
+  subpath?: string;
   /** tmpfs mount data (`size=…,mode=…`) and flags. */
   tmpfsOptions?: string[];
   /** Where it came from (for messages and inspect): binds, mounts, tmpfs, image, volumes-from. */
@@ -213,8 +215,17 @@ export function parseMountSpec(m: MountSpec, exists: (p: string) => boolean): Pl
     if (m.BindOptions) throw extra('BindOptions');
     if (m.TmpfsOptions) throw extra('TmpfsOptions');
     const vo = m.VolumeOptions;
+    const subpath = (vo as { Subpath?: unknown } | undefined)?.Subpath;
+    if (subpath !== undefined && subpath !== '') {
+      if (!m.Source) throw mountConfigError(type, 'must not set Subpath when using anonymous volumes');
+      const sp = String(subpath);
+      const clean = posix.normalize(sp);
+      if (posix.isAbsolute(sp) || clean === '..' || clean.startsWith('../'))
+        throw mountConfigError(type, 'subpath must be a relative path within the volume');
+    }
     return {
       type: 'volume',
+      ...(subpath ? { subpath: posix.normalize(String(subpath)) } : {}),
       source: m.Source ?? '',
       destination,
       rw: !readOnly,
@@ -223,7 +234,7 @@ export function parseMountSpec(m: MountSpec, exists: (p: string) => boolean): Pl
       driver: vo?.DriverConfig?.Name ?? '',
       driverOpts: vo?.DriverConfig?.Options ?? undefined,
       labels: vo?.Labels ?? undefined,
-      copyData: !vo?.NoCopy,
+      copyData: !vo?.NoCopy && !subpath,
       anonymous: !m.Source,
       origin: 'mounts',
     };
