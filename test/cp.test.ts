@@ -117,6 +117,11 @@ describe('docker cp', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /read-only/);
     await ok(['rm', 'c2']);
+    await ok(['create', '--name', 'roc', '--network', 'none', '--read-only', 'busybox', 'true']);
+    const ro = await d.docker(['cp', path.join(work, 'hello.txt'), 'roc:/tmp/']);
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /container rootfs is marked read-only/);
+    await ok(['rm', 'roc']);
   });
 
   it('cp -a owns the files by the container user', async () => {
