@@ -16,7 +16,7 @@ const sh = async (c, a) => (await run(c, a, { allowFail: true })).stdout;
 await run('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
 await run('iptables', ['-w', '-A', 'FORWARD', '-i', 'other0', '-j', 'ACCEPT']);
 const fw = new Firewall('berth_fwtest', 'berth-fwtest', true);
-const nets = [{ ifname: 'bbfwtest1', subnet: '10.9.1.0/24', internal: false, masquerade: true }];
+const nets = [{ ifname: 'bbfwtest1', subnet: '10.9.1.0/24', gateway: '10.9.1.1', internal: false, masquerade: true }];
 await fw.apply(nets, []);
 const afterAdd = await sh('iptables', ['-w', '-S', 'FORWARD']);
 await new Firewall('berth_fwtest', 'berth-fwtest', true).apply(nets, []);

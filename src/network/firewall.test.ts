@@ -4,8 +4,8 @@ import { run } from '../util/exec.js';
 import { renderRuleset } from './firewall.js';
 
 const nets = [
-  { ifname: 'bt0test', subnet: '10.250.1.0/24', internal: false, masquerade: true },
-  { ifname: 'bb0testa', subnet: '10.250.2.0/24', internal: true, masquerade: true },
+  { ifname: 'bt0test', subnet: '10.250.1.0/24', gateway: '10.250.1.1', internal: false, masquerade: true },
+  { ifname: 'bb0testa', subnet: '10.250.2.0/24', gateway: '10.250.2.1', internal: true, masquerade: true },
 ];
 const ports = [
   {

@@ -21,6 +21,8 @@ import type { PortMapping } from './types.js';
 export interface FirewallNet {
   ifname: string;
   subnet: string;
+  /** The bridge's own address. */
+  gateway: string;
   internal: boolean;
   masquerade: boolean;
 }
@@ -63,8 +65,9 @@ export function renderRuleset(table: string, nets: FirewallNet[], ports: PortMap
   );
   lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const n of nets) {
-    lines.push(`    oifname ${q(n.ifname)} ip saddr 127.0.0.0/8 masquerade`);
-    lines.push(`    oifname ${q(n.ifname)} ct status dnat ip saddr ${n.subnet} masquerade`);
+    // Towards the bridge the source is the gateway address: snat (masquerade would look it up per connection).
+    lines.push(`    oifname ${q(n.ifname)} ip saddr 127.0.0.0/8 snat to ${n.gateway}`);
+    lines.push(`    oifname ${q(n.ifname)} ct status dnat ip saddr ${n.subnet} snat to ${n.gateway}`);
     if (!n.internal && n.masquerade)
       lines.push(`    ip saddr ${n.subnet} oifname != ${q(n.ifname)} masquerade`);
   }

@@ -277,6 +277,7 @@ export class BerthNetworks implements NetworkService {
       .map((n) => ({
         ifname: n.ifname!,
         subnet: formatCidr(this.planOf(n).subnet),
+        gateway: numToIp(this.planOf(n).gateway),
         internal: n.Internal,
         masquerade: n.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
       }));
