@@ -138,7 +138,12 @@ export class ApiServer {
       this.servers.map(
         (s) =>
           new Promise<void>((resolve) => {
-            s.close(() => resolve());
+            // Hijacked (attach/exec) sockets are not the server's to wait for: give up after a moment.
+            const t = setTimeout(resolve, 500);
+            s.close(() => {
+              clearTimeout(t);
+              resolve();
+            });
             s.closeAllConnections?.();
           }),
       ),

@@ -69,6 +69,5 @@ export function hijack(ctx: Ctx, multiplexed: boolean): { socket: Duplex; head: 
   for (const ev of ['data', 'end', 'error', 'close', 'drain', 'timeout']) socket.removeAllListeners(ev);
   socket.setTimeout(0);
   socket.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
-  socket.resume();
   return { socket, head: Buffer.alloc(0) };
 }

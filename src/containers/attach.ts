@@ -40,7 +40,12 @@ export class AttachSession {
     });
     client.on('close', () => this.close());
     client.on('error', () => this.close());
+    // Only now may bytes flow: until the listeners above exist, stdin and FIN must stay buffered.
+    client.resume();
   }
+
+  /** Something that must be done before the client sees EOF (e.g. recording an exec's exit code). */
+  gate?: Promise<unknown>;
 
   onClose(fn: () => void): void {
     this.closeHandlers.push(fn);
@@ -99,8 +104,16 @@ export class AttachSession {
     if (this.closed) return;
     this.closed = true;
     this.seq?.destroy();
-    this.client.end();
-    for (const fn of this.closeHandlers) fn();
+    const end = () => {
+      this.client.end();
+      for (const fn of this.closeHandlers) fn();
+    };
+    if (!this.gate) return end();
+    const timer = setTimeout(end, 5000);
+    void this.gate.finally(() => {
+      clearTimeout(timer);
+      end();
+    });
   }
 
   /** The client went away: drop the monitor connection; the container keeps running. */

@@ -95,6 +95,7 @@ export class ExecService {
     const proc = this.processSpec(c, cfg, rootfs, tty, opts.consoleSize ?? cfg.ConsoleSize ?? undefined);
     const runtime = this.containers.runtime;
     const session = client && !opts.detach ? new AttachSession(client.socket, client.head, { tty, stdin: s.OpenStdin, stdout: s.OpenStdout, stderr: s.OpenStderr }) : undefined;
+    let stopWatch: (() => void) | undefined;
     try {
       const handle = await runtime.exec({
         containerId: c.Id,
@@ -104,13 +105,19 @@ export class ExecService {
         tty,
         openStdin: s.OpenStdin,
       });
-      if (session) await session.connect(handle.attachSocket);
-      const exited = new Promise<number>((resolve) => runtime.onExecExit(id, resolve));
-      s.Pid = await handle.start();
-      s.Running = true;
-      void exited.then(async (code) => {
+      const exited = new Promise<number>((resolve) => {
+        stopWatch = runtime.onExecExit(id, resolve);
+      });
+      const recorded = exited.then((code) => {
         s.Running = false;
         s.ExitCode = code;
+      });
+      // The client reads the exit code right after EOF: it must be recorded by then.
+      if (session) session.gate = recorded;
+      if (session) await session.connect(handle.attachSocket);
+      s.Pid = await handle.start();
+      s.Running = s.ExitCode === null;
+      void recorded.then(async () => {
         await runtime.removeExec(id).catch(() => {});
         c.ExecIDs = (c.ExecIDs ?? []).filter((x) => x !== id);
         if (!c.ExecIDs.length) c.ExecIDs = null;
@@ -121,7 +128,9 @@ export class ExecService {
       s.ExitCode = exitCodeFor(new Error(e));
       log.debug('exec failed', { id, err: e });
       await runtime.removeExec(id).catch(() => {});
+      stopWatch?.();
       if (session && client) {
+        session.gate = undefined;
         const msg = Buffer.from(`${e}\r\n`);
         client.socket.write(tty ? msg : frame(STDERR, msg));
         session.finish();

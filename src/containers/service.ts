@@ -206,15 +206,21 @@ export class ContainerService implements ContainerDirectory {
     let net: NetworkAttachment | undefined;
     let mountedVolumes = false;
     const runtime = this.runtimeOf(c);
+    const t0 = performance.now();
+    const lap = (what: string) => log.debug('start phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     try {
       const rootfs = await this.s.rootfs.mount(c.Id);
+      lap('rootfs');
       const mounts = await this.s.volumes.mount(c, rootfs);
+      lap('volumes');
       mountedVolumes = true;
       c.Mounts = mounts.points;
       net = await this.s.networks.attach(c);
       c.NetworkSettings = net.settings;
       await this.writeHostFiles(c, net);
+      lap('network');
       const spec = containerSpec(c, { rootfs, net, mounts: mounts.oci, config: this.s.config });
+      lap('spec');
       await fs.rm(c.LogPath, { force: true }).catch(() => {});
       const pid = await this.runtime.create({
         id: c.Id,
@@ -228,9 +234,11 @@ export class ContainerService implements ContainerDirectory {
         logSizeMax: parseSize(c.HostConfig.LogConfig?.Config?.['max-size']),
       });
       // Attach sessions waiting for this start connect before the process runs: no output is lost.
+      lap('create');
       await Promise.all([...live.pendingAttach].map((a) => a.connect(this.runtime.attachSocket(c.Id))));
       live.pendingAttach.clear();
       await this.runtime.start(c.Id, runtime);
+      lap('start');
       c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, OOMKilled: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
       live.stopped = new Promise((resolve) => (live.markStopped = resolve));
       await this.store.save(c);
@@ -249,6 +257,8 @@ export class ContainerService implements ContainerDirectory {
       if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
       await this.store.save(c).catch(() => {});
       this.notifyWaiters(c, 'next-exit');
+      // Docker removes an --rm container whose start failed; `docker run --rm` waits for that.
+      if (c.HostConfig.AutoRemove) setImmediate(() => void this.remove(c.Id, { force: true, volumes: true }).catch(() => {}));
       throw e;
     }
   }
@@ -287,6 +297,7 @@ export class ContainerService implements ContainerDirectory {
 
   private async handleExit(c: ContainerRecord, code: number, applyPolicy: boolean): Promise<void> {
     if (!this.byId.has(c.Id)) return;
+    log.debug('container exited', { id: c.Id.slice(0, 12), code });
     const runtime = this.runtimeOf(c);
     await this.runtime.delete(c.Id, runtime).catch(() => {});
     await this.runtime.cleanup(c.Id).catch(() => {});
@@ -375,7 +386,7 @@ export class ContainerService implements ContainerDirectory {
       const fire = event === 'removed' ? true : w.condition !== 'removed';
       if (!fire) continue;
       live.waiters.delete(w);
-      w.resolve({ StatusCode: c.State.ExitCode, Error: c.State.Error ? { Message: c.State.Error } : null });
+      w.resolve({ StatusCode: c.State.ExitCode, Error: null });
     }
   }
 

@@ -187,7 +187,9 @@ export class ConmonRuntime implements OciRuntime {
       '-c', rid(o.containerId),
       '-u', rid(o.execId),
       '-r', this.runtimePath(o.runtime),
-      '-b', this.bundle(o.containerId),
+      // The exec's own directory as its bundle, as Podman does: conmon makes its attach socket and
+      // fifos there (the container's bundle would have its attach socket replaced).
+      '-b', dir,
       '-p', path.join(dir, 'pid'),
       '-n', rid(o.execId),
       '--exit-dir', path.join(dir, 'exit'),
@@ -259,8 +261,7 @@ export class ConmonRuntime implements OciRuntime {
   }
 
   async resizeExec(execId: string, height: number, width: number): Promise<void> {
-    // The exec's conmon makes its ctl fifo in the container bundle's exec dir; podman writes to it the same way.
-    const ctl = path.join(this.execRoot, 'sock', rid(execId), 'ctl');
+    const ctl = path.join(this.execDir(execId), 'ctl');
     if (existsSync(ctl)) await writeFifo(ctl, `1 ${height} ${width}\n`);
   }
 

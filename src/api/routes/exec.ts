@@ -81,7 +81,6 @@ async function start(ctx: Ctx): Promise<void> {
   }
   const tty = body.Tty ?? Boolean(session.ProcessConfig.tty);
   const { socket } = hijack(ctx, !tty);
-  socket.resume();
   // Bytes past the JSON body (already read from the upgrade) are the first stdin bytes.
   await execs.start(ctx.params.id, { detach: false, tty, consoleSize: body.ConsoleSize }, { socket, head: rest });
 }
