@@ -444,6 +444,9 @@ export class LocalVolumeService implements VolumeService {
   // ---------------------------------------------------------------- container life cycle
 
   async prepare(record: ContainerRecord, imageVolumes: string[], _rootfs?: string): Promise<MountPoint[]> {
+    // Prepared already (a retried create): the plan, and its anonymous volumes, stand.
+    const known = this.plans.get(record.Id);
+    if (known) return this.points(known, new Map());
     const h = record.HostConfig;
     const volumeDriver = h.VolumeDriver ?? '';
     const byDest = new Map<string, PlannedMount>();
