@@ -23,6 +23,7 @@ import { errnoCode, invalid, notFound, systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { exists, readJsonOr, writeJsonAtomic } from '../util/fsx.js';
 import { isWhiteoutDevice, packDirectory } from './dirtar.js';
+import { Mounter } from './mounter.js';
 import type { Change, LayerInfo, LayerStore, RootfsStore } from './index.js';
 import { type ScanResult, scanTar, tarError } from './scan.js';
 import { addEntry, decompressed, pack } from './tar.js';
@@ -54,6 +55,7 @@ const INIT_FILES = ['.dockerenv', 'dev/console', 'etc/hostname', 'etc/hosts', 'e
 export class OverlayStore implements RootfsStore, LayerStore {
   private readonly layers = new Map<string, LayerInfo>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly mounter = new Mounter();
 
   private constructor(
     readonly root: string,
@@ -354,7 +356,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
       if (await this.isMounted(merged)) return merged;
       const opts = `lowerdir=${this.lowers(id, meta).join(':')},upperdir=containers/${id}/diff,workdir=containers/${id}/work,index=off,redirect_dir=off,metacopy=off`;
       if (opts.length > 4000) throw systemError(`too many layers to mount (${meta.diffIds.length})`);
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.root });
+      await this.mounter.mount('overlay', merged, 'overlay', opts, this.root);
       return merged;
     });
   }
@@ -367,8 +369,12 @@ export class OverlayStore implements RootfsStore, LayerStore {
   private async unmountNow(id: string): Promise<void> {
     const merged = path.join(this.cdir(id), 'merged');
     if (!(await this.isMounted(merged))) return;
-    const r = await run('umount', [merged], { allowFail: true });
-    if (r.code !== 0 && (await this.isMounted(merged))) await run('umount', ['-l', merged]);
+    const r = await this.mounter.umount(merged);
+    if (r.code !== 0 && (await this.isMounted(merged))) {
+      const lazy = await this.mounter.umount(merged, true);
+      if (lazy.code !== 0 && (await this.isMounted(merged)))
+        throw systemError(`umount ${merged}: ${lazy.output.trim()}`);
+    }
   }
 
   async remove(containerId: string): Promise<void> {

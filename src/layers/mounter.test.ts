@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { Mounter } from './mounter.js';
+
+const base = mkdtempSync(path.join(tmpdir(), 'berth-mounter-'));
+const m = new Mounter();
+after(async () => {
+  await m.umount(path.join(base, "it's here"), true);
+  m.close();
+  await fs.rm(base, { recursive: true, force: true });
+});
+
+const mounted = (p: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === p.replace(/ /g, '\\040'));
+
+test('mounts and unmounts through one shell; errors carry the tool output; a dead shell is replaced', async () => {
+  const target = path.join(base, "it's here");
+  await fs.mkdir(target);
+  await m.mount('tmpfs', target, 'tmpfs', 'size=1m', base);
+  assert.ok(mounted(target));
+  assert.equal((await m.umount(target)).code, 0);
+  assert.ok(!mounted(target));
+  const bad = await m.umount(target);
+  assert.notEqual(bad.code, 0);
+  await assert.rejects(m.mount('overlay', target, 'overlay', 'lowerdir=nonexistent', base), /mount .*: .+/);
+  // Kill the helper: the next call starts a new one.
+  (m as unknown as { proc: { kill: () => void } }).proc.kill();
+  await new Promise((r) => setTimeout(r, 50));
+  await m.mount('tmpfs', target, 'tmpfs', 'size=1m', base);
+  assert.ok(mounted(target));
+  assert.equal((await m.umount(target)).code, 0);
+});
