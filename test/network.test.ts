@@ -214,6 +214,69 @@ test('a stopped container keeps its networks but no address or ports', async () 
   await ok(['rm', 'st']);
 });
 
+test('bad input at run: unknown network, address outside the subnet; a fixed address', async () => {
+  // 404 as moby answers it (the docker CLI then tries to pull the image, which berthd refuses).
+  const unknown = await runCmd('curl', [
+    '-s',
+    '-w',
+    '\n%{http_code}',
+    '--unix-socket',
+    d.socket,
+    '-H',
+    'Content-Type: application/json',
+    '-d',
+    JSON.stringify({ Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'nosuchnet' } }),
+    'http://localhost/v1.50/containers/create',
+  ]);
+  assert.match(unknown.stdout, /network nosuchnet not found[\s\S]*\n404$/);
+  await ok(['network', 'create', '--subnet', '10.253.50.0/24', 'fixed']);
+  const outside = await d.docker(
+    ['run', '--rm', '--network', 'fixed', '--ip', '10.253.51.9', 'busybox', 'true'],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(outside.code, 125);
+  assert.match(outside.stderr, /does not belong to any of this network's subnets/);
+  const fixedIp = await ok([
+    'run',
+    '--rm',
+    '--network',
+    'fixed',
+    '--ip',
+    '10.253.50.9',
+    'busybox',
+    'ip',
+    '-o',
+    '-4',
+    'addr',
+    'show',
+    'eth0',
+  ]);
+  assert.match(fixedIp, /inet 10\.253\.50\.9\/24/);
+  await ok(['network', 'rm', 'fixed']);
+});
+
+test('a container that died while the daemon was down leaves no rule once it is back', async () => {
+  const port = await freePort();
+  await web('crash', ['-p', `127.0.0.1:${port}:80`]);
+  assert.ok(await poll(async () => (await curl(`http://127.0.0.1:${port}/`)) === 'crash\n'));
+  const pid = Number(await ok(['inspect', '-f', '{{.State.Pid}}', 'crash']));
+  assert.ok(pid > 1);
+  await d.stop('SIGKILL');
+  process.kill(pid, 'SIGKILL');
+  await d.start();
+  assert.ok(
+    await poll(
+      async () =>
+        !(await runCmd('nft', ['list', 'chain', 'ip', `berth_${instance}`, 'ports'])).stdout.includes(
+          `dport ${port} `,
+        ),
+    ),
+    'the port rule of the dead container is gone',
+  );
+  assert.notEqual(await curl(`http://127.0.0.1:${port}/`), 'crash\n');
+  await ok(['rm', '-f', 'crash']);
+});
+
 test('host and none', async () => {
   const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
   assert.deepEqual(
