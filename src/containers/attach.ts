@@ -36,7 +36,7 @@ export class AttachSession {
     client.on('data', (b: Buffer) => this.input(b));
     client.on('end', () => {
       this.clientEnded = true;
-      if (this.seq && this.opts.stdin) this.seq.end();
+      if (this.seq && this.opts.stdin) safeEnd(this.seq);
     });
     client.on('close', () => this.close());
     client.on('error', () => this.close());
@@ -61,7 +61,11 @@ export class AttachSession {
       this.pendingInput.push(b);
       return;
     }
-    for (let i = 0; i < b.length; i += MAX_STDIN_MESSAGE) this.seq.write(b.subarray(i, i + MAX_STDIN_MESSAGE));
+    try {
+      for (let i = 0; i < b.length; i += MAX_STDIN_MESSAGE) this.seq.write(b.subarray(i, i + MAX_STDIN_MESSAGE));
+    } catch {
+      // The monitor's side is gone (container exited): stdin has nowhere to go.
+    }
   }
 
   /** Connects to the monitor's attach socket; resolves once connected. */
@@ -82,7 +86,7 @@ export class AttachSession {
         const pending = this.pendingInput;
         this.pendingInput = [];
         for (const b of pending) this.input(b);
-        if (this.clientEnded && this.opts.stdin) seq.end();
+        if (this.clientEnded && this.opts.stdin) safeEnd(seq);
         resolve();
       });
     });
@@ -124,4 +128,11 @@ export class AttachSession {
     this.client.destroy();
     for (const fn of this.closeHandlers) fn();
   }
+}
+
+/** Half-closes the monitor connection; it may already be gone, which is fine. */
+function safeEnd(seq: SeqpacketSocket): void {
+  try {
+    seq.end();
+  } catch {}
 }

@@ -97,6 +97,8 @@ async function main(argv: string[]): Promise<void> {
   await fs.writeFile(config.pidfile, `${process.pid}\n`);
 
   const services = await wireServices(config);
+  // The default image must exist before clients can ask for it (fast when it does already).
+  await services.images.ensureDefault().catch((err) => log.error('cannot make the default image', { err }));
   const api = new ApiServer(services);
   await api.listen(
     config.hosts,
@@ -104,7 +106,6 @@ async function main(argv: string[]): Promise<void> {
   );
   services.events.publish('daemon', 'start', services.id);
   await services.containers.restore();
-  void services.images.ensureDefault().catch((err) => log.error('cannot make the default image', { err }));
   log.info('berthd ready', { dataRoot: config.dataRoot, execRoot: config.execRoot, pid: process.pid });
 
   let stopping = false;
@@ -122,6 +123,10 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
+
+// One bad stream must not take every container's API down: log and keep serving.
+process.on('uncaughtException', (err) => log.error('uncaught exception', { err: err.stack ?? String(err) }));
+process.on('unhandledRejection', (err) => log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);

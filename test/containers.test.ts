@@ -1,0 +1,390 @@
+/** The container life cycle through the real docker CLI against a real berthd, crun and conmon. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
+
+let d: TestDaemon;
+before(async () => {
+  d = await startDaemon();
+});
+after(async () => {
+  await d?.destroy();
+});
+
+const docker = (...args: string[]) => d.docker(args);
+const waitFor = async (what: string, pred: () => Promise<boolean>, ms = 15_000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+describe('run', () => {
+  test('prints output and removes the container with --rm', async () => {
+    const r = await docker('run', '--rm', '--network', 'none', 'busybox', 'echo', 'hello from berth');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello from berth\n');
+    const ps = await docker('ps', '-aq');
+    assert.equal(ps.stdout.trim(), '');
+  });
+
+  test('exit codes reach the user: the command’s, 127 missing, 126 not executable', async () => {
+    assert.equal((await docker('run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'exit 3')).code, 3);
+    const missing = await docker('run', '--rm', '--network', 'none', 'busybox', '/nonexistent');
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /no such file or directory/);
+    assert.equal((await docker('run', '--rm', '--network', 'none', 'busybox', 'nosuchcmd')).code, 127);
+    const noexec = await docker('run', '--rm', '--network', 'none', 'busybox', '/etc/passwd');
+    assert.equal(noexec.code, 126, noexec.stderr);
+  });
+
+  test('stdin is piped with -i and closed at EOF', async () => {
+    const r = await d.docker(
+      ['run', '-i', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'cat; echo done'],
+      { input: 'line1\nline2\n' },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'line1\nline2\ndone\n');
+  });
+
+  test('stdout and stderr stay separate', async () => {
+    const r = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'echo out; echo err >&2',
+    );
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+  });
+
+  test('-it runs under a pseudo-terminal', async () => {
+    const cmd = `docker run -it --rm --network none busybox sh -c 'tty; exit 5'`;
+    const r = await runCmd('script', ['-qec', cmd, '/dev/null'], { env: d.env(), timeoutMs: 30_000 });
+    assert.equal(r.code, 5, r.stdout + r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  });
+
+  test('a missing image fails cleanly with 125', async () => {
+    const r = await docker('run', '--rm', '--pull', 'never', 'nosuchimage:1');
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /No such image: nosuchimage:1/);
+  });
+
+  test('isolation defaults: own hostname, pid 1, default caps, masked /proc paths, cgroup limits', async () => {
+    const r = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-m',
+      '64m',
+      '--pids-limit',
+      '50',
+      '--hostname',
+      'box',
+      'busybox',
+      'sh',
+      '-c',
+      'hostname; echo $$; grep CapEff /proc/self/status; cat /proc/kcore 2>&1 | head -c 20 | wc -c; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/pids.max',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], 'box');
+    assert.equal(lines[1], '1');
+    assert.match(lines[2], /CapEff:\s+00000000a80425fb/);
+    assert.equal(lines[3], '0');
+    assert.equal(lines[4], String(64 * 1024 * 1024));
+    assert.equal(lines[5], '50');
+  });
+
+  test('--read-only, --cap-drop, --user and --init', async () => {
+    const ro = await docker('run', '--rm', '--network', 'none', '--read-only', 'busybox', 'touch', '/x');
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /Read-only file system/);
+    const caps = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--cap-drop',
+      'ALL',
+      'busybox',
+      'grep',
+      'CapEff',
+      '/proc/self/status',
+    );
+    assert.match(caps.stdout, /CapEff:\s+0000000000000000/);
+    const user = await docker('run', '--rm', '--network', 'none', '-u', '1000:1000', 'busybox', 'id');
+    assert.match(user.stdout, /uid=1000.*gid=1000/);
+    const init = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--init',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /proc/1/cmdline | tr "\\0" " "',
+    );
+    assert.match(init.stdout, /docker-init -- sh/);
+  });
+});
+
+describe('life cycle', () => {
+  test('detached run, logs, exec, top, pause, stop with timeout, rm', async () => {
+    const run = await docker(
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'echo started; echo oops >&2; exec sleep 1000',
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await waitFor('logs', async () => (await docker('logs', 'web')).stdout === 'started\n');
+    const logs = await docker('logs', 'web');
+    assert.equal(logs.stderr, 'oops\n');
+    const ts = await docker('logs', '-t', '--tail', '1', 'web');
+    assert.match(ts.stdout + ts.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (started|oops)\n$/);
+
+    const ex = await docker('exec', 'web', 'sh', '-c', 'echo in-exec; exit 7');
+    assert.equal(ex.code, 7);
+    assert.equal(ex.stdout, 'in-exec\n');
+    const exi = await d.docker(['exec', '-i', 'web', 'cat'], { input: 'piped\n' });
+    assert.equal(exi.stdout, 'piped\n');
+    const exenv = await docker(
+      'exec',
+      '-e',
+      'A=1',
+      '-w',
+      '/tmp',
+      '-u',
+      'nobody',
+      'web',
+      'sh',
+      '-c',
+      'echo $A $(pwd) $(id -un)',
+    );
+    assert.equal(exenv.stdout, '1 /tmp nobody\n');
+    assert.equal((await docker('exec', 'web', 'nosuchcmd')).code, 127);
+
+    const top = await docker('top', 'web');
+    assert.match(top.stdout, /sleep 1000/);
+    assert.equal((await docker('pause', 'web')).code, 0);
+    assert.equal((await docker('inspect', '-f', '{{.State.Status}}', 'web')).stdout.trim(), 'paused');
+    const paused = await docker('exec', 'web', 'true');
+    assert.match(paused.stderr, /is paused, unpause the container before exec/);
+    assert.equal((await docker('unpause', 'web')).code, 0);
+
+    const rmRunning = await docker('rm', 'web');
+    assert.equal(rmRunning.code, 1);
+    assert.match(
+      rmRunning.stderr,
+      /container is running: stop the container before removing or force remove/,
+    );
+
+    // sleep as PID 1 ignores SIGTERM: stop waits the timeout, then kills.
+    const t0 = Date.now();
+    assert.equal((await docker('stop', '-t', '1', 'web')).code, 0);
+    const took = Date.now() - t0;
+    assert.ok(took >= 900 && took < 8000, `stop took ${took} ms`);
+    assert.equal(
+      (await docker('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'web')).stdout.trim(),
+      'exited 137',
+    );
+    const again = await docker('stop', 'web');
+    assert.equal(again.code, 0); // 304 is success for the CLI
+    assert.equal((await docker('exec', 'web', 'true')).code, 1);
+    assert.equal((await docker('rm', id.slice(0, 10))).code, 0);
+    const gone = await docker('inspect', 'web');
+    assert.match(gone.stderr, /No such object: web/);
+  });
+
+  test('logs -f follows and ends when the container exits', async () => {
+    const r = await docker(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'for i in 1 2 3; do echo $i; sleep 0.3; done',
+    );
+    const id = r.stdout.trim();
+    const f = await d.docker(['logs', '-f', id], { timeoutMs: 20_000 });
+    assert.equal(f.stdout, '1\n2\n3\n');
+    await docker('rm', id);
+  });
+
+  test('names are unique, rename works, ps filters select', async () => {
+    assert.equal((await docker('create', '--name', 'one', '--label', 'tier=db', 'busybox', 'true')).code, 0);
+    const dup = await docker('create', '--name', 'one', 'busybox', 'true');
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, /Conflict. The container name "\/one" is already in use/);
+    assert.equal((await docker('rename', 'one', 'two')).code, 0);
+    const byLabel = await docker(
+      'ps',
+      '-a',
+      '--filter',
+      'label=tier=db',
+      '--format',
+      '{{.Names}} {{.Status}}',
+    );
+    assert.equal(byLabel.stdout.trim(), 'two Created');
+    const byStatus = await docker('ps', '-a', '-q', '--filter', 'status=running', '--filter', 'name=two');
+    assert.equal(byStatus.stdout.trim(), '');
+    assert.equal((await docker('start', '-a', 'two')).code, 0);
+    const exited = await docker('ps', '-a', '--filter', 'exited=0', '--format', '{{.Names}}');
+    assert.match(exited.stdout, /two/);
+    assert.equal((await docker('rm', 'two')).code, 0);
+  });
+
+  test('restart policy on-failure:2 retries twice', async () => {
+    const r = await docker(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--restart',
+      'on-failure:2',
+      'busybox',
+      'sh',
+      '-c',
+      'exit 4',
+    );
+    const id = r.stdout.trim();
+    await waitFor('two restarts', async () => {
+      const s = (await docker('inspect', '-f', '{{.RestartCount}} {{.State.Status}}', id)).stdout.trim();
+      return s === '2 exited';
+    });
+    assert.equal((await docker('rm', '-f', id)).code, 0);
+  });
+
+  test('kill sends the signal; wait returns the exit code', async () => {
+    const r = await docker(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "exit 42" HUP; while true; do sleep 0.1; done',
+    );
+    const id = r.stdout.trim();
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal((await docker('kill', '-s', 'HUP', id)).code, 0);
+    const w = await docker('wait', id);
+    assert.equal(w.stdout.trim(), '42');
+    const k = await docker('kill', id);
+    assert.match(k.stderr, /is not running/);
+    await docker('rm', id);
+  });
+});
+
+describe('bad input', () => {
+  test('malformed JSON and wrong types get a 400, the daemon keeps serving', async () => {
+    const sock = d.socket;
+    const bad = await runCmd('curl', [
+      '-s',
+      '-o',
+      '-',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      sock,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"Image": "busybox", ',
+      'http://x/v1.50/containers/create',
+    ]);
+    assert.match(bad.stdout, /invalid JSON.*400$/s);
+    const wrong = await runCmd('curl', [
+      '-s',
+      '-o',
+      '-',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      sock,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"Image": "busybox", "Cmd": 5}',
+      'http://x/v1.50/containers/create',
+    ]);
+    assert.match(wrong.stdout, /400$/);
+    const name = await docker('create', '--name', 'bad/name', 'busybox');
+    assert.match(name.stderr, /Invalid container name/);
+    const rp = await runCmd('curl', [
+      '-s',
+      '-o',
+      '-',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      sock,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}',
+      'http://x/v1.50/containers/create',
+    ]);
+    assert.match(rp.stdout, /invalid restart policy.*400$/s);
+    const ghost = await docker('start', 'ghost');
+    assert.match(ghost.stderr, /No such container: ghost/);
+    assert.equal((await docker('ps', '-aq')).code, 0);
+  });
+});
+
+describe('live restore', () => {
+  test('containers survive a daemon restart and a SIGKILL; exits meanwhile are recorded', async () => {
+    const long = (
+      await docker(
+        'run',
+        '-d',
+        '--name',
+        'keeper',
+        '--network',
+        'none',
+        'busybox',
+        'sh',
+        '-c',
+        'echo before; sleep 1000',
+      )
+    ).stdout.trim();
+    const short = (
+      await docker('run', '-d', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 1.5; exit 9')
+    ).stdout.trim();
+    await d.restart('SIGKILL');
+    assert.equal((await docker('inspect', '-f', '{{.State.Status}}', long)).stdout.trim(), 'running');
+    await waitFor(
+      'short exit',
+      async () =>
+        (await docker('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', short)).stdout.trim() ===
+        'exited 9',
+    );
+    await d.restart('SIGTERM');
+    const ex = await docker('exec', 'keeper', 'echo', 'alive');
+    assert.equal(ex.stdout, 'alive\n');
+    assert.equal((await docker('logs', 'keeper')).stdout, 'before\n');
+    assert.equal((await docker('rm', '-f', long, short)).code, 0);
+  });
+});
