@@ -168,7 +168,7 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
 
   await httpd(nsName(dbA.netnsPath));
   const appNs = nsName(appA.netnsPath);
-  for (const name of ['db', 'database', db.Id.slice(0, 12)]) {
+  for (const name of ['db', 'database', db.Id.slice(0, 12), 'db.neta']) {
     const r = await inNs(appNs, ['nslookup', name, gw]);
     assert.match(
       r.stdout,

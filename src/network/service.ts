@@ -358,11 +358,17 @@ export class BerthNetworks implements NetworkService {
     for (const id of netIds) {
       const net = this.state.networks.find((n) => n.Id === id);
       if (!net || net.predefined) continue;
+      // `name` or `name.<network>` (Docker answers both).
+      const suffix = `.${net.Name.toLowerCase()}`;
+      const bare = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
       const hit = this.state.endpoints.filter(
         (e) =>
           e.networkId === id &&
-          (e.dnsNames.some((d) => d.toLowerCase() === name) ||
-            this.containerName(e.containerId).toLowerCase() === name),
+          [name, bare].some(
+            (n) =>
+              e.dnsNames.some((d) => d.toLowerCase() === n) ||
+              this.containerName(e.containerId).toLowerCase() === n,
+          ),
       );
       if (hit.length) {
         addresses = hit.map((e) => e.ip);
