@@ -277,6 +277,26 @@ test('a container that died while the daemon was down leaves no rule once it is 
   await ok(['rm', '-f', 'crash']);
 });
 
+test('connect a created container (with --ip): it starts on both networks', async () => {
+  await ok(['network', 'create', '--subnet', '10.253.60.0/24', 'extra']);
+  await ok(['create', '--name', 'two', '--dns', '127.0.0.1', 'busybox', 'sleep', '300']);
+  await ok(['network', 'connect', '--ip', '10.253.60.7', '--alias', 'second', 'extra', 'two']);
+  await ok(['start', 'two']);
+  const addrs = await ok(['exec', 'two', 'ip', '-o', '-4', 'addr']);
+  assert.match(addrs, /eth0/);
+  assert.match(addrs, /eth1\s+inet 10\.253\.60\.7\/24/);
+  const nets = await ok([
+    'inspect',
+    '-f',
+    '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}',
+    'two',
+  ]);
+  assert.match(nets, /bridge=\d+\.\d+\.\d+\.\d+/);
+  assert.match(nets, /extra=10\.253\.60\.7/);
+  await ok(['rm', '-f', 'two']);
+  await ok(['network', 'rm', 'extra']);
+});
+
 test('host and none', async () => {
   const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
   assert.deepEqual(
