@@ -498,8 +498,13 @@ export class BerthNetworks implements NetworkService {
       }
       const first = made[0];
       if (this.isRouted(primary) && !primary.Internal) {
+        const reqs = portRequests(record);
+        if (reqs.length && !this.config.iptables)
+          throw invalid(
+            'cannot publish ports: berthd runs with --iptables=false (no NAT rules, no userland proxy)',
+          );
         sb.ports = await allocatePorts(
-          portRequests(record),
+          reqs,
           this.state.sandboxes.flatMap((s) => s.ports),
           { ip: first.ip, ifname: primary.ifname! },
         );
