@@ -61,8 +61,10 @@ export class ApiServer {
       return fail(found.allowed ? 405 : 404, found.allowed ? 'method not allowed' : `page not found`);
     }
     const ctx: Ctx = { req, res, upgrade, params: found.params, query: url.searchParams, version, services: this.services };
+    const t0 = performance.now();
     try {
       await found.handler(ctx);
+      log.debug('request', { method, path: pathname, ms: Math.round(performance.now() - t0) });
     } catch (err) {
       const status = statusOf(err);
       if (status >= 500) log.error('request failed', { method, path: pathname, err: errorText(err) });
