@@ -25,7 +25,7 @@ export function parseTemplate(format: string): Template {
 }
 
 /** Renders rows with a format; tables get the header row and tabwriter(10, 1, 3). */
-export function renderRows(format: string, rows: object[], header: Record<string, string>): string {
+export function renderRows(format: string, rows: object[], header: Record<string, unknown>): string {
   const tmpl = parseTemplate(finalFormat(format));
   let body = '';
   for (const r of rows) {

@@ -89,7 +89,8 @@ export function displayablePorts(ports: PortSummary[] | null | undefined): strin
   return [...result, ...hostMappings].join(', ');
 }
 
-const PS_HEADER: Record<string, string> = {
+const PS_HEADER: Record<string, any> = {
+  Label: (name: string) => name,
   ID: 'CONTAINER ID',
   Names: 'NAMES',
   Image: 'IMAGE',
@@ -105,8 +106,6 @@ const PS_HEADER: Record<string, string> = {
   LocalVolumes: 'LOCAL VOLUMES',
   Networks: 'NETWORKS',
   Platform: 'PLATFORM',
-  HealthStatus: 'HEALTH STATUS',
-  IPAddresses: 'IP ADDRESSES',
 };
 
 function imageColumn(c: any, trunc: boolean): string {
@@ -126,7 +125,6 @@ function containerRow(c: any, trunc: boolean): object {
   const labels: Record<string, string> = c.Labels ?? {};
   const names: string[] = (c.Names ?? []).map((n: string) => n.replace(/^\//, ''));
   const nets = Object.keys(c.NetworkSettings?.Networks ?? {}).sort();
-  const health = /\((?:health: )?(healthy|unhealthy|starting)\)$/.exec(c.Status ?? '')?.[1] ?? '';
   return row({
     ID: trunc ? truncateId(c.Id) : c.Id,
     Names: trunc ? (names.find((n) => !n.includes('/')) ?? '') : names.join(','),
@@ -151,7 +149,7 @@ function containerRow(c: any, trunc: boolean): object {
       .join(','),
     LocalVolumes: String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length),
     Networks: nets.join(','),
-    HealthStatus: health,
+    Platform: c.ImageManifestDescriptor?.platform ?? null,
   });
 }
 

@@ -58,6 +58,12 @@ async function createContainer(cli: Cli, req: CreateRequest, pull: string, quiet
   return res.Id;
 }
 
+/** logrus' text format, as the docker CLI prints its logged errors. */
+function logError(msg: string): void {
+  const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  process.stderr.write(`time="${time}" level=error msg=${JSON.stringify(msg)}\n`);
+}
+
 /** Sends `/wait` and resolves once its headers arrived; the inner promise gives the exit status. */
 async function waitFor(cli: Cli, id: string, condition?: string): Promise<{ status: Promise<number> }> {
   const res: IncomingMessage = await cli.client.request('POST', `/containers/${id}/wait`, {
@@ -68,11 +74,14 @@ async function waitFor(cli: Cli, id: string, condition?: string): Promise<{ stat
     if (!body) return 125;
     const r = JSON.parse(body) as { StatusCode: number; Error?: { Message?: string } | null };
     if (r.Error?.Message) {
-      process.stderr.write(`Error waiting for container: ${r.Error.Message}\n`);
+      logError(`Error waiting for container: ${r.Error.Message}`);
       return 125;
     }
     return r.StatusCode;
-  })();
+  })().catch((err: Error) => {
+    logError(`error waiting for container: ${err.message}`);
+    return 125;
+  });
   return { status };
 }
 
