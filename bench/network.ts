@@ -51,14 +51,17 @@ function record(mode: string, ports: ContainerRecord['HostConfig']['PortBindings
 const SERVER = `
 const net = require('node:net');
 const chunk = Buffer.alloc(1 << 20, 120);
-net.createServer((s) => {
+const handler = (s) => {
   s.once('data', (b) => {
     if (b[0] === 66) { let left = Number(b.toString().slice(1)); const pump = () => { while (left > 0) { left -= chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } s.end(); }; pump(); }
     else s.write('k');
   });
   s.on('end', () => s.end());
   s.on('error', () => {});
-}).listen(8000, '0.0.0.0', () => console.log('ready'));
+};
+// 8000 is reached directly, 8001 through the published port: separate tuples, so the NAT's
+// conntrack entries of one run cannot collide with the other's direct connections.
+net.createServer(handler).listen(8000, '0.0.0.0', () => net.createServer(handler).listen(8001, '0.0.0.0', () => console.log('ready')));
 `;
 
 function startServer(ns: string): Promise<ChildProcess> {
@@ -141,11 +144,11 @@ async function layerBench(): Promise<void> {
       `network layer, attach+detach (median of ${iterations}, interleaved): none ${fmt(none)} ms, bridge ${fmt(bridge)} ms, bridge adds ${fmt(bridge - none)} ms (target < 30 ms)`,
     );
 
-    const r = record('default', { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+    const r = record('default', { '8001/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
     const a = await svc.attach(r);
     server = await startServer(path.basename(a.netnsPath!));
     const direct = a.addresses[0];
-    const hostPort = Number(a.settings.Ports['8000/tcp']![0].HostPort);
+    const hostPort = Number(a.settings.Ports['8001/tcp']![0].HostPort);
     const bytes = 512 * 2 ** 20;
     await bulk(direct, 8000, 64 * 2 ** 20);
     const bd: number[] = [];
