@@ -4,6 +4,10 @@
  * must match.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { BERTH, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
@@ -13,7 +17,10 @@ before(async () => {
   d = await startDaemon();
 });
 after(async () => {
-  if (d) await d.berth(['rm', '-f', 'cli-c1', 'cli-c2', 'cli-c3', 'cli-tty']).catch(() => undefined);
+  if (d)
+    await d
+      .berth(['rm', '-f', 'cli-c1', 'cli-c2', 'cli-c3', 'cli-tty', 'cli-sig', 'cli-cp'])
+      .catch(() => undefined);
   await d?.destroy();
 });
 
@@ -186,4 +193,98 @@ test('run -it under a pseudo-terminal: TTY, raw mode, exit code', {
   const r = await runCmd('script', ['-qec', cmd, '/dev/null'], { env: d.env(), timeoutMs: 30_000 });
   assert.match(r.stdout, /tty-yes\r\n/);
   assert.equal(r.code, 4, r.stdout);
+});
+
+test('signals sent to berth run reach the container (sig-proxy)', async () => {
+  const child = spawn(
+    process.execPath,
+    [
+      BERTH,
+      'run',
+      '--rm',
+      '--name',
+      'cli-sig',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got-term; exit 42" TERM; echo ready; while true; do sleep 0.1; done',
+    ],
+    {
+      env: d.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`container not ready: ${out}`)), 20_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    const code = await exited;
+    assert.equal(code, 42);
+    assert.match(out, /got-term/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('cp both ways, diff, commit, export, events', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-cli-cp-'));
+  try {
+    const r = await d.berth([
+      'run',
+      '-d',
+      '--name',
+      'cli-cp',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'echo data > /tmp/f; sleep 60',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    let got = await d.berth(['cp', 'cli-cp:/tmp/f', path.join(dir, 'g')]);
+    for (let i = 0; i < 50 && got.code !== 0; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      got = await d.berth(['cp', 'cli-cp:/tmp/f', path.join(dir, 'g')]);
+    }
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(readFileSync(path.join(dir, 'g'), 'utf8'), 'data\n');
+    writeFileSync(path.join(dir, 'l.txt'), 'local\n');
+    assert.equal((await d.berth(['cp', path.join(dir, 'l.txt'), 'cli-cp:/tmp/'])).code, 0);
+    assert.equal((await d.berth(['cp', path.join(dir, 'l.txt'), 'cli-cp:/tmp/renamed.txt'])).code, 0);
+    const ls = await d.berth(['exec', 'cli-cp', 'cat', '/tmp/l.txt', '/tmp/renamed.txt']);
+    assert.equal(ls.stdout, 'local\nlocal\n', ls.stderr);
+    const [da, db] = await Promise.all([d.docker(['diff', 'cli-cp']), d.berth(['diff', 'cli-cp'])]);
+    assert.equal(db.stdout, da.stdout);
+    assert.match(db.stdout, /^A \/tmp\/f$/m);
+    const c = await d.berth(['commit', '-m', 'from cli', '-c', 'ENV A=b', 'cli-cp', 'cli-commit:1']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const ci = await d.berth(['inspect', '-f', '{{.Comment}} {{index .Config.Env 1}}', 'cli-commit:1']);
+    assert.equal(ci.stdout, 'from cli A=b\n');
+    const ex = await d.berth(['export', '-o', path.join(dir, 'x.tar'), 'cli-cp']);
+    assert.equal(ex.code, 0, ex.stderr);
+    const t = await runCmd('tar', ['-tf', path.join(dir, 'x.tar')]);
+    assert.match(t.stdout, /^tmp\/f$/m);
+    const ev = ['events', '--since', '5m', '--until', '0s', '--filter', 'container=cli-cp'];
+    const [ea, eb] = await Promise.all([d.docker(ev), d.berth(ev)]);
+    assert.equal(eb.stdout, ea.stdout);
+    assert.match(eb.stdout, /container create [0-9a-f]{64} \(image=busybox, name=cli-cp\)/);
+    assert.equal((await d.berth(['rm', '-f', 'cli-cp'])).code, 0);
+    assert.equal((await d.berth(['rmi', 'cli-commit:1'])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

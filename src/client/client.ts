@@ -242,6 +242,11 @@ export class EngineClient {
 
   /** A JSON-message stream (pull, push, load, import, events): yields one object per line. */
   async *jsonStream<T = any>(res: Readable): AsyncGenerator<T> {
+    for await (const line of this.lines(res)) yield JSON.parse(line) as T;
+  }
+
+  /** The raw lines of a newline-delimited JSON stream (for callers that need exact integers). */
+  async *lines(res: Readable): AsyncGenerator<string> {
     let buf = '';
     for await (const chunk of res as AsyncIterable<Buffer>) {
       buf += chunk.toString('utf8');
@@ -249,14 +254,14 @@ export class EngineClient {
       while (i >= 0) {
         const line = buf.slice(0, i).trim();
         buf = buf.slice(i + 1);
-        if (line) yield JSON.parse(line) as T;
+        if (line) yield line;
         i = buf.indexOf('\n');
       }
     }
     const rest = buf.trim();
     if (rest) {
       // Several objects may share one line without newlines (old daemons): split them.
-      for (const part of splitConcatenatedJson(rest)) yield JSON.parse(part) as T;
+      for (const part of splitConcatenatedJson(rest)) yield part;
     }
   }
 

@@ -285,19 +285,22 @@ export async function events(cli: Cli, opts: Record<string, any>): Promise<void>
       filters: filtersJson(opts.filter),
     },
   });
-  for await (const ev of cli.client.jsonStream(res)) {
+  for await (const line of cli.client.lines(res)) {
+    const ev = JSON.parse(line);
+    // timeNano exceeds 2^53: take its digits from the text, not from the parsed double
+    const nano = /"timeNano":\s*(\d+)/.exec(line)?.[1];
     if (tmpl) {
       cli.out(tmpl.execute(ev) + '\n');
       continue;
     }
-    let line = '';
-    if (ev.timeNano) line += `${rfc3339NanoFixed(BigInt(ev.timeNano))} `;
-    else if (ev.time) line += `${rfc3339NanoFixed(BigInt(ev.time) * 1_000_000_000n)} `;
-    line += `${ev.Type} ${ev.Action} ${ev.Actor?.ID ?? ''}`;
+    let text = '';
+    if (nano && nano !== '0') text += `${rfc3339NanoFixed(BigInt(nano))} `;
+    else if (ev.time) text += `${rfc3339NanoFixed(BigInt(ev.time) * 1_000_000_000n)} `;
+    text += `${ev.Type} ${ev.Action} ${ev.Actor?.ID ?? ''}`;
     const attrs = ev.Actor?.Attributes ?? {};
     const keys = Object.keys(attrs).sort();
-    if (keys.length) line += ` (${keys.map((k) => `${k}=${attrs[k]}`).join(', ')})`;
-    cli.out(line + '\n');
+    if (keys.length) text += ` (${keys.map((k) => `${k}=${attrs[k]}`).join(', ')})`;
+    cli.out(text + '\n');
   }
 }
 
