@@ -1,5 +1,5 @@
 /** Runtime start failures, worded as moby words them. */
-import { BerthError, systemError } from '../util/errors.js';
+import { type BerthError, systemError } from '../util/errors.js';
 
 /**
  * The runtime's start failure, worded as moby words it so the docker CLI maps it to 126/127
