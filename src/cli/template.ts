@@ -411,12 +411,10 @@ function runNodes(nodes: Node[], dot: unknown, scope: Scope, funcs: TemplateFunc
         const decl = n.p.decl;
         const v = evalPipeline({ ...n.p, decl: [] }, dot, scope, funcs);
         const entries: [unknown, unknown][] = [];
-        if (Array.isArray(v)) v.forEach((x, i) => entries.push([i, x]));
-        else if (v instanceof Map) [...v.keys()].sort().forEach((k) => entries.push([k, v.get(k)]));
+        if (Array.isArray(v)) for (const [i, x] of v.entries()) entries.push([i, x]);
+        else if (v instanceof Map) for (const k of [...v.keys()].sort()) entries.push([k, v.get(k)]);
         else if (v && typeof v === 'object')
-          Object.keys(v)
-            .sort()
-            .forEach((k) => entries.push([k, (v as Record<string, unknown>)[k]]));
+          for (const k of Object.keys(v).sort()) entries.push([k, (v as Record<string, unknown>)[k]]);
         else if (typeof v === 'number') for (let i = 0; i < v; i++) entries.push([i, i]);
         else if (v !== undefined && v !== null)
           throw new TemplateError(`range can't iterate over ${goPrint(v)}`);

@@ -117,7 +117,9 @@ export function parseGoDuration(s: string): number | undefined {
   let pos = 0;
   const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
   if (!s) return undefined;
-  while ((m = re.exec(s))) {
+  for (;;) {
+    m = re.exec(s);
+    if (!m) break;
     total += Number(m[1]) * unit[m[2]!]!;
     pos = re.lastIndex;
   }

@@ -23,7 +23,7 @@ export function filtersJson(list: string[] | undefined): string | undefined {
     const i = item.indexOf('=');
     if (i < 0) throw new StatusError(125, `bad format of filter (expected name=value)`);
     const k = item.slice(0, i).trim().toLowerCase();
-    (f[k] ??= {})[item.slice(i + 1)] = true;
+    f[k] = { ...(f[k] ?? {}), [item.slice(i + 1)]: true };
   }
   return JSON.stringify(f);
 }
@@ -376,7 +376,7 @@ export async function logs(cli: Cli, container: string, opts: Record<string, any
   }
 }
 
-async function toOutput(cli: Cli, res: Readable, output: string | undefined, what: string): Promise<void> {
+async function toOutput(res: Readable, output: string | undefined, what: string): Promise<void> {
   if (!output) {
     if (process.stdout.isTTY) {
       res.destroy();
@@ -396,7 +396,7 @@ export async function exportContainer(cli: Cli, container: string, opts: Record<
   if (!opts.output && process.stdout.isTTY)
     throw new StatusError(1, 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const res = await cli.client.request('GET', `/containers/${container}/export`);
-  await toOutput(cli, res, opts.output, 'export container');
+  await toOutput(res, opts.output, 'export container');
 }
 
 export async function commit(
@@ -408,7 +408,7 @@ export async function commit(
   let repo: string | undefined;
   let tag: string | undefined;
   if (repoTag) {
-    let r;
+    let r: ReturnType<typeof parseRef>;
     try {
       r = parseRef(repoTag);
     } catch (err) {

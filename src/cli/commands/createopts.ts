@@ -181,7 +181,7 @@ export function parsePortSpec(spec: string): {
     exposed.push(key);
     let hp = '';
     if (hostPort) hp = n === 0 && h1 > h0 ? `${h0}-${h1}` : String(h0 + i);
-    (bindings[key] ??= []).push({ HostIp: ip, HostPort: hp });
+    bindings[key] = [...(bindings[key] ?? []), { HostIp: ip, HostPort: hp }];
   }
   return { exposed, bindings };
 }
@@ -331,7 +331,7 @@ export function buildCreate(
   for (const p of opts.publish ?? []) {
     const r = parsePortSpec(p);
     for (const k of r.exposed) exposed[k] = {};
-    for (const [k, v] of Object.entries(r.bindings)) (portBindings[k] ??= []).push(...v);
+    for (const [k, v] of Object.entries(r.bindings)) portBindings[k] = [...(portBindings[k] ?? []), ...v];
   }
 
   const binds: string[] = [];

@@ -152,7 +152,7 @@ export async function rmi(cli: Cli, refs: string[], opts: Record<string, any>): 
 }
 
 export async function tag(cli: Cli, source: string, target: string): Promise<void> {
-  let r;
+  let r: ReturnType<typeof parseRef>;
   try {
     r = parseRef(target);
   } catch (err) {
@@ -298,7 +298,7 @@ export async function save(cli: Cli, names: string[], opts: Record<string, any>)
 }
 
 export async function pull(cli: Cli, name: string, opts: Record<string, any>): Promise<void> {
-  let r;
+  let r: ReturnType<typeof parseRef>;
   try {
     r = parseRef(name);
   } catch (err) {
@@ -323,7 +323,7 @@ export async function pull(cli: Cli, name: string, opts: Record<string, any>): P
 }
 
 export async function push(cli: Cli, name: string, opts: Record<string, any>): Promise<void> {
-  let r;
+  let r: ReturnType<typeof parseRef>;
   try {
     r = parseRef(name);
   } catch (err) {
