@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { getAttribute } from '@napi-rs/xattr';
 import { FileContentStore } from '../content/index.js';
 import { run } from '../util/exec.js';
+import { packDirectory } from './dirtar.js';
 import { OverlayStore } from './overlay.js';
 import { addEntry, extract, pack, type TarHeader } from './tar.js';
 
@@ -170,6 +171,11 @@ test('hostile and broken tars are refused with nothing left behind', async () =>
   assert.equal(await store.content.has(sha(good.subarray(0, 700))), false, 'truncated: blob removed');
   await assert.rejects(store.applyLayer(Readable.from([Buffer.alloc(2048, 0x41)])), /invalid tar header/);
   await assert.rejects(store.applyLayer(Readable.from([])), /unexpected EOF/);
+  // A tar-stream (streamx) source that ends with its first chunk: an empty diff.
+  const empty = path.join(base, 'empty-upper');
+  await fs.mkdir(empty);
+  const e = await store.applyLayer(packDirectory(empty, { overlayUpper: true }));
+  assert.equal(e.diffId, sha(Buffer.alloc(1024)));
   await assert.rejects(
     store.applyLayer(Readable.from([good]), { expectDiffId: `sha256:${'0'.repeat(64)}` }),
     /digest mismatch/,

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { invalid } from '../util/errors.js';
@@ -154,38 +154,54 @@ export function detectCompression(head: Buffer): Compression {
  * (400) rather than handed on as garbage.
  */
 export async function decompressed(source: Readable): Promise<Readable> {
-  const it = source[Symbol.asyncIterator]();
+  // Peek at the first bytes with plain 'data' events (no async iterator on the source: a request
+  // body must stay drainable with resume() when the consumer gives up early).
   const first: Buffer[] = [];
   let have = 0;
-  let done = false;
-  while (have < 6) {
-    const r = await it.next();
-    if (r.done) {
-      done = true;
-      break;
-    }
-    const b = Buffer.from(r.value as Buffer);
-    first.push(b);
-    have += b.length;
-  }
-  const head = Buffer.concat(first);
-  const rest = Readable.from(
-    (async function* () {
-      if (head.length) yield head;
-      if (done) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value as Buffer;
+  let sawEnd = false;
+  source.once('end', () => {
+    sawEnd = true;
+  });
+  const ended = await new Promise<boolean>((resolve, reject) => {
+    const done = (v: boolean) => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      resolve(v);
+    };
+    const onData = (b: Buffer) => {
+      first.push(Buffer.from(b));
+      have += b.length;
+      if (have >= 6) {
+        source.pause();
+        done(false);
       }
-    })(),
-  );
+    };
+    const onEnd = () => done(true);
+    const onError = (e: Error) => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      reject(e);
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
+  const head = Buffer.concat(first);
   const kind = detectCompression(head);
-  if (kind === 'none') return rest;
-  if (kind === 'gzip') {
-    const gunzip = createGunzip();
-    rest.on('error', (e) => gunzip.destroy(e));
-    return rest.pipe(gunzip);
+  if (kind !== 'none' && kind !== 'gzip') {
+    throw invalid(`unsupported compression: ${kind} (only gzip and uncompressed tars are accepted)`);
   }
-  throw invalid(`unsupported compression: ${kind} (only gzip and uncompressed tars are accepted)`);
+  const rest = new PassThrough();
+  source.on('error', (e) => rest.destroy(e));
+  if (head.length) rest.write(head);
+  if (ended || sawEnd || source.readableEnded) rest.end();
+  else {
+    source.pipe(rest);
+    source.resume(); // streamx sources (tar-stream's pack) stay paused through pipe()
+  }
+  if (kind === 'none') return rest;
+  const gunzip = createGunzip();
+  rest.on('error', (e) => gunzip.destroy(e));
+  return rest.pipe(gunzip);
 }

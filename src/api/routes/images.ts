@@ -19,6 +19,8 @@ const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
 /** Reads what is left of a request body (after a refused upload) so the client sees our answer. */
 async function drain(req: IncomingMessage): Promise<void> {
   if (req.readableEnded || req.destroyed) return;
+  req.unpipe();
+  req.removeAllListeners('readable');
   req.resume();
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, 30_000);
