@@ -279,6 +279,18 @@ test('hostile and broken archives are refused; nothing half-written, nothing out
   const mismatch = await d.docker(['load'], { input: await archive(other) });
   assert.equal(mismatch.code, 1);
   assert.match(mismatch.stderr, /digest mismatch/);
+  // A refused upload is answered at once, not after the whole body (here 24 MB) is read.
+  const big = await mkTar([
+    ['file', '../escape', 'x'],
+    ['file', 'big', Buffer.alloc(24 << 20, 0x61)],
+  ]);
+  for (const cmd of [['load'], ['import', '-']]) {
+    const t0 = Date.now();
+    const r = await d.docker(cmd, { input: big });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /member name contains '\.\.'/);
+    assert.ok(Date.now() - t0 < 10_000, `${cmd[0]} took ${Date.now() - t0} ms`);
+  }
   const notArchive = await d.docker(['load'], { input: await mkTar([['file', 'hello', 'x']]) });
   assert.equal(notArchive.code, 1);
   assert.match(notArchive.stderr, /neither manifest.json nor index.json/);
