@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 
 export const CLIENT_API_VERSION = '1.50';
@@ -98,7 +98,8 @@ export interface RequestOptions {
 export class EngineClient {
   private version?: string;
   private negotiating?: Promise<string>;
-  private readonly agent: http.Agent;
+  private agent?: http.Agent;
+  private httpsModule?: typeof https;
   /** Headers of the last `/_ping`. */
   ping?: http.IncomingHttpHeaders;
 
@@ -107,10 +108,17 @@ export class EngineClient {
     opts: { version?: string } = {},
   ) {
     this.version = opts.version;
-    if (endpoint.tls) {
-      const t = endpoint.tls;
-      this.agent = new https.Agent({ keepAlive: true, ...tlsOptions(t) });
-    } else this.agent = new http.Agent({ keepAlive: true });
+  }
+
+  /** The transport: node:https is loaded only for TLS endpoints (it costs start-up time). */
+  private async transport(): Promise<{ mod: typeof http | typeof https; agent: http.Agent }> {
+    if (this.endpoint.tls) {
+      this.httpsModule ??= await import('node:https');
+      this.agent ??= new this.httpsModule.Agent({ keepAlive: true, ...tlsOptions(this.endpoint.tls) });
+      return { mod: this.httpsModule, agent: this.agent };
+    }
+    this.agent ??= new http.Agent({ keepAlive: true });
+    return { mod: http, agent: this.agent };
   }
 
   /** The API version in use (after negotiation). */
@@ -137,13 +145,13 @@ export class EngineClient {
     return v;
   }
 
-  private options(method: string, path: string, headers: Record<string, string>): https.RequestOptions {
+  private options(method: string, path: string, headers: Record<string, string>, agent: http.Agent | false): https.RequestOptions {
     const ep = this.endpoint;
     const o: https.RequestOptions = {
       method,
       path,
       headers: { 'User-Agent': 'Berth-Client/0.1.0 (linux)', ...headers },
-      agent: this.agent,
+      agent,
     };
     if (ep.socketPath) {
       o.socketPath = ep.socketPath;
@@ -174,13 +182,13 @@ export class EngineClient {
   }
 
   /** One request; resolves with the response whatever its status. */
-  private raw(method: string, fullPath: string, opts: RequestOptions): Promise<http.IncomingMessage> {
+  private async raw(method: string, fullPath: string, opts: RequestOptions): Promise<http.IncomingMessage> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     const body = this.bodyOf(opts, headers);
     if (Buffer.isBuffer(body)) headers['Content-Length'] = String(body.length);
-    const mod = this.endpoint.tls ? https : http;
+    const { mod, agent } = await this.transport();
     return new Promise((resolve, reject) => {
-      const req = mod.request(this.options(method, fullPath, headers));
+      const req = mod.request(this.options(method, fullPath, headers, agent));
       if (opts.signal) {
         const onAbort = () => req.destroy(new Error('aborted'));
         if (opts.signal.aborted) onAbort();
@@ -283,10 +291,9 @@ export class EngineClient {
     if (body === undefined) headers['Content-Type'] ??= 'text/plain';
     const buf = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
     headers['Content-Length'] = String(buf.length);
-    const mod = this.endpoint.tls ? https : http;
+    const { mod } = await this.transport();
     // The hijacked socket must not go back to the pool: a dedicated agent-less connection.
-    const o = this.options('POST', full, headers);
-    o.agent = false as unknown as http.Agent;
+    const o = this.options('POST', full, headers, false);
     if (this.endpoint.tls) Object.assign(o, tlsOptions(this.endpoint.tls));
     return new Promise((resolve, reject) => {
       const req = mod.request(o);
@@ -306,7 +313,7 @@ export class EngineClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.agent?.destroy();
   }
 }
 
