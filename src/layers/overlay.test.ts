@@ -133,6 +133,11 @@ test('a layer is unpacked once, whiteouts and opaque dirs converted, gzip accept
   assert.equal(store.layerInfo(t.diffId), undefined);
   assert.ok(store.layerInfo(b.diffId));
   assert.deepEqual(await fs.readdir(path.join(store.root, 'l')), [b.diffId.slice(7, 23)]);
+  assert.deepEqual(
+    await fs.readdir(path.join(store.root, 'inits')),
+    [],
+    'the init layer of the removed image went too',
+  );
 });
 
 test('hostile and broken tars are refused with nothing left behind', async () => {

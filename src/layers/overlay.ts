@@ -13,7 +13,7 @@
  * The uncompressed layer tar is kept in the content store under its diff ID, so `save` returns
  * byte-identical layers and an image saved and loaded again keeps its ID.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable, Transform } from 'node:stream';
@@ -35,7 +35,13 @@ export interface RootfsStoreOptions {
 
 interface ContainerMeta {
   diffIds: string[];
+  /** Key of the shared init layer (`inits/<key>/root`); absent: a private `containers/<id>/init`. */
+  init?: string;
 }
+
+/** The init layer is the same for every container of an image: made once, shared read-only. */
+const initKey = (diffIds: string[]) =>
+  createHash('sha256').update(diffIds.join('\n')).digest('hex').slice(0, 16);
 
 const hexOf = (diffId: string) => {
   const m = /^sha256:([0-9a-f]{64})$/.exec(diffId);
@@ -56,6 +62,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
   private readonly layers = new Map<string, LayerInfo>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly mounter = new Mounter();
+  private readonly inits = new Set<string>();
 
   private constructor(
     readonly root: string,
@@ -64,7 +71,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
 
   static async open(opts: RootfsStoreOptions): Promise<OverlayStore> {
     const s = new OverlayStore(opts.root, opts.content);
-    for (const d of ['layers', 'l', 'containers', 'tmp'])
+    for (const d of ['layers', 'l', 'containers', 'inits', 'tmp'])
       await fs.mkdir(path.join(opts.root, d), { recursive: true });
     await fs.rm(path.join(opts.root, 'tmp'), { recursive: true, force: true });
     await fs.mkdir(path.join(opts.root, 'tmp'));
@@ -276,6 +283,17 @@ export class OverlayStore implements RootfsStore, LayerStore {
         freed += info.size;
       });
     }
+    // Init layers of images whose layers are gone (no container can use them any more).
+    for (const key of await fs.readdir(path.join(this.root, 'inits'))) {
+      const ids = await readJsonOr<string[] | null>(path.join(this.root, 'inits', key, 'layers.json'), null);
+      if (ids && ids.every((d) => this.layers.has(d))) continue;
+      await this.locked(`init:${key}`, async () => {
+        this.inits.delete(key);
+        const trash = path.join(this.root, 'tmp', `gc-init-${key}`);
+        await fs.rename(path.join(this.root, 'inits', key), trash).catch(() => {});
+        await fs.rm(trash, { recursive: true, force: true });
+      });
+    }
     return freed;
   }
 
@@ -292,8 +310,35 @@ export class OverlayStore implements RootfsStore, LayerStore {
   }
 
   /** Lower dirs, top first, relative to the store root (the mount runs with cwd = root). */
+  private initDir(id: string, meta: ContainerMeta): string {
+    return meta.init ? `inits/${meta.init}/root` : `containers/${id}/init`;
+  }
+
   private lowers(id: string, meta: ContainerMeta): string[] {
-    return [`containers/${id}/init`, ...[...meta.diffIds].reverse().map((d) => `l/${shortOf(hexOf(d))}`)];
+    return [this.initDir(id, meta), ...[...meta.diffIds].reverse().map((d) => `l/${shortOf(hexOf(d))}`)];
+  }
+
+  /** Makes (once) the init layer shared by the containers of the image with these layers. */
+  private async ensureInit(diffIds: string[]): Promise<string> {
+    const key = initKey(diffIds);
+    const dir = path.join(this.root, 'inits', key);
+    if (this.inits.has(key)) return key;
+    await this.locked(`init:${key}`, async () => {
+      if (await exists(path.join(dir, 'layers.json'))) return;
+      const tmp = path.join(this.root, 'tmp', `init-${randomBytes(6).toString('hex')}`);
+      try {
+        await fs.mkdir(path.join(tmp, 'root'), { recursive: true, mode: 0o755 });
+        await this.makeInit(path.join(tmp, 'root'), diffIds);
+        await writeJsonAtomic(path.join(tmp, 'layers.json'), diffIds);
+        await fs.rename(tmp, dir).catch((err) => {
+          if (!['ENOTEMPTY', 'EEXIST'].includes(errnoCode(err) ?? '')) throw err;
+        });
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    });
+    this.inits.add(key);
+    return key;
   }
 
   async create(containerId: string, diffIds: string[]): Promise<void> {
@@ -302,10 +347,10 @@ export class OverlayStore implements RootfsStore, LayerStore {
       const dir = this.cdir(id);
       if (await exists(path.join(dir, 'meta.json'))) return;
       for (const d of diffIds) if (!this.layers.has(d)) throw notFound(`layer not found: ${d}`);
-      for (const sub of ['diff', 'work', 'merged', 'init'])
+      const init = await this.ensureInit(diffIds);
+      for (const sub of ['diff', 'work', 'merged'])
         await fs.mkdir(path.join(dir, sub), { recursive: true, mode: 0o755 });
-      await this.makeInit(path.join(dir, 'init'), diffIds);
-      await writeJsonAtomic(path.join(dir, 'meta.json'), { diffIds } satisfies ContainerMeta);
+      await writeJsonAtomic(path.join(dir, 'meta.json'), { diffIds, init } satisfies ContainerMeta);
     });
   }
 
@@ -397,7 +442,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
     const id = checkId(containerId);
     const meta = await this.meta(id);
     const upper = path.join(this.cdir(id), 'diff');
-    const init = path.join(this.cdir(id), 'init');
+    const init = path.join(this.root, this.initDir(id, meta));
     const out: Change[] = [];
     const inLower = async (rel: string) =>
       (await fs.lstat(path.join(init, rel)).catch(() => undefined)) !== undefined ||
