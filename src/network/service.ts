@@ -5,7 +5,7 @@
  * survives a daemon restart; host objects outlive the daemon (live restore) and are reconciled
  * with that state at start-up.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Filters } from '../api/http.js';
@@ -85,6 +85,14 @@ function instanceBlock(instance: string, attempt: number): Cidr {
   return { base: (ipToNum('10.0.0.0') + idx * 4096) >>> 0, prefix: 20 };
 }
 
+interface Spare {
+  networkId: string;
+  netns: string;
+  hostIf: string;
+  ip: string;
+  mac: string;
+}
+
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
   run<T>(fn: () => Promise<T>): Promise<T> {
@@ -107,6 +115,13 @@ export class BerthNetworks implements NetworkService {
   private readonly mutex = new Mutex();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /**
+   * One ready-made sandbox per bridge network that has been used: a namespace with its veth on the
+   * bridge, an address, the route. A start takes it (no `ip` command on its path) and another is
+   * made in the background. Spares are not in the state file: they are removed at close and swept
+   * at open (`<netns prefix>s…`).
+   */
+  private readonly spares = new Map<string, Spare>();
   private pools: { base: string; size: number }[] = [];
 
   constructor(
@@ -138,6 +153,12 @@ export class BerthNetworks implements NetworkService {
     }
     // Sandboxes whose namespace is gone (host reboot): nothing to keep.
     const present = new Set(await listNetns());
+    const leftSpares = [...present].filter((n) => n.startsWith(`${this.names.netnsPrefix}s`));
+    await ipBatch(
+      leftSpares.map((n) => `netns del ${n}`),
+      undefined,
+      true,
+    ).catch(() => {});
     for (const sb of [...this.state.sandboxes]) if (!present.has(sb.netns)) this.dropSandbox(sb.containerId);
     await this.save();
     await this.applyFirewall();
@@ -482,14 +503,31 @@ export class BerthNetworks implements NetworkService {
       };
     }
 
-    const sb: SandboxState = { containerId: record.Id, netns: this.names.netns(record.Id), ports: [] };
+    // A fixed address a spare holds: the spare goes.
+    for (const { net, cfg } of wanted) {
+      const sp = this.spares.get(net.Id);
+      if (sp && cfg.IPAMConfig?.IPv4Address === sp.ip) await this.dropSpare(net.Id);
+    }
+    const cfg0 = wanted[0].cfg;
+    const spare =
+      wanted.length === 1 && !cfg0.IPAMConfig?.IPv4Address && !cfg0.MacAddress
+        ? this.spares.get(primary.Id)
+        : undefined;
+    if (spare) this.spares.delete(primary.Id);
+    if (primary.Driver === 'bridge' && !this.closed)
+      setImmediate(() => void this.mutex.run(() => this.refill(primary.Id)));
+    const sb: SandboxState = {
+      containerId: record.Id,
+      netns: spare?.netns ?? this.names.netns(record.Id),
+      ports: [],
+    };
     const made: EndpointState[] = [];
-    let nsMade = false;
+    let nsMade = !!spare;
     try {
       const host: string[] = [`netns add ${sb.netns}`];
       const ns: string[] = ['link set dev lo up'];
       for (const [i, { net, cfg }] of wanted.entries()) {
-        const ep = this.newEndpoint(record, net, cfg, `eth${i}`);
+        const ep = this.newEndpoint(record, net, cfg, `eth${i}`, spare);
         made.push(ep);
         const plan = this.drivers[net.Driver].join(net, ep, sb.netns, i === 0);
         host.push(...plan.host);
@@ -511,14 +549,16 @@ export class BerthNetworks implements NetworkService {
       }
       this.state.sandboxes.push(sb);
       nsMade = true;
-      await ipBatch(host).catch(async (err: Error) => {
-        // Leftovers of a crash (a namespace or veth of this container): remove them, retry once.
-        if (!/File exists/.test(err.message)) throw err;
-        await this.removeHostObjects(sb.netns, made);
-        await ipBatch(host);
-      });
+      if (!spare) {
+        await ipBatch(host).catch(async (err: Error) => {
+          // Leftovers of a crash (a namespace or veth of this container): remove them, retry once.
+          if (!/File exists/.test(err.message)) throw err;
+          await this.removeHostObjects(sb.netns, made);
+          await ipBatch(host);
+        });
+      }
       // The namespace side, the state file and the port rules do not depend on each other.
-      const jobs = [ipBatch(ns, sb.netns), this.save()];
+      const jobs = [spare ? Promise.resolve() : ipBatch(ns, sb.netns), this.save()];
       if (sb.ports.length) jobs.push(this.applyFirewall());
       const results = await Promise.allSettled(jobs);
       const failed = results.find((r) => r.status === 'rejected');
@@ -549,18 +589,29 @@ export class BerthNetworks implements NetworkService {
     };
   }
 
+  private leasedOn(networkId: string): Set<number> {
+    const leased = new Set(
+      this.state.endpoints.filter((e) => e.networkId === networkId).map((e) => ipToNum(e.ip)),
+    );
+    for (const sp of this.spares.values()) if (sp.networkId === networkId) leased.add(ipToNum(sp.ip));
+    return leased;
+  }
+
   private newEndpoint(
     record: ContainerRecord,
     net: NetworkRecord,
     cfg: EndpointSettings,
     ifName: string,
+    spare?: Spare,
   ): EndpointState {
     const plan = this.planOf(net);
-    const leased = new Set(
-      this.state.endpoints.filter((e) => e.networkId === net.Id).map((e) => ipToNum(e.ip)),
-    );
+    const leased = this.leasedOn(net.Id);
     const fixed = cfg.IPAMConfig?.IPv4Address;
-    const ip = fixed ? checkFixedAddress(plan, fixed, leased) : allocateAddress(plan, leased);
+    const ip = spare
+      ? ipToNum(spare.ip)
+      : fixed
+        ? checkFixedAddress(plan, fixed, leased)
+        : allocateAddress(plan, leased);
     if (ip === undefined)
       throw systemError(
         `no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`,
@@ -572,11 +623,11 @@ export class BerthNetworks implements NetworkService {
       containerId: record.Id,
       networkId: net.Id,
       ifName,
-      hostIf: net.Driver === 'bridge' ? this.names.veth(record.Id, net.Id) : undefined,
+      hostIf: spare ? spare.hostIf : net.Driver === 'bridge' ? this.names.veth(record.Id, net.Id) : undefined,
       ip: numToIp(ip),
       prefix: plan.subnet.prefix,
       gateway: net.Internal && net.Driver === 'bridge' ? '' : numToIp(plan.gateway),
-      mac: cfg.MacAddress || macFor(ip),
+      mac: spare ? spare.mac : cfg.MacAddress || macFor(ip),
       aliases: userNet ? [...(cfg.Aliases ?? [])] : [],
       dnsNames: userNet ? [name, ...(cfg.Aliases ?? []), shortId(record.Id)] : [],
     };
@@ -637,6 +688,53 @@ export class BerthNetworks implements NetworkService {
     }
   }
 
+  /** Makes the spare sandbox of a bridge network (run under the mutex, off any start's path). */
+  private async refill(networkId: string): Promise<void> {
+    if (this.closed || this.spares.has(networkId)) return;
+    const net = this.state.networks.find((n) => n.Id === networkId);
+    if (!net || net.Driver !== 'bridge') return;
+    const plan = this.planOf(net);
+    const ipNum = allocateAddress(plan, this.leasedOn(net.Id));
+    if (ipNum === undefined) return;
+    const tag = randomBytes(6).toString('hex').slice(0, 11);
+    const sp: Spare = {
+      networkId,
+      netns: `${this.names.netnsPrefix}s${tag}`,
+      hostIf: this.names.veth(`spare-${tag}`, networkId),
+      ip: numToIp(ipNum),
+      mac: macFor(ipNum),
+    };
+    const ep = {
+      ifName: 'eth0',
+      hostIf: sp.hostIf,
+      ip: sp.ip,
+      prefix: plan.subnet.prefix,
+      gateway: net.Internal ? '' : numToIp(plan.gateway),
+      mac: sp.mac,
+    } as EndpointState;
+    const join = this.drivers.bridge.join(net, ep, sp.netns, true);
+    this.spares.set(networkId, sp); // its address is taken from now on
+    try {
+      await ipBatch([`netns add ${sp.netns}`, ...join.host]);
+      await ipBatch(['link set dev lo up', ...join.ns], sp.netns);
+    } catch (err) {
+      this.spares.delete(networkId);
+      await ipBatch([`link del dev ${sp.hostIf}`, `netns del ${sp.netns}`], undefined, true).catch(() => {});
+      log.debug('cannot make a spare sandbox', { network: net.Name, err });
+    }
+  }
+
+  private async dropSpare(networkId: string): Promise<void> {
+    const sp = this.spares.get(networkId);
+    if (!sp) return;
+    this.spares.delete(networkId);
+    await ipBatch(
+      [`link set dev ${sp.hostIf} down nomaster`, `netns del ${sp.netns}`],
+      undefined,
+      true,
+    ).catch(() => {});
+  }
+
   private sweepLinks(names: string[]): Promise<void> {
     return this.mutex.run(async () => {
       if (this.closed) return;
@@ -667,6 +765,7 @@ export class BerthNetworks implements NetworkService {
   async close(): Promise<void> {
     await this.mutex.run(async () => {
       this.closed = true;
+      for (const id of [...this.spares.keys()]) await this.dropSpare(id);
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       for (const id of [...this.dns.keys()]) await this.stopDns(id);
@@ -961,6 +1060,7 @@ export class BerthNetworks implements NetworkService {
   }
 
   private async removeNetwork(net: NetworkRecord): Promise<void> {
+    await this.dropSpare(net.Id);
     await this.stopDns(net.Id);
     this.state.networks = this.state.networks.filter((n) => n !== net);
     await this.applyFirewall();
@@ -1038,6 +1138,8 @@ export class BerthNetworks implements NetworkService {
       if (net.predefined && cfg.Aliases?.length)
         throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const sb = this.state.sandboxes.find((s) => s.containerId === record.Id);
+      if (sb && cfg.IPAMConfig?.IPv4Address && this.spares.get(net.Id)?.ip === cfg.IPAMConfig.IPv4Address)
+        await this.dropSpare(net.Id);
       if (sb) {
         const used = this.state.endpoints
           .filter((e) => e.containerId === record.Id)
