@@ -286,7 +286,7 @@ export class OverlayStore implements RootfsStore, LayerStore {
     // Init layers of images whose layers are gone (no container can use them any more).
     for (const key of await fs.readdir(path.join(this.root, 'inits'))) {
       const ids = await readJsonOr<string[] | null>(path.join(this.root, 'inits', key, 'layers.json'), null);
-      if (ids && ids.every((d) => this.layers.has(d))) continue;
+      if (ids?.every((d) => this.layers.has(d))) continue;
       await this.locked(`init:${key}`, async () => {
         this.inits.delete(key);
         const trash = path.join(this.root, 'tmp', `gc-init-${key}`);
