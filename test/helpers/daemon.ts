@@ -50,8 +50,8 @@ export class TestDaemon {
   async start(): Promise<void> {
     await fs.mkdir(this.dockerConfig, { recursive: true });
     const proc = spawn(
-      process.execPath,
-      [BERTHD, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--no-dns-forward', '--config-file', path.join(this.base, 'daemon.json'), ...this.args],
+      BERTHD, // through its shebang, which carries berthd's V8 flags
+      ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--no-dns-forward', '--config-file', path.join(this.base, 'daemon.json'), ...this.args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     if (!existsSync(path.join(this.base, 'daemon.json'))) await fs.writeFile(path.join(this.base, 'daemon.json'), '{}\n');
