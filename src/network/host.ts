@@ -181,6 +181,7 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
 
 export interface LinkInfo {
   ifname: string;
+  master?: string;
   link_type?: string;
   linkinfo?: { info_kind?: string };
   operstate?: string;

@@ -160,6 +160,19 @@ export class BerthNetworks implements NetworkService {
       true,
     ).catch(() => {});
     for (const sb of [...this.state.sandboxes]) if (!present.has(sb.netns)) this.dropSandbox(sb.containerId);
+    // Ports on our bridges that no endpoint owns (spares of a crashed run, namespaces still being
+    // freed): off the bridge and deleted, so that their addresses can be leased again safely.
+    const bridges = new Set(this.state.networks.filter((n) => n.Driver === 'bridge').map((n) => n.ifname));
+    const owned = new Set(this.state.endpoints.map((e) => e.hostIf));
+    const vethPrefix = this.config.instance ? `vb${this.config.instance}` : 'vb-';
+    const strays = (await listLinks().catch(() => [])).filter(
+      (l) => l.master && bridges.has(l.master) && l.ifname.startsWith(vethPrefix) && !owned.has(l.ifname),
+    );
+    await ipBatch(
+      strays.map((l) => `link del dev ${l.ifname}`),
+      undefined,
+      true,
+    ).catch(() => {});
     await this.save();
     await this.applyFirewall();
     for (const net of this.state.networks) await this.startDns(net);
