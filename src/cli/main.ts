@@ -2,7 +2,7 @@
  * `berth`: docker's commands, flags, output and exit codes, over the Engine API only.
  * Command modules are imported lazily, when their command runs.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './args.js';
 import { Cli, collect, errorMessage, type GlobalOptions, PROG, StatusError } from './cli.js';
 
 type Handler = (cli: Cli, ...args: any[]) => Promise<void>;
@@ -383,7 +383,6 @@ function build(): Command {
   const program = new Command(PROG)
     .usage('[OPTIONS] COMMAND')
     .description('A self-sufficient runtime for containers')
-    .enablePositionalOptions()
     .option('-H, --host <list>', 'Daemon socket to connect to', collect)
     .option('--tls', 'Use TLS; implied by --tlsverify')
     .option('--tlsverify', 'Use TLS and verify the remote')
@@ -394,8 +393,7 @@ function build(): Command {
     .option('-c, --context <string>', 'Name of the context to use')
     .option('-D, --debug', 'Enable debug mode')
     .option('-l, --log-level <string>', 'Set the logging level')
-    .option('-v, --version', 'Print version information and quit')
-    .helpCommand(false);
+    .option('-v, --version', 'Print version information and quit');
 
   addContainerCommands(program, true);
   addImageCommands(program, true);
@@ -534,27 +532,14 @@ function usageFailure(err: CommanderError, cmd: Command): number {
 
 let lastCommand: Command | undefined;
 
-function docker(program: Command): void {
-  const configure = (c: Command) => {
-    c.exitOverride();
-    c.configureOutput({ outputError: () => {} });
-    c.hook('preSubcommand', (_t, sub) => {
-      lastCommand = sub;
-    });
-    for (const s of c.commands) configure(s);
-  };
-  configure(program);
-}
-
 export async function main(argv: string[]): Promise<number> {
   const createopts = await import('./commands/createopts.js');
   createOptionsAdder = createopts.addCreateOptions;
   const program = build();
-  docker(program);
-  program.hook('preAction', (thisCommand, actionCommand) => {
-    lastCommand = actionCommand;
-    current = new Cli(thisCommand.opts() as GlobalOptions);
-  });
+  program.onAction = (cmd) => {
+    lastCommand = cmd;
+    current = new Cli(program.opts() as GlobalOptions);
+  };
   if (argv.length === 0) {
     program.outputHelp();
     return 0;
@@ -577,7 +562,7 @@ export async function main(argv: string[]): Promise<number> {
         err.code === 'commander.version'
       )
         return 0;
-      return usageFailure(err, lastCommand ?? program);
+      return usageFailure(err, err.command ?? lastCommand ?? program);
     }
     if (err instanceof StatusError) {
       if (err.message) process.stderr.write(err.message + '\n');

@@ -145,7 +145,12 @@ export class EngineClient {
     return v;
   }
 
-  private options(method: string, path: string, headers: Record<string, string>, agent: http.Agent | false): https.RequestOptions {
+  private options(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    agent: http.Agent | false,
+  ): https.RequestOptions {
     const ep = this.endpoint;
     const o: https.RequestOptions = {
       method,

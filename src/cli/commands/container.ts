@@ -1,9 +1,7 @@
 /** Container commands that do not stream stdio: ps, inspect, rm, stop, kill, logs, top, cp, … */
-import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ApiError, readAll } from '../../client/client.js';
 import { Demuxer } from '../../client/demux.js';
 import { type Cli, errorMessage, forEach, StatusError } from '../cli.js';
@@ -382,11 +380,11 @@ async function toOutput(res: Readable, output: string | undefined, what: string)
       res.destroy();
       throw new StatusError(1, `cowardly refusing to save to a terminal. Use the -o flag or redirect`);
     }
-    await pipeline(res, process.stdout);
+    await (await import('node:stream/promises')).pipeline(res, process.stdout);
     return;
   }
   try {
-    await pipeline(res, createWriteStream(output));
+    await (await import('node:stream/promises')).pipeline(res, createWriteStream(output));
   } catch (err) {
     throw new StatusError(1, `failed to ${what}: ${(err as Error).message}`);
   }
@@ -500,7 +498,8 @@ async function statContainerPath(cli: Cli, container: string, p: string): Promis
 
 const IS_DIR = 0x80000000;
 
-function runTar(args: string[], input?: Readable): { stdout: Readable; done: Promise<void> } {
+async function runTar(args: string[], input?: Readable): Promise<{ stdout: Readable; done: Promise<void> }> {
+  const { spawn } = await import('node:child_process');
   const child = spawn('tar', args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -529,7 +528,7 @@ export async function cp(cli: Cli, src: string, dst: string, opts: Record<string
       query: { path: s.path },
     });
     if (d.path === '-') {
-      await pipeline(res, process.stdout);
+      await (await import('node:stream/promises')).pipeline(res, process.stdout);
       return;
     }
     const statHeader = res.headers['x-docker-container-path-stat'];
@@ -551,7 +550,7 @@ export async function cp(cli: Cli, src: string, dst: string, opts: Record<string
     }
     if (!opts.archive) args.push('--no-same-owner');
     args.push('-C', target);
-    const t = runTar(args, res);
+    const t = await runTar(args, res);
     await t.done;
     return;
   }
@@ -592,7 +591,7 @@ export async function cp(cli: Cli, src: string, dst: string, opts: Record<string
         args.push(`--transform=s,^${escapeRe(base)}\\(/\\|$\\),${newBase.replace(/[\\,&]/g, '\\$&')}\\1,`);
     }
     args.push(entryBase);
-    const t = runTar(args);
+    const t = await runTar(args);
     body = t.stdout;
     wait = t.done;
   }

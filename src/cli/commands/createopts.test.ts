@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Command } from 'commander';
+import { Command } from '../args.js';
 import { addCreateOptions, buildCreate, parseMount, parsePortSpec } from './createopts.js';
 
-function parse(argv: string[]): { image: string; args: string[]; opts: Record<string, any> } {
+async function parse(argv: string[]): Promise<{ image: string; args: string[]; opts: Record<string, any> }> {
   let out: { image: string; args: string[]; opts: Record<string, any> } | undefined;
-  const program = new Command('x').enablePositionalOptions().exitOverride();
+  const program = new Command('x');
   addCreateOptions(
     program
       .command('run')
@@ -16,12 +16,12 @@ function parse(argv: string[]): { image: string; args: string[]; opts: Record<st
   ).action((image: string, args: string[], opts: Record<string, any>) => {
     out = { image, args, opts };
   });
-  program.parse(['run', ...argv], { from: 'user' });
+  await program.parseAsync(['run', ...argv]);
   return out!;
 }
 
-test('docker-style parsing: combined short flags, repeated options, options after the image belong to the command', () => {
-  const p = parse([
+test('docker-style parsing: combined short flags, repeated options, options after the image belong to the command', async () => {
+  const p = await parse([
     '-it',
     '--rm',
     '-e',
@@ -47,8 +47,8 @@ test('docker-style parsing: combined short flags, repeated options, options afte
   assert.deepEqual(r.body.HostConfig.PortBindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] });
 });
 
-test('create body fields as the docker CLI sends them', () => {
-  const p = parse([
+test('create body fields as the docker CLI sends them', async () => {
+  const p = await parse([
     '-d',
     '--name',
     'web',

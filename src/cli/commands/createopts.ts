@@ -1,6 +1,6 @@
 /** `run`/`create` flags → the `POST /containers/create` body, as docker's `parse()` builds it. */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command } from '../args.js';
 import { collect } from '../cli.js';
 import { parseGoDuration, ramInBytes } from '../units.js';
 
