@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -177,6 +178,29 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
       `${name}: ${r.stdout}${r.stderr}`,
     );
   }
+  // The same over TCP (length-prefixed), from the host side of the bridge.
+  const tcpAnswer = await new Promise<string[]>((resolve, reject) => {
+    const q = dnsPacket.encode({
+      type: 'query',
+      id: 7,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: 'A', name: 'database' }],
+    });
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(q.length);
+    const c = net.connect(53, gw, () => c.write(Buffer.concat([len, q])));
+    let got = Buffer.alloc(0);
+    c.on('data', (b) => {
+      got = Buffer.concat([got, b]);
+      if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+        c.destroy();
+        const ans = dnsPacket.decode(got.subarray(2)).answers ?? [];
+        resolve(ans.map((a) => String((a as { data: unknown }).data)));
+      }
+    });
+    c.on('error', reject);
+  });
+  assert.deepEqual(tcpAnswer, [dbIp]);
   const nx = await inNs(appNs, ['nslookup', 'web', gw]);
   assert.doesNotMatch(nx.stdout, /Address: 10\./, 'web is not on neta');
   const ok = await inCurl(appNs, 2, [`http://${dbIp}/`]);

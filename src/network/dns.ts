@@ -7,6 +7,7 @@
  * is off (then it answers REFUSED, and no query leaves the machine).
  */
 import * as dgram from 'node:dgram';
+import * as net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { log } from '../util/log.js';
 
@@ -23,6 +24,7 @@ const TTL = 600;
 
 export class DnsServer {
   private socket?: dgram.Socket;
+  private tcp?: net.Server;
 
   constructor(
     readonly address: string,
@@ -40,6 +42,21 @@ export class DnsServer {
       });
     });
     sock.on('error', (err) => log.warn('embedded DNS socket error', { address: this.address, err }));
+    // TCP as well (RFC 7766): clients retry there after a truncated answer or with `use-vc`.
+    const tcp = net.createServer((conn) => this.serveTcp(conn));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: this.address, port: this.port, exclusive: true }, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      this.tcp = tcp;
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
     sock.on('message', (msg, rinfo) => {
       this.handle(msg, rinfo.address)
         .then((reply) => {
@@ -54,6 +71,34 @@ export class DnsServer {
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
+    const t = this.tcp;
+    this.tcp = undefined;
+    if (t) await new Promise<void>((r) => t.close(() => r()));
+  }
+
+  /** Length-prefixed messages on one connection, answered in order. */
+  private serveTcp(conn: net.Socket): void {
+    let buf = Buffer.alloc(0);
+    let chain = Promise.resolve();
+    conn.setTimeout(10_000, () => conn.destroy());
+    conn.on('error', () => {});
+    conn.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        chain = chain.then(async () => {
+          const reply = await this.handle(
+            Buffer.from(msg),
+            conn.remoteAddress?.replace(/^::ffff:/, '') ?? '',
+          ).catch(() => undefined);
+          if (!reply || conn.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(reply.length);
+          conn.write(Buffer.concat([len, reply]));
+        });
+      }
+    });
   }
 
   async handle(msg: Buffer, client: string): Promise<Buffer | undefined> {
