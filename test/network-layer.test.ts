@@ -441,3 +441,48 @@ test('restart: running sandboxes keep ports; DNS comes back; gone ones are recon
   await svc.detach(keep);
   await svc.remove('rs');
 });
+
+test('forwarding on: unknown names go to the upstream resolver (a local one here)', async () => {
+  const tag = randomBytes(3).toString('hex');
+  const base2 = mkdtempSync(path.join(tmpdir(), 'berth-netlayer-fwd-'));
+  const upstreamIp = '127.0.0.77';
+  const upstream = dgram.createSocket('udp4');
+  upstream.on('message', (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const reply = dnsPacket.encode({
+      type: 'response',
+      id: q.id,
+      flags: dnsPacket.RECURSION_AVAILABLE,
+      questions: q.questions,
+      answers: (q.questions ?? [])
+        .filter((x) => x.type === 'A' && x.name === 'outside.example')
+        .map((x) => ({ type: 'A' as const, name: x.name, ttl: 60, data: '192.0.2.99' })),
+    });
+    upstream.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => upstream.bind(53, upstreamIp, () => r()));
+  const c = defaultConfig();
+  c.dataRoot = path.join(base2, 'data');
+  c.execRoot = path.join(base2, 'run');
+  c.instance = tag;
+  c.dnsForward = true;
+  c.dns = [upstreamIp];
+  finalizeConfig(c);
+  const svc2 = await openNetworkService({ config: c, events: new EventBus(), containers: directory });
+  try {
+    await svc2.create({ Name: 'fw' });
+    const r = record('fwc', { NetworkMode: 'fw' });
+    const a = await svc2.attach(r);
+    const gw = (await svc2.inspect('fw')).IPAM.Config[0].Gateway!;
+    const res = await inNs(nsName(a.netnsPath), ['nslookup', 'outside.example', gw]);
+    assert.match(res.stdout, /Address: 192\.0\.2\.99/, res.stdout + res.stderr);
+    const own = await inNs(nsName(a.netnsPath), ['nslookup', 'fwc', gw]);
+    assert.match(own.stdout, new RegExp(`Address: ${a.addresses[0].replace(/\./g, '\\.')}`));
+    await svc2.detach(r);
+  } finally {
+    await svc2.close();
+    upstream.close();
+    await cleanupNetwork(tag, base2);
+    await fs.rm(base2, { recursive: true, force: true });
+  }
+});
