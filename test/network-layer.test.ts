@@ -201,6 +201,8 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
     c.on('error', reject);
   });
   assert.deepEqual(tcpAnswer, [dbIp]);
+  const ptr = await inNs(appNs, ['nslookup', dbIp, gw]);
+  assert.match(ptr.stdout, /name = db\.neta/, ptr.stdout);
   const nx = await inNs(appNs, ['nslookup', 'web', gw]);
   assert.doesNotMatch(nx.stdout, /Address: 10\./, 'web is not on neta');
   const ok = await inCurl(appNs, 2, [`http://${dbIp}/`]);

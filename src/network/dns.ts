@@ -14,6 +14,8 @@ import { log } from '../util/log.js';
 export interface DnsAnswer {
   /** Addresses for a name this network knows; undefined: not ours. */
   addresses?: string[];
+  /** For a reverse query (`d.c.b.a.in-addr.arpa`) of a known address: the name. */
+  ptr?: string;
   /** Upstream resolvers for the client (empty: do not forward). */
   upstreams: string[];
 }
@@ -112,6 +114,16 @@ export class DnsServer {
     if (!q) return undefined;
     const name = q.name.toLowerCase().replace(/\.$/, '');
     const ans = this.lookup(name, client);
+    if (ans.ptr) {
+      return dnsPacket.encode({
+        type: 'response',
+        id: query.id,
+        flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+        questions: [q],
+        answers:
+          q.type === 'PTR' ? [{ type: 'PTR', name: q.name, ttl: TTL, class: 'IN', data: ans.ptr }] : [],
+      });
+    }
     if (ans.addresses) {
       const answers: dnsPacket.Answer[] =
         q.type === 'A'

@@ -378,7 +378,7 @@ export class BerthNetworks implements NetworkService {
     networkId: string,
     name: string,
     client: string,
-  ): { addresses?: string[]; upstreams: string[] } {
+  ): { addresses?: string[]; ptr?: string; upstreams: string[] } {
     const eps = this.state.endpoints.filter((e) => e.networkId === networkId);
     // As Docker's resolver: the names of every user-defined network the asking container is on,
     // the network the query arrived on first.
@@ -387,6 +387,16 @@ export class BerthNetworks implements NetworkService {
     if (asking) {
       for (const e of this.state.endpoints)
         if (e.containerId === asking && !netIds.includes(e.networkId)) netIds.push(e.networkId);
+    }
+    const rev = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\.in-addr\.arpa$/.exec(name);
+    if (rev) {
+      const ip = [rev[4], rev[3], rev[2], rev[1]].join('.');
+      for (const id of netIds) {
+        const net = this.state.networks.find((n) => n.Id === id);
+        const ep = this.state.endpoints.find((e) => e.networkId === id && e.ip === ip);
+        if (net && !net.predefined && ep)
+          return { ptr: `${this.containerName(ep.containerId)}.${net.Name}`, upstreams: [] };
+      }
     }
     let addresses: string[] | undefined;
     for (const id of netIds) {
