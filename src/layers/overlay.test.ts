@@ -109,18 +109,38 @@ test('a layer is unpacked once, whiteouts and opaque dirs converted, gzip accept
   await fs.writeFile(path.join(root, 'etc/new'), 'n');
   await fs.rm(path.join(root, 'etc/b'));
   await fs.mkdir(path.join(root, 'data'));
+  // A directory removed and made again is opaque in the upper dir: what it hid counts as deleted.
+  await fs.rm(path.join(root, 'bin'), { recursive: true });
+  await fs.mkdir(path.join(root, 'bin'));
+  await fs.writeFile(path.join(root, 'bin/sh'), 'new sh');
   const changes = await store.changes('c1');
   assert.deepEqual(changes, [
+    { Path: '/bin', Kind: 0 },
+    { Path: '/bin/abs', Kind: 2 },
+    { Path: '/bin/busy', Kind: 2 },
+    { Path: '/bin/sh', Kind: 0 },
     { Path: '/data', Kind: 1 },
     { Path: '/etc', Kind: 0 },
     { Path: '/etc/b', Kind: 2 },
     { Path: '/etc/new', Kind: 1 },
   ]);
   const diff = await tarNames(await store.diffTar('c1'));
-  assert.deepEqual([...diff.keys()].sort(), ['data/', 'etc/', 'etc/.wh.b', 'etc/new']);
+  assert.deepEqual([...diff.keys()].sort(), [
+    'bin/',
+    'bin/.wh..wh..opq',
+    'bin/sh',
+    'data/',
+    'etc/',
+    'etc/.wh.b',
+    'etc/new',
+  ]);
+  await fs.link(path.join(root, 'etc/new'), path.join(root, 'etc/new2'));
   const exp = await tarNames(await store.exportTar('c1'));
-  assert.ok(exp.has('etc/new') && exp.has('bin/sh') && !exp.has('etc/b'));
-  assert.equal(exp.get('bin/sh')?.type, 'link');
+  assert.equal(exp.get('etc/new2')?.type, 'link', 'hard links stay hard links');
+  assert.equal(exp.get('etc/new2')?.linkname, 'etc/new');
+  assert.ok(exp.has('etc/new') && exp.has('opq/new') && !exp.has('etc/b') && !exp.has('bin/busy'));
+  assert.equal(exp.get('bin/sh')?.type, 'file');
+  assert.equal(exp.get('bin/sh')?.size, 6);
 
   // Layers under a container survive gc; after remove they go.
   assert.equal(await store.gc(new Set()), 0);

@@ -22,7 +22,7 @@ import type { ContentStore } from '../content/index.js';
 import { errnoCode, invalid, notFound, systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { exists, readJsonOr, writeJsonAtomic } from '../util/fsx.js';
-import { isWhiteoutDevice, packDirectory } from './dirtar.js';
+import { isOpaque, isWhiteoutDevice, packDirectory } from './dirtar.js';
 import { Mounter } from './mounter.js';
 import type { Change, LayerInfo, LayerStore, RootfsStore } from './index.js';
 import { type ScanResult, scanTar, tarError } from './scan.js';
@@ -458,7 +458,19 @@ export class OverlayStore implements RootfsStore, LayerStore {
           continue;
         }
         out.push({ Path: `/${r}`, Kind: lower ? 0 : 1 });
-        if (st.isDirectory()) await walk(r);
+        if (!st.isDirectory()) continue;
+        if (lower && (await isOpaque(path.join(upper, r)))) {
+          // An opaque dir hides everything below it in the image: those entries are deleted.
+          const mine = new Set(await fs.readdir(path.join(upper, r)));
+          const theirs = new Set<string>();
+          for (const dir of [init, ...meta.diffIds.map((d) => this.layerDir(d))]) {
+            for (const c of await fs.readdir(path.join(dir, r)).catch(() => [] as string[])) theirs.add(c);
+          }
+          for (const c of theirs) {
+            if (!mine.has(c) && (await inLower(`${r}/${c}`))) out.push({ Path: `/${r}/${c}`, Kind: 2 });
+          }
+        }
+        await walk(r);
       }
     };
     await walk('');
