@@ -55,6 +55,12 @@ test('run: output, stderr, exit codes as docker', async () => {
     missing.stderr,
     /^berth: Error response from daemon: .*no such file or directory.*\n\nRun 'berth run --help' for more information\n$/m,
   );
+  // a missing image: "Unable to find image … locally", then the pull's in-stream error, exit 125 (as docker)
+  const pullArgs = ['run', '--rm', 'cli-no-such-image'];
+  const [pa, pb] = await Promise.all([d.docker(pullArgs), d.berth(pullArgs)]);
+  assert.equal(pb.code, pa.code);
+  assert.equal(pb.stderr.replace(/berth/g, 'docker'), pa.stderr.replace(/berth/g, 'docker'));
+  assert.match(pb.stderr, /^Unable to find image 'cli-no-such-image:latest' locally\n/);
   const noimg = await d.berth(['run', '--rm', '--pull', 'never', 'cli-no-such-image']);
   assert.equal(noimg.code, 125);
   assert.match(noimg.stderr, /No such image/);

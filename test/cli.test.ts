@@ -108,6 +108,21 @@ test('inspect: JSON array, -f templates, --type, and errors match docker', async
   await same(['inspect', '--type', 'image', '-f', '{{.Architecture}}', 'busybox']);
 });
 
+test('system df and events match docker', async () => {
+  await same(['system', 'df']);
+  await same(['system', 'df', '--format', '{{json .}}']);
+  await same(['events', '--since', '10m', '--until', '0s']);
+  await same([
+    'events',
+    '--since',
+    '10m',
+    '--until',
+    '0s',
+    '--format',
+    '{{.Type}} {{.Action}} {{json .Actor.Attributes}}',
+  ]);
+});
+
 test('save, load, import and tag through berth keep image IDs', async () => {
   const out = path.join(tmp, 'bb.tar');
   const s = await d.berth(['save', '-o', out, 'busybox']);
