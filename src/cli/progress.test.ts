@@ -4,11 +4,11 @@ import { ProgressRenderer, StreamError } from './progress.js';
 
 function sink(isTTY: boolean): { out: NodeJS.WriteStream; text: () => string } {
   let buf = '';
-  const out = {
-    isTTY,
-    columns: 200,
-    write: (s: string) => ((buf += s), true),
-  } as unknown as NodeJS.WriteStream;
+  const write = (s: string) => {
+    buf += s;
+    return true;
+  };
+  const out = { isTTY, columns: 200, write } as unknown as NodeJS.WriteStream;
   return { out, text: () => buf };
 }
 
