@@ -201,6 +201,30 @@ test('run -it under a pseudo-terminal: TTY, raw mode, exit code', {
   assert.equal(r.code, 4, r.stdout);
 });
 
+test('attach follows a running container and exits with its code', async () => {
+  const r = await d.berth([
+    'run',
+    '-d',
+    '--name',
+    'cli-c3',
+    '--network',
+    'none',
+    'busybox',
+    'sh',
+    '-c',
+    'sleep 1; echo one; echo two >&2; exit 6',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const a = await d.berth(['attach', 'cli-c3'], { timeoutMs: 20_000 });
+  assert.equal(a.stdout, 'one\n');
+  assert.equal(a.stderr, 'two\n');
+  assert.equal(a.code, 6);
+  const again = await d.berth(['attach', 'cli-c3']);
+  assert.equal(again.code, 1);
+  assert.equal(again.stderr, 'You cannot attach to a stopped container, start it first\n');
+  assert.equal((await d.berth(['rm', 'cli-c3'])).code, 0);
+});
+
 test('signals sent to berth run reach the container (sig-proxy)', async () => {
   const child = spawn(
     process.execPath,
