@@ -404,6 +404,17 @@ test('macvlan on a veth parent; host and none modes', async () => {
   await svc.detach(m2);
   await svc.remove('mv');
 
+  // --internal: no default route out, and the bridge's traffic to other links is dropped.
+  await svc.create({ Name: 'inner', Internal: true });
+  const ir = record('inner1', { NetworkMode: 'inner' });
+  const ia = await svc.attach(ir);
+  const routes = await runCmd('ip', ['-n', nsName(ia.netnsPath), 'route']);
+  assert.doesNotMatch(routes.stdout, /default/);
+  const rules = (await runCmd('nft', ['list', 'chain', 'ip', `berth_${instance}`, 'forward'])).stdout;
+  assert.match(rules, /iifname "bb[0-9a-f]+" oifname != "bb[0-9a-f]+" drop/);
+  await svc.detach(ir);
+  await svc.remove('inner');
+
   const h = await svc.attach(record('h', { NetworkMode: 'host' }));
   assert.equal(h.hostNetwork, true);
   assert.equal(h.netnsPath, undefined);
