@@ -11,11 +11,11 @@
  * `rid` is the first 16 hex digits of the container ID, `xid` of the exec ID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
+import { constants, createReadStream, existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { conflict, errnoCode, systemError } from '../util/errors.js';
-import { run } from '../util/exec.js';
+import { quote, ShellPool } from '../util/shell-pool.js';
 import { log } from '../util/log.js';
 import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
 
@@ -48,6 +48,7 @@ export class ConmonRuntime implements OciRuntime {
 
   close(): void {
     this.exitWatcher?.close();
+    this.shells.close();
   }
 
   bundle(id: string): string {
@@ -63,8 +64,14 @@ export class ConmonRuntime implements OciRuntime {
     return `--root=${path.join(this.execRoot, runtime)}`;
   }
 
-  private runtimeCmd(runtime: string, args: string[], allowFail = false) {
-    return run(this.runtimePath(runtime), [this.rootArg(runtime), ...args], { allowFail });
+  private readonly shells = new ShellPool(4);
+
+  /** crun/runc calls go through waiting shells: a spawn from Node costs tens of ms per call. */
+  private async runtimeCmd(runtime: string, args: string[], allowFail = false) {
+    const r = await this.shells.run([this.runtimePath(runtime), this.rootArg(runtime), ...args]);
+    const res = { stdout: r.output, stderr: r.output, code: r.code };
+    if (res.code !== 0 && !allowFail) throw systemError(`${runtime} ${args[0]}: ${r.output.trim() || `exit ${r.code}`}`);
+    return res;
   }
 
   async create(o: CreateOptions): Promise<number> {
@@ -93,12 +100,14 @@ export class ConmonRuntime implements OciRuntime {
     if (o.tty) args.push('-t');
     if (o.openStdin) args.push('-i');
     if (o.leaveStdinOpen) args.push('--leave-stdin-open');
-    const child = spawn('conmon', args, {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
-      detached: true,
-    });
-    const msg = await readSyncMessage(child, child.stdio[3] as Readable);
+    // conmon is started from a waiting shell (no fork of the daemon); its sync pipe is a fifo.
+    const sync = path.join(bundle, 'sync');
+    const errFile = path.join(bundle, 'conmon.err');
+    const started = await this.shells.runLine(
+      `mkfifo ${quote(sync)} && { _OCI_SYNCPIPE=3 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)} & }`,
+    );
+    if (started.code !== 0) throw systemError(`cannot start the container monitor: ${started.output.trim()}`);
+    const msg = await readSyncFifo(sync, errFile);
     if (msg.data < 0) throw new RuntimeStartError(cleanRuntimeMessage(msg.message ?? 'container create failed'));
     return msg.data;
   }
@@ -326,6 +335,24 @@ function readSyncMessage(child: ChildProcess, pipe: Readable, destroyAfter = tru
     });
     child.unref();
   });
+}
+
+/** Reads conmon's first message from the sync fifo; if it closes without one, conmon's stderr tells why. */
+async function readSyncFifo(fifo: string, errFile: string): Promise<SyncMessage> {
+  const stream = createReadStream(fifo);
+  let buf = '';
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      buf += chunk.toString();
+      const end = buf.indexOf('}');
+      if (end >= 0) return JSON.parse(buf.slice(0, end + 1)) as SyncMessage;
+    }
+  } finally {
+    stream.destroy();
+    await fs.rm(fifo, { force: true }).catch(() => {});
+  }
+  const err = await fs.readFile(errFile, 'utf8').catch(() => '');
+  throw new RuntimeStartError(cleanRuntimeMessage(err) || 'the container monitor exited early');
 }
 
 /** Strips conmon/crun decorations, keeping the runtime's own words. */
