@@ -39,6 +39,8 @@ interface Live {
   /** Serialises start/stop/remove of one container. */
   lock: Promise<unknown>;
   restartTimer?: NodeJS.Timeout;
+  /** Set once the exit handling released the runtime, network, volumes and rootfs mount. */
+  released?: boolean;
   /** Resolves when the current run ends (for logs -f). */
   stopped?: Promise<void>;
   markStopped?: () => void;
@@ -203,6 +205,7 @@ export class ContainerService implements ContainerDirectory {
       live.restartTimer = undefined;
     }
     c.ManuallyStopped = false;
+    live.released = false;
     let net: NetworkAttachment | undefined;
     let mountedVolumes = false;
     const runtime = this.runtimeOf(c);
@@ -307,9 +310,11 @@ export class ContainerService implements ContainerDirectory {
     const oom = await this.oomKilled(c);
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     const live = this.liveOf(c.Id);
+    live.released = true;
     live.markStopped?.();
     live.stopped = undefined;
-    await this.store.save(c);
+    // An --rm container's record is about to go: no need to make this state durable first.
+    if (!c.HostConfig.AutoRemove) await this.store.save(c);
     this.publish(c, 'die', { exitCode: String(code) });
     this.notifyWaiters(c, 'next-exit');
     if (c.HostConfig.AutoRemove && !this.shuttingDown) {
@@ -502,10 +507,12 @@ export class ContainerService implements ContainerDirectory {
       c.State.Status = 'removing';
       await this.store.save(c).catch(() => {});
       live.stopExitWatch?.();
-      await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});
-      await this.runtime.cleanup(c.Id).catch(() => {});
-      await this.s.networks.detach(c).catch(() => {});
-      await this.s.volumes.unmount(c).catch(() => {});
+      if (!live.released) {
+        await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});
+        await this.runtime.cleanup(c.Id).catch(() => {});
+        await this.s.networks.detach(c).catch(() => {});
+        await this.s.volumes.unmount(c).catch(() => {});
+      }
       await this.s.volumes.release(c, opts.volumes);
       await this.s.rootfs.remove(c.Id);
       await this.store.remove(c.Id);
