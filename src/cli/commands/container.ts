@@ -429,8 +429,7 @@ export async function commit(
 }
 
 export async function prune(cli: Cli, opts: Record<string, any>): Promise<void> {
-  if (!opts.force && !(await confirm(cli, 'WARNING! This will remove all stopped containers.')))
-    throw new StatusError(1, '');
+  if (!opts.force && !(await confirm(cli, 'WARNING! This will remove all stopped containers.'))) return;
   const r = await cli.client.post<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>(
     '/containers/prune',
     { filters: filtersJson(opts.filter) },
@@ -460,11 +459,7 @@ export async function confirm(cli: Cli, warning: string): Promise<boolean> {
     process.stdin.once('end', done);
     process.stdin.resume();
   });
-  if (!['y', 'yes'].includes(line.toLowerCase())) {
-    cli.out('\n');
-    return false;
-  }
-  return true;
+  return ['y', 'yes'].includes(line.toLowerCase());
 }
 
 // ---------- cp ----------

@@ -204,7 +204,7 @@ export async function imagePrune(cli: Cli, opts: Record<string, any>): Promise<v
   const warning = opts.all
     ? 'WARNING! This will remove all images without at least one container associated to them.'
     : 'WARNING! This will remove all dangling images.';
-  if (!opts.force && !(await confirm(cli, warning))) throw new StatusError(1, '');
+  if (!opts.force && !(await confirm(cli, warning))) return;
   const filters = [...(opts.filter ?? []), `dangling=${opts.all ? 'false' : 'true'}`];
   const r = await cli.client.post<{
     ImagesDeleted?: { Untagged?: string; Deleted?: string }[] | null;

@@ -117,7 +117,7 @@ export async function networkPrune(cli: Cli, opts: Record<string, any>): Promise
     !opts.force &&
     !(await confirm(cli, 'WARNING! This will remove all custom networks not used by at least one container.'))
   )
-    throw new StatusError(1, '');
+    return;
   const r = await cli.client.post<{ NetworksDeleted?: string[] | null }>('/networks/prune', {
     filters: filtersJson(opts.filter),
   });
@@ -235,7 +235,7 @@ export async function volumePrune(cli: Cli, opts: Record<string, any>): Promise<
   const warning = opts.all
     ? 'WARNING! This will remove all local volumes not used by at least one container.'
     : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
-  if (!opts.force && !(await confirm(cli, warning))) throw new StatusError(1, '');
+  if (!opts.force && !(await confirm(cli, warning))) return;
   const filters = [...(opts.filter ?? [])];
   if (opts.all) filters.push('all=true');
   const r = await cli.client.post<{ VolumesDeleted?: string[] | null; SpaceReclaimed?: number }>(
