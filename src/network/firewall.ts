@@ -134,7 +134,7 @@ class NftShell {
       const w = this.queue[0];
       if (!w) return;
       const lines = this.err.split('\n');
-      const at = lines.findIndex((l) => l === w.marker);
+      const at = lines.indexOf(w.marker);
       if (at < 0 || at + 1 >= lines.length - 1) return; // wait for the caret line after it
       // lines[at-1] is the marker's own "Error: syntax error…", lines[at+1] its caret line.
       const before = lines.slice(0, Math.max(0, at - 1)).filter((l) => l.trim() && !/^\s*\^+\s*$/.test(l));

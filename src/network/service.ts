@@ -55,7 +55,7 @@ import {
 } from './ipam.js';
 import { type HostNames, hostNames } from './names.js';
 import { allocatePorts, checkPortRequests, portRequests, portsView } from './ports.js';
-import type { EndpointState, NetworkRecord, NetworkState, PortMapping, SandboxState } from './types.js';
+import type { EndpointState, NetworkRecord, NetworkState, SandboxState } from './types.js';
 
 export interface NetworkServiceOptions {
   config: DaemonConfig;
@@ -67,8 +67,6 @@ export interface NetworkServiceOptions {
 interface SavingDirectory extends ContainerDirectory {
   save?(record: ContainerRecord): Promise<void>;
 }
-
-const PREDEFINED = ['bridge', 'host', 'none'];
 
 const DEFAULT_POOLS = [
   ...Array.from({ length: 14 }, (_, i) => ({ base: `172.${18 + i}.0.0/16`, size: 16 })),
@@ -715,7 +713,7 @@ export class BerthNetworks implements NetworkService {
   private async refill(networkId: string): Promise<void> {
     if (this.closed || this.spares.has(networkId)) return;
     const net = this.state.networks.find((n) => n.Id === networkId);
-    if (!net || net.Driver !== 'bridge') return;
+    if (net?.Driver !== 'bridge') return;
     const plan = this.planOf(net);
     const ipNum = allocateAddress(plan, this.leasedOn(net.Id));
     if (ipNum === undefined) return;
@@ -819,7 +817,7 @@ export class BerthNetworks implements NetworkService {
       IPv6Gateway: '',
       GlobalIPv6Address: '',
       GlobalIPv6PrefixLen: 0,
-      DNSNames: ep && ep.dnsNames.length ? ep.dnsNames : null,
+      DNSNames: ep?.dnsNames.length ? ep.dnsNames : null,
     } as EndpointSettings;
   }
 
