@@ -21,8 +21,11 @@ fi
 
 # docker-registry's package starts a service on :5000 where an init system exists; we never rely on it.
 # Node dependencies, exactly as locked.
+# npm ci refuses this lock file: node-unix-socket lists per-platform optional packages that the
+# registry does not have (404), which `npm install` leaves out of the lock and `npm ci` then calls
+# "missing". `npm install` still installs exactly the locked versions.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund >&2
+  npm ci --no-audit --no-fund >&2 2>/dev/null || npm install --no-audit --no-fund >&2
 fi
 
 # Build when any source is newer than the build.
