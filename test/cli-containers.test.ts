@@ -190,11 +190,7 @@ test('create, start -a, rename, kill, restart, pause', async () => {
   assert.equal((await d.berth(['rm', '-f', 'cli-c3'])).stdout, 'cli-c3\n');
 });
 
-// Skipped while berthd crashes on a TTY attach (node-unix-socket `end()` on a closed seqpacket
-// socket, src/containers/attach.ts); the real docker CLI takes it down the same way.
-test('run -it under a pseudo-terminal: TTY, raw mode, exit code', {
-  skip: 'berthd TTY attach crash (see comment)',
-}, async () => {
+test('run -it under a pseudo-terminal: TTY, raw mode, exit code', async () => {
   const cmd = `${process.execPath} ${BERTH} run --rm -it --name cli-tty --network none busybox sh -c 'test -t 0 && echo tty-yes; exit 4'`;
   const r = await runCmd('script', ['-qec', cmd, '/dev/null'], { env: d.env(), timeoutMs: 30_000 });
   assert.match(r.stdout, /tty-yes\r\n/);

@@ -3,6 +3,7 @@
  * (raw mode and detach keys on a terminal; half-close at EOF), socket → stdout/stderr (raw for TTY,
  * demultiplexed otherwise); plus terminal resize and signal forwarding.
  */
+import { spawnSync } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import type { EngineClient } from '../client/client.js';
 import { Demuxer } from '../client/demux.js';
@@ -39,7 +40,10 @@ export function streamHijacked(socket: Duplex, head: Buffer, o: StreamOptions): 
     let rawSet = false;
     let done = false;
     const restore = () => {
-      if (rawSet && stdin.isTTY) stdin.setRawMode(false);
+      if (rawSet && stdin.isTTY) {
+        stdin.setRawMode(false);
+        spawnSync('stty', ['opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+      }
       rawSet = false;
     };
     const finish = (how: StreamEnd) => {
@@ -117,6 +121,9 @@ export function streamHijacked(socket: Duplex, head: Buffer, o: StreamOptions): 
     if (o.stdin) {
       if (o.tty && stdin.isTTY) {
         stdin.setRawMode(true);
+        // Node's raw mode keeps output processing (\n → \r\n); docker's does not, and the
+        // container's own terminal already did that translation.
+        spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
         rawSet = true;
       }
       stdin.on('data', onStdin);

@@ -1,7 +1,8 @@
 /** The human `Status` column of `docker ps`, computed as Docker words it. */
 import type { ContainerRecord } from './types.js';
 
-export function humanDuration(seconds: number): string {
+export function humanDuration(rawSeconds: number): string {
+  const seconds = Math.floor(rawSeconds);
   if (seconds < 1) return 'Less than a second';
   if (seconds === 1) return '1 second';
   if (seconds < 60) return `${Math.floor(seconds)} seconds`;

@@ -261,6 +261,8 @@ async function saveImages(ctx: Ctx, names: string[]): Promise<void> {
   const res = resOf(ctx);
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
   tar.on('error', () => res.destroy());
+  // A client that stops reading (`docker save x | head`) must not leave the archive writer failing.
+  res.on('close', () => tar.destroy());
   tar.pipe(res);
 }
 
@@ -384,6 +386,7 @@ export function registerImageRoutes(router: Router): void {
     const res = resOf(ctx);
     res.writeHead(200, { 'Content-Type': 'application/x-tar' });
     tar.on('error', () => res.destroy());
+    res.on('close', () => tar.destroy());
     tar.pipe(res);
   });
 }
