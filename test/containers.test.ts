@@ -93,7 +93,7 @@ describe('run', () => {
       'busybox',
       'sh',
       '-c',
-      'hostname; echo $$; grep CapEff /proc/self/status; wc -c < /proc/interrupts; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/pids.max',
+      'hostname; echo $$; grep CapEff /proc/self/status; wc -c < /proc/interrupts; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/pids.max; grep "^Seccomp:" /proc/self/status',
     );
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -103,6 +103,20 @@ describe('run', () => {
     assert.equal(lines[3], '0');
     assert.equal(lines[4], String(64 * 1024 * 1024));
     assert.equal(lines[5], '50');
+    assert.match(lines[6], /Seccomp:\s+2/); // the default profile is loaded (filter mode)
+    const unconfined = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--security-opt',
+      'seccomp=unconfined',
+      'busybox',
+      'grep',
+      '^Seccomp:',
+      '/proc/self/status',
+    );
+    assert.match(unconfined.stdout, /Seccomp:\s+0/);
   });
 
   test('--read-only, --cap-drop, --user and --init', async () => {

@@ -1,5 +1,7 @@
 /** The OCI spec of a container, from its record and what the lower layers prepared. */
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { compiledSeccomp } from '../runtime/spec/seccomp-bpf.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import type { NetworkAttachment } from '../network/index.js';
 import {
@@ -30,10 +32,22 @@ export const INIT_BINARY = '/usr/bin/tini-static';
 const INIT_PATH = '/sbin/docker-init';
 
 const RLIMIT_NAMES: Record<string, string> = {
-  'Max cpu time': 'cpu', 'Max file size': 'fsize', 'Max data size': 'data', 'Max stack size': 'stack',
-  'Max core file size': 'core', 'Max resident set': 'rss', 'Max processes': 'nproc', 'Max open files': 'nofile',
-  'Max locked memory': 'memlock', 'Max address space': 'as', 'Max file locks': 'locks', 'Max pending signals': 'sigpending',
-  'Max msgqueue size': 'msgqueue', 'Max nice priority': 'nice', 'Max realtime priority': 'rtprio', 'Max realtime timeout': 'rttime',
+  'Max cpu time': 'cpu',
+  'Max file size': 'fsize',
+  'Max data size': 'data',
+  'Max stack size': 'stack',
+  'Max core file size': 'core',
+  'Max resident set': 'rss',
+  'Max processes': 'nproc',
+  'Max open files': 'nofile',
+  'Max locked memory': 'memlock',
+  'Max address space': 'as',
+  'Max file locks': 'locks',
+  'Max pending signals': 'sigpending',
+  'Max msgqueue size': 'msgqueue',
+  'Max nice priority': 'nice',
+  'Max realtime priority': 'rtprio',
+  'Max realtime timeout': 'rttime',
 };
 
 let hostHard: Map<string, number> | undefined;
@@ -57,7 +71,11 @@ export interface SpecInputs {
   config: DaemonConfig;
 }
 
-function securityOpts(opts: string[]): { noNewPrivileges: boolean; seccompUnconfined: boolean; seccompFile?: string } {
+function securityOpts(opts: string[]): {
+  noNewPrivileges: boolean;
+  seccompUnconfined: boolean;
+  seccompFile?: string;
+} {
   let noNewPrivileges = false;
   let seccompUnconfined = false;
   let seccompFile: string | undefined;
@@ -83,18 +101,35 @@ export function containerSpec(c: ContainerRecord, inp: SpecInputs): OciSpec {
   if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   let args = [c.Path, ...c.Args];
   const files: OciMount[] = [
-    { destination: '/etc/resolv.conf', type: 'bind', source: c.ResolvConfPath, options: ['rbind', 'rprivate'] },
+    {
+      destination: '/etc/resolv.conf',
+      type: 'bind',
+      source: c.ResolvConfPath,
+      options: ['rbind', 'rprivate'],
+    },
     { destination: '/etc/hostname', type: 'bind', source: c.HostnamePath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: c.HostsPath, options: ['rbind', 'rprivate'] },
   ];
   if (h.Init) {
-    files.push({ destination: INIT_PATH, type: 'bind', source: INIT_BINARY, options: ['rbind', 'ro', 'rprivate'] });
+    files.push({
+      destination: INIT_PATH,
+      type: 'bind',
+      source: INIT_BINARY,
+      options: ['rbind', 'ro', 'rprivate'],
+    });
     args = [INIT_PATH, '--', ...args];
   }
   const sec = securityOpts(h.SecurityOpt ?? []);
   const privileged = Boolean(h.Privileged);
   const shm: OciMount[] = h.ShmSize
-    ? [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${h.ShmSize}`] }]
+    ? [
+        {
+          destination: '/dev/shm',
+          type: 'tmpfs',
+          source: 'shm',
+          options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${h.ShmSize}`],
+        },
+      ]
     : [];
   return buildSpec(inp.rootfs, [
     withProcessArgs(args),
@@ -105,7 +140,14 @@ export function containerSpec(c: ContainerRecord, inp: SpecInputs): OciSpec {
     withHostname(inp.net.hostNetwork ? '' : c.Config.Hostname),
     withNetworkNamespace({ path: inp.net.netnsPath, host: inp.net.hostNetwork }),
     withCapabilities(h.CapAdd ?? [], h.CapDrop ?? [], privileged),
-    withSeccomp({ unconfined: sec.seccompUnconfined || privileged, file: sec.seccompFile }),
+    withSeccomp({
+      unconfined: sec.seccompUnconfined || privileged,
+      file: sec.seccompFile,
+      precompile:
+        (c.HostConfig.Runtime || inp.config.defaultRuntime) === 'crun'
+          ? (section) => compiledSeccomp(section, path.join(inp.config.execRoot, 'seccomp'))
+          : undefined,
+    }),
     withNoNewPrivileges(sec.noNewPrivileges),
     withPrivileged(privileged),
     withReadonlyRootfs(Boolean(h.ReadonlyRootfs)),

@@ -4,11 +4,22 @@
  */
 import { effectiveCaps } from './capabilities.js';
 import { defaultSeccomp, seccompFromFile } from './seccomp.js';
-import type { OciMount, OciSpec, SpecOpt } from './types.js';
+import { BPF_ANNOTATION } from './seccomp-bpf.js';
+import type { OciMount, OciSeccomp, OciSpec, SpecOpt } from './types.js';
 
 const MASKED_PATHS = [
-  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
-  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
@@ -16,12 +27,32 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 function defaultMounts(): OciMount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['ro', 'nosuid', 'noexec', 'nodev'],
+    },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'],
+    },
   ];
 }
 
@@ -85,7 +116,8 @@ export const withTerminal =
   (tty: boolean, size?: [number, number]): SpecOpt =>
   (s) => {
     s.process.terminal = tty;
-    if (tty && size && size[0] > 0 && size[1] > 0) s.process.consoleSize = { height: size[0], width: size[1] };
+    if (tty && size && size[0] > 0 && size[1] > 0)
+      s.process.consoleSize = { height: size[0], width: size[1] };
   };
 
 export const withHostname =
@@ -112,7 +144,11 @@ export const withCapabilities =
 
 /** Default seccomp profile unless `--security-opt seccomp=unconfined` or privileged. */
 export const withSeccomp =
-  (opt: { unconfined: boolean; file?: string }): SpecOpt =>
+  (opt: {
+    unconfined: boolean;
+    file?: string;
+    precompile?: (section: OciSeccomp) => string | undefined;
+  }): SpecOpt =>
   (s) => {
     if (opt.unconfined) {
       delete s.linux.seccomp;
@@ -120,6 +156,9 @@ export const withSeccomp =
     }
     const caps = s.process.capabilities.bounding;
     s.linux.seccomp = opt.file ? seccompFromFile(opt.file, caps) : defaultSeccomp(caps);
+    // crun loads precompiled BPF from this annotation and skips compiling; runc reads the section.
+    const bpf = opt.precompile?.(s.linux.seccomp);
+    if (bpf) s.annotations = { ...(s.annotations ?? {}), [BPF_ANNOTATION]: bpf };
   };
 
 export const withNoNewPrivileges =
@@ -136,7 +175,9 @@ export const withPrivileged =
     s.linux.maskedPaths = [];
     s.linux.readonlyPaths = [];
     s.linux.resources.devices = [{ allow: true, access: 'rwm' }];
-    for (const m of s.mounts) if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup') m.options = (m.options ?? []).filter((o) => o !== 'ro').concat('rw');
+    for (const m of s.mounts)
+      if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup')
+        m.options = (m.options ?? []).filter((o) => o !== 'ro').concat('rw');
   };
 
 export const withReadonlyRootfs =

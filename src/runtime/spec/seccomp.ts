@@ -25,13 +25,20 @@ interface DockerProfile {
   syscalls: DockerRule[];
 }
 
-const NATIVE: Record<string, string> = { x64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', s390x: 'SCMP_ARCH_S390X', ppc64: 'SCMP_ARCH_PPC64LE' };
+const NATIVE: Record<string, string> = {
+  x64: 'SCMP_ARCH_X86_64',
+  arm64: 'SCMP_ARCH_AARCH64',
+  s390x: 'SCMP_ARCH_S390X',
+  ppc64: 'SCMP_ARCH_PPC64LE',
+};
 const SHORT: Record<string, string> = { x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' };
 
 let cached: DockerProfile | undefined;
 
 function kernelAtLeast(min: string): boolean {
-  const [a, b] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map((n) => Number.parseInt(n, 10));
+  const [a, b] = readFileSync('/proc/sys/kernel/osrelease', 'utf8')
+    .split('.')
+    .map((n) => Number.parseInt(n, 10));
   const [x, y] = min.split('.').map(Number);
   return a > x || (a === x && b >= y);
 }

@@ -13,7 +13,13 @@ export interface OciProcess {
   args: string[];
   env: string[];
   cwd: string;
-  capabilities: { bounding: string[]; effective: string[]; permitted: string[]; inheritable?: string[]; ambient?: string[] };
+  capabilities: {
+    bounding: string[];
+    effective: string[];
+    permitted: string[];
+    inheritable?: string[];
+    ambient?: string[];
+  };
   rlimits: { type: string; hard: number; soft: number }[];
   noNewPrivileges: boolean;
   oomScoreAdj?: number;
@@ -23,11 +29,17 @@ export interface OciSeccomp {
   defaultAction: string;
   defaultErrnoRet?: number;
   architectures: string[];
-  syscalls: { names: string[]; action: string; errnoRet?: number; args?: { index: number; value: number; valueTwo?: number; op: string }[] }[];
+  syscalls: {
+    names: string[];
+    action: string;
+    errnoRet?: number;
+    args?: { index: number; value: number; valueTwo?: number; op: string }[];
+  }[];
 }
 
 export interface OciSpec {
   ociVersion: string;
+  annotations?: Record<string, string>;
   process: OciProcess;
   root: { path: string; readonly: boolean };
   hostname: string;
