@@ -229,6 +229,18 @@ describe('life cycle', () => {
     assert.match(gone.stderr, /No such object: web/);
   });
 
+  test('many long-running containers at once (more than libuv has threadpool threads)', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await d.docker(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000'], { timeoutMs: 20_000 });
+      assert.equal(r.code, 0, r.stderr);
+      ids.push(r.stdout.trim());
+    }
+    const ex = await docker('exec', ids[5], 'echo', 'still-serving');
+    assert.equal(ex.stdout, 'still-serving\n');
+    assert.equal((await docker('rm', '-f', ...ids)).code, 0);
+  });
+
   test('logs -f follows and ends when the container exits', async () => {
     const r = await docker(
       'run',

@@ -11,7 +11,7 @@
  * `rid` is the first 16 hex digits of the container ID, `xid` of the exec ID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, createReadStream, existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
+import { constants, existsSync, promises as fs, watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { conflict, errnoCode, systemError } from '../util/errors.js';
@@ -100,14 +100,17 @@ export class ConmonRuntime implements OciRuntime {
     if (o.tty) args.push('-t');
     if (o.openStdin) args.push('-i');
     if (o.leaveStdinOpen) args.push('--leave-stdin-open');
-    // conmon is started from a waiting shell (no fork of the daemon); its sync pipe is a fifo.
-    const sync = path.join(bundle, 'sync');
+    // conmon is started from a waiting shell (no fork of the daemon). Its "sync pipe" is a plain
+    // file watched with inotify: a blocking read on a fifo would hold one of libuv's four
+    // threadpool threads for the container's whole life (conmon keeps the write end open).
+    const sync = path.join(bundle, 'sync.json');
     const errFile = path.join(bundle, 'conmon.err');
+    const codeFile = path.join(bundle, 'conmon.code');
     const started = await this.shells.runLine(
-      `mkfifo ${quote(sync)} && { _OCI_SYNCPIPE=3 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)} & }`,
+      `{ { _OCI_SYNCPIPE=3 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)}; echo $? >${quote(codeFile)}; } & }`,
     );
     if (started.code !== 0) throw systemError(`cannot start the container monitor: ${started.output.trim()}`);
-    const msg = await readSyncFifo(sync, errFile);
+    const msg = await waitSyncFile(bundle, sync, codeFile, errFile);
     if (msg.data < 0) throw new RuntimeStartError(cleanRuntimeMessage(msg.message ?? 'container create failed'));
     return msg.data;
   }
@@ -337,22 +340,42 @@ function readSyncMessage(child: ChildProcess, pipe: Readable, destroyAfter = tru
   });
 }
 
-/** Reads conmon's first message from the sync fifo; if it closes without one, conmon's stderr tells why. */
-async function readSyncFifo(fifo: string, errFile: string): Promise<SyncMessage> {
-  const stream = createReadStream(fifo);
-  let buf = '';
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      buf += chunk.toString();
-      const end = buf.indexOf('}');
-      if (end >= 0) return JSON.parse(buf.slice(0, end + 1)) as SyncMessage;
-    }
-  } finally {
-    stream.destroy();
-    await fs.rm(fifo, { force: true }).catch(() => {});
-  }
-  const err = await fs.readFile(errFile, 'utf8').catch(() => '');
-  throw new RuntimeStartError(cleanRuntimeMessage(err) || 'the container monitor exited early');
+/**
+ * Waits for conmon's first message (`{"data": pid}` or an error) in the sync file; if conmon exits
+ * with an error before writing one, its stderr says why.
+ */
+function waitSyncFile(dir: string, sync: string, codeFile: string, errFile: string): Promise<SyncMessage> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err?: Error, msg?: SyncMessage) => {
+      if (done) return;
+      done = true;
+      watcher.close();
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    const check = async () => {
+      if (done) return;
+      const text = await fs.readFile(sync, 'utf8').catch(() => '');
+      const end = text.indexOf('}');
+      if (end >= 0) {
+        try {
+          return finish(undefined, JSON.parse(text.slice(0, end + 1)) as SyncMessage);
+        } catch (e) {
+          return finish(e as Error);
+        }
+      }
+      const code = (await fs.readFile(codeFile, 'utf8').catch(() => '')).trim();
+      if (code !== '' && code !== '0') {
+        const err = await fs.readFile(errFile, 'utf8').catch(() => '');
+        finish(new RuntimeStartError(cleanRuntimeMessage(err) || `the container monitor exited with ${code}`));
+      }
+    };
+    const watcher = watch(dir, () => void check());
+    const timer = setTimeout(() => finish(new RuntimeStartError('the container monitor did not report within 60 s')), 60_000);
+    void check();
+  });
 }
 
 /** Strips conmon/crun decorations, keeping the runtime's own words. */
