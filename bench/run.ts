@@ -106,6 +106,9 @@ async function main(): Promise<void> {
     console.log(`\n50 containers started in parallel, 8 at a time: ${(total / 1000).toFixed(2)} s (Docker on this kind of machine: 24 s)`);
     const all = (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
     if (all.length) await d.docker(['rm', '-f', ...all]);
+  } catch (err) {
+    process.stderr.write(`daemon log tail:\n${d.logs.split('\n').slice(-15).join('\n')}\n`);
+    throw err;
   } finally {
     await d.destroy();
     await fs.rm(work, { recursive: true, force: true });
