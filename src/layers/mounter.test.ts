@@ -29,7 +29,7 @@ test('mounts and unmounts through one shell; errors carry the tool output; a dea
   assert.notEqual(bad.code, 0);
   await assert.rejects(m.mount('overlay', target, 'overlay', 'lowerdir=nonexistent', base), /mount .*: .+/);
   // Kill the helper: the next call starts a new one.
-  (m as unknown as { proc: { kill: () => void } }).proc.kill();
+  (m as unknown as { shells: { shells: { proc: { kill: () => void } }[] } }).shells.shells[0].proc.kill();
   await new Promise((r) => setTimeout(r, 50));
   await m.mount('tmpfs', target, 'tmpfs', 'size=1m', base);
   assert.ok(mounted(target));
