@@ -212,13 +212,23 @@ export class ContainerService implements ContainerDirectory {
     const t0 = performance.now();
     const lap = (what: string) => log.debug('start phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     try {
-      const rootfs = await this.s.rootfs.mount(c.Id);
+      // The network does not depend on the filesystem: set both up at once.
+      const attaching = this.s.networks.attach(c).then((n) => (net = n));
+      attaching.catch(() => {}); // awaited below; this only keeps an early failure from looking unhandled
+      const rootfs = await this.s.rootfs.mount(c.Id).catch(async (err) => {
+        await attaching.catch(() => {});
+        throw err;
+      });
       lap('rootfs');
-      const mounts = await this.s.volumes.mount(c, rootfs);
+      const mounts = await this.s.volumes.mount(c, rootfs).catch(async (err) => {
+        await attaching.catch(() => {});
+        throw err;
+      });
       lap('volumes');
       mountedVolumes = true;
       c.Mounts = mounts.points;
-      net = await this.s.networks.attach(c);
+      await attaching;
+      if (!net) throw new Error('network attach did not complete');
       c.NetworkSettings = net.settings;
       await this.writeHostFiles(c, net);
       lap('network');
@@ -302,12 +312,18 @@ export class ContainerService implements ContainerDirectory {
     if (!this.byId.has(c.Id)) return;
     log.debug('container exited', { id: c.Id.slice(0, 12), code });
     const runtime = this.runtimeOf(c);
-    await this.runtime.delete(c.Id, runtime).catch(() => {});
-    await this.runtime.cleanup(c.Id).catch(() => {});
-    await this.s.networks.detach(c).catch((err) => log.warn('network detach failed', { id: c.Id, err }));
-    await this.s.volumes.unmount(c).catch((err) => log.warn('volume unmount failed', { id: c.Id, err }));
+    // Independent releases run together; the rootfs goes last, after anything mounted into it.
+    const [, , , oom] = await Promise.all([
+      this.runtime
+        .delete(c.Id, runtime)
+        .catch(() => {})
+        .then(() => this.runtime.cleanup(c.Id))
+        .catch(() => {}),
+      this.s.networks.detach(c).catch((err) => log.warn('network detach failed', { id: c.Id, err })),
+      this.s.volumes.unmount(c).catch((err) => log.warn('volume unmount failed', { id: c.Id, err })),
+      this.oomKilled(c),
+    ]);
     await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
-    const oom = await this.oomKilled(c);
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     const live = this.liveOf(c.Id);
     live.released = true;
