@@ -324,6 +324,7 @@ export class ContainerService implements ContainerDirectory {
       this.oomKilled(c),
     ]);
     await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
+    log.debug('exit released', { id: c.Id.slice(0, 12) });
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     const live = this.liveOf(c.Id);
     live.released = true;
@@ -520,6 +521,8 @@ export class ContainerService implements ContainerDirectory {
     }
     await this.serial(c.Id, async () => {
       if (!this.byId.has(c.Id)) return;
+      const t0 = performance.now();
+      const lap = (what: string) => log.debug('remove phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
       c.State.Status = 'removing';
       await this.store.save(c).catch(() => {});
       live.stopExitWatch?.();
@@ -529,9 +532,13 @@ export class ContainerService implements ContainerDirectory {
         await this.s.networks.detach(c).catch(() => {});
         await this.s.volumes.unmount(c).catch(() => {});
       }
+      lap('marked');
       await this.s.volumes.release(c, opts.volumes);
+      lap('volumes');
       await this.s.rootfs.remove(c.Id);
+      lap('rootfs');
       await this.store.remove(c.Id);
+      lap('record');
       this.byId.delete(c.Id);
       for (const a of live.pendingAttach) a.finish();
       this.notifyWaiters(c, 'removed');
