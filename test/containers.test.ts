@@ -241,6 +241,14 @@ describe('life cycle', () => {
     assert.equal((await docker('rm', '-f', ...ids)).code, 0);
   });
 
+  test('inspect -s and ps -s report the container layer in bytes', async () => {
+    const id = (await docker('run', '-d', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 100000 /dev/zero > /big; sleep 1000')).stdout.trim();
+    await waitFor('the file', async () => (await docker('inspect', '-s', '-f', '{{.SizeRw}}', id)).stdout.trim() === '100000');
+    const ps = await docker('ps', '-s', '--filter', `id=${id}`, '--format', '{{.Size}}');
+    assert.match(ps.stdout, /^100kB \(virtual \d/);
+    assert.equal((await docker('rm', '-f', id)).code, 0);
+  });
+
   test('logs -f follows and ends when the container exits', async () => {
     const r = await docker(
       'run',

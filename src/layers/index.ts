@@ -20,6 +20,8 @@ export interface RootfsStore {
   /** The image layers (diff IDs, bottom first) under the container's read-write layer. */
   baseLayers(containerId: string): Promise<string[]>;
   changes(containerId: string): Promise<Change[]>;
+  /** Bytes of regular files in the container's read-write layer (`SizeRw`). */
+  sizeRw(containerId: string): Promise<number>;
   /** Tar of the container's changes (whiteouts as `.wh.` entries), for commit. */
   diffTar(containerId: string): Promise<Readable>;
   /** Tar of the container's whole filesystem (`docker export`). */

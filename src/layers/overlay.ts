@@ -438,6 +438,20 @@ export class OverlayStore implements RootfsStore, LayerStore {
     return [...(await this.meta(checkId(containerId))).diffIds];
   }
 
+  async sizeRw(containerId: string): Promise<number> {
+    const upper = path.join(this.cdir(checkId(containerId)), 'diff');
+    let total = 0;
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) total += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
+      }
+    };
+    await walk(upper);
+    return total;
+  }
+
   async changes(containerId: string): Promise<Change[]> {
     const id = checkId(containerId);
     const meta = await this.meta(id);

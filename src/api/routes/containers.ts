@@ -14,14 +14,14 @@ import type { Router } from '../router.js';
 import { frame, hijack, STDERR, STDOUT } from '../streams.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
-export function inspectView(c: ContainerRecord, sizeRw?: number) {
+export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
   const { ImageName, ManuallyStopped: _m, NetworkingConfig: _n, ...rest } = c;
   return {
     ...rest,
     Config: { ...c.Config, Image: ImageName },
     State: { ...c.State, Health: c.State.Health },
     GraphDriver: { Name: 'overlay2', Data: null },
-    ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw } : {}),
+    ...(sizes ? { SizeRw: sizes.rw, SizeRootFs: sizes.rootFs } : {}),
   };
 }
 
@@ -111,7 +111,25 @@ async function list(ctx: Ctx): Promise<void> {
     .filter((c) => matches(ctx, c, filters))
     .sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
   if (limit !== undefined && limit > 0) items = items.slice(0, limit);
-  json(ctx, 200, items.map(listView));
+  const withSize = qBool(ctx.query, 'size');
+  json(
+    ctx,
+    200,
+    await Promise.all(
+      items.map(async (c) => {
+        if (!withSize) return listView(c);
+        const sizes = await sizesOf(ctx, c);
+        return { ...listView(c), SizeRw: sizes.rw, SizeRootFs: sizes.rootFs };
+      }),
+    ),
+  );
+}
+
+/** `SizeRw`: bytes in the container's own layer; `SizeRootFs`: that plus its image. */
+async function sizesOf(ctx: Ctx, c: ContainerRecord): Promise<{ rw: number; rootFs: number }> {
+  const rw = await ctx.services.rootfs.sizeRw(c.Id).catch(() => 0);
+  const image = await ctx.services.images.resolve(c.Image).catch(() => undefined);
+  return { rw, rootFs: rw + (image?.size ?? 0) };
 }
 
 async function create(ctx: Ctx): Promise<void> {
@@ -122,9 +140,7 @@ async function create(ctx: Ctx): Promise<void> {
 
 async function inspect(ctx: Ctx): Promise<void> {
   const c = ctx.services.containers.get(ctx.params.id);
-  let size: number | undefined;
-  if (qBool(ctx.query, 'size')) size = (await ctx.services.rootfs.changes(c.Id).catch(() => [])).length;
-  json(ctx, 200, inspectView(c, size));
+  json(ctx, 200, inspectView(c, qBool(ctx.query, 'size') ? await sizesOf(ctx, c) : undefined));
 }
 
 async function start(ctx: Ctx): Promise<void> {
