@@ -315,7 +315,7 @@ export class ContainerService implements ContainerDirectory {
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
     const [, , , oom] = await Promise.all([
       this.runtime
-        .delete(c.Id, runtime)
+        .deleteStopped(c.Id, runtime)
         .catch(() => {})
         .then(() => this.runtime.cleanup(c.Id))
         .catch(() => {}),

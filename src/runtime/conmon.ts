@@ -139,6 +139,34 @@ export class ConmonRuntime implements OciRuntime {
     await this.runtimeCmd(runtime, ['delete', '--force', rid(id)], true);
   }
 
+  /**
+   * Removes a container whose processes are all gone, without running the runtime: each crun call
+   * re-executes a sealed copy of itself (25–40 ms here), and deleting a stopped container is only
+   * its state directory and its (empty) cgroups. Falls back to `delete --force` otherwise.
+   */
+  async deleteStopped(id: string, runtime: string): Promise<void> {
+    const stateDir = path.join(this.execRoot, runtime, rid(id));
+    let cgroupPath: string | undefined;
+    try {
+      const status = JSON.parse(await fs.readFile(path.join(stateDir, 'status'), 'utf8')) as { 'cgroup-path'?: string };
+      cgroupPath = status['cgroup-path'];
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return; // never created, or already deleted
+    }
+    if (runtime !== 'crun' || !cgroupPath || cgroupPath.includes('..')) return this.delete(id, runtime);
+    const hierarchies = await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+    const results = await Promise.all(
+      hierarchies.map((h) =>
+        fs.rmdir(path.join('/sys/fs/cgroup', h, cgroupPath!)).then(
+          () => true,
+          (err) => errnoCode(err) === 'ENOENT',
+        ),
+      ),
+    );
+    if (results.some((ok) => !ok)) return this.delete(id, runtime); // something still lives there
+    await fs.rm(stateDir, { recursive: true, force: true });
+  }
+
   async state(id: string, runtime: string): Promise<RuntimeState | undefined> {
     const r = await this.runtimeCmd(runtime, ['state', rid(id)], true);
     if (r.code !== 0) return undefined;

@@ -53,6 +53,13 @@ export async function cleanupRoot(base: string): Promise<void> {
   for (const m of mounts) await runCmd('umount', ['-l', m], { timeoutMs: 10_000 }).catch(() => {});
   // Network objects named after this daemon's instance tag (see daemon/config.ts).
   const instance = createHash('sha256').update(path.join(base, 'data')).digest('hex').slice(0, 6);
+  // The daemon's cgroup parent (`berth-<instance>`, see daemon/config.ts) in every hierarchy.
+  for (const h of await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    const parent = path.join('/sys/fs/cgroup', h, `berth-${instance}`);
+    const kids = await fs.readdir(parent, { withFileTypes: true }).catch(() => []);
+    for (const k of kids) if (k.isDirectory()) await fs.rmdir(path.join(parent, k.name)).catch(() => {});
+    await fs.rmdir(parent).catch(() => {});
+  }
   const hooks = await import('./network-cleanup.js').catch(() => undefined);
   if (hooks) await hooks.cleanupNetwork(instance, base);
   await fs.rm(base, { recursive: true, force: true });
