@@ -1,6 +1,7 @@
 /** Every route group of the Engine API; one module per resource. */
 import type { Router } from '../router.js';
 import { registerArchiveRoutes } from './archive.js';
+import { registerAuthRoutes } from './auth.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerExecRoutes } from './exec.js';
 import { registerImageRoutes } from './images.js';
@@ -16,4 +17,5 @@ export function registerRoutes(router: Router): void {
   registerNetworkRoutes(router);
   registerVolumeRoutes(router);
   registerArchiveRoutes(router);
+  registerAuthRoutes(router);
 }
