@@ -201,11 +201,11 @@ test('image prune removes dangling images, -a unused ones (with filters)', async
   assert.deepEqual(await imageIds(), before, 'busybox (unused, no label) was kept');
 });
 
-test('a missing image: pull and run fail cleanly (no registry client)', async () => {
+test('a missing image: pull and run fail cleanly (Docker Hub is out of reach here)', async () => {
   const run = await d.docker(['run', '--rm', 'nosuchimage']);
   assert.equal(run.code, 125);
   assert.match(run.stderr, /Unable to find image 'nosuchimage:latest' locally/);
-  assert.match(run.stderr, /pulling images from a registry is not supported/);
+  assert.match(run.stderr, /Docker Hub cannot be reached from this machine/);
   const pull = await d.docker(['pull', 'nosuchimage:1']);
   assert.equal(pull.code, 1);
   assert.match(pull.stderr, /nosuchimage:1/);

@@ -123,5 +123,7 @@ export function matchesReferenceFilter(pattern: string, ref: string): boolean {
   }
   const r = parseReference(ref);
   if (glob(pat).test(familiar(r))) return true;
-  return !pat.includes(':') && !pat.includes('@') && glob(pat).test(r.repo);
+  // Without a tag or digest the pattern names a repository (`host:port/repo` carries a colon too).
+  const tagless = !pat.slice(pat.lastIndexOf('/') + 1).includes(':') && !pat.includes('@');
+  return tagless && glob(pat).test(r.repo);
 }

@@ -10,8 +10,9 @@ import type { Image, ImageConfig } from '../../images/index.js';
 import { matchesReferenceFilter, refKey } from '../../images/reference.js';
 import { BerthError, invalid } from '../../util/errors.js';
 import { type Ctx, versionAtLeast } from '../context.js';
-import { checkFilterKeys, type Filters, json, parseFilters, qBool, readJson, resOf } from '../http.js';
+import { checkFilterKeys, type Filters, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
 import type { Router } from '../router.js';
+import { pull } from '../../distribution/pull.js';
 import { JsonMessageStream } from '../streams.js';
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
@@ -237,9 +238,11 @@ async function createImage(ctx: Ctx): Promise<void> {
     }
     await drain(ctx.req);
     const out = JsonMessageStream.start(resOf(ctx));
-    out.error(
-      `pull of ${name} failed: pulling images from a registry is not supported by this berthd yet; make images locally (docker import, load, commit, build)`,
-    );
+    try {
+      await pull({ images: ctx.services.images, layers: ctx.services.rootfs }, name, registryAuth(ctx.req), out);
+    } catch (err) {
+      out.error((err as Error).message);
+    }
     out.end();
     return;
   }
