@@ -115,3 +115,39 @@ test('a private repository needs docker login; the credentials travel in X-Regis
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /Downloaded newer image/);
 });
+
+test('push to the registry and pull back: same image ID, layers already there are skipped', async () => {
+  const ref = `127.0.0.1:${open.port}/team/pushed:v1`;
+  const c = await d.docker([
+    'run',
+    '--name',
+    'pusher',
+    '--network',
+    'none',
+    'busybox',
+    'sh',
+    '-c',
+    'echo pushed > /p',
+  ]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal((await d.docker(['commit', 'pusher', ref])).code, 0);
+  await d.docker(['rm', 'pusher']);
+  const id = (await d.docker(['inspect', '-f', '{{.Id}}', ref])).stdout.trim();
+  const p = await d.docker(['push', ref]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /The push refers to repository \[127\.0\.0\.1:\d+\/team\/pushed\]/);
+  assert.match(p.stdout, /v1: digest: sha256:[0-9a-f]{64} size: \d+/);
+  const again = await d.docker(['push', ref]);
+  assert.match(again.stdout, /Layer already exists/);
+  assert.equal((await d.docker(['rmi', ref])).code, 0);
+  const pulled = await d.docker(['pull', ref]);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal((await d.docker(['inspect', '-f', '{{.Id}}', ref])).stdout.trim(), id);
+  const skopeo = await runCmd('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], {
+    timeoutMs: 30_000,
+  });
+  assert.equal(skopeo.code, 0, skopeo.stderr);
+  const missing = await d.docker(['push', `127.0.0.1:${secured.port}/private/x:1`]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /does not exist locally/);
+});

@@ -25,7 +25,11 @@ export function parseRemote(ref: string): { host: string; repo: string; referenc
   }
   const slash = name.indexOf('/');
   const first = slash >= 0 ? name.slice(0, slash) : '';
-  if (!first || !(first.includes('.') || first.includes(':') || first === 'localhost') || first === 'docker.io') {
+  if (
+    !first ||
+    !(first.includes('.') || first.includes(':') || first === 'localhost') ||
+    first === 'docker.io'
+  ) {
     throw new BerthError(
       'not-found',
       `pull access denied for ${name}: Docker Hub cannot be reached from this machine; name a registry explicitly (e.g. 127.0.0.1:5000/${ref})`,
@@ -55,10 +59,16 @@ export class RepositoryClient {
     const send = () =>
       fetch(/^https?:/.test(p) ? p : this.url(p), {
         ...init,
-        headers: { ...(init.headers as Record<string, string>), ...(this.authorization ? { Authorization: this.authorization } : {}) },
+        headers: {
+          ...(init.headers as Record<string, string>),
+          ...(this.authorization ? { Authorization: this.authorization } : {}),
+        },
         redirect: 'follow',
       }).catch((err: Error) => {
-        throw new BerthError('unavailable', `Get "${this.url(p)}": ${err.cause instanceof Error ? err.cause.message : err.message}`);
+        throw new BerthError(
+          'unavailable',
+          `Get "${this.url(p)}": ${err.cause instanceof Error ? err.cause.message : err.message}`,
+        );
       });
     let r = await send();
     if (r.status !== 401) return r;
@@ -81,13 +91,15 @@ export class RepositoryClient {
       this.authorization = basic;
       return;
     }
-    if (scheme !== 'bearer' || !params.realm) throw unauthorized(`unsupported authentication challenge: ${challenge}`);
+    if (scheme !== 'bearer' || !params.realm)
+      throw unauthorized(`unsupported authentication challenge: ${challenge}`);
     const realm = new URL(params.realm);
     if (params.service) realm.searchParams.set('service', params.service);
     realm.searchParams.set('scope', params.scope ?? `repository:${this.repo}:${this.actions}`);
     if (this.creds.username) realm.searchParams.set('account', this.creds.username);
     const t = await fetch(realm, { headers: basic ? { Authorization: basic } : {} });
-    if (!t.ok) throw unauthorized(`unauthorized: token request to ${realm.origin} failed with status ${t.status}`);
+    if (!t.ok)
+      throw unauthorized(`unauthorized: token request to ${realm.origin} failed with status ${t.status}`);
     const body = (await t.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (!token) throw unauthorized('unauthorized: the token server answered without a token');

@@ -11,8 +11,14 @@ import type { LayerStore } from '../layers/index.js';
 import { BerthError, invalid, notFound } from '../util/errors.js';
 import { type Credentials, parseRemote, RepositoryClient } from './client.js';
 
-const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
-const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+const INDEX_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+];
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
 const ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
 
 interface Descriptor {
@@ -22,7 +28,14 @@ interface Descriptor {
   platform?: { os?: string; architecture?: string; variant?: string };
 }
 
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', s390x: 's390x', ppc64: 'ppc64le' };
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  s390x: 's390x',
+  ppc64: 'ppc64le',
+};
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const short = (digest: string) => digest.replace(/^sha\d+:/, '').slice(0, 12);
@@ -43,15 +56,24 @@ function verifying(digest: string): Transform {
   });
 }
 
-async function fetchManifest(client: RepositoryClient, ref: string, name: string): Promise<{ bytes: Buffer; type: string; digest: string }> {
+async function fetchManifest(
+  client: RepositoryClient,
+  ref: string,
+  name: string,
+): Promise<{ bytes: Buffer; type: string; digest: string }> {
   const r = await client.fetch(`manifests/${ref}`, { headers: { Accept: ACCEPT } });
-  if (r.status === 404) throw notFound(`manifest for ${name}:${ref} not found: manifest unknown: manifest unknown`);
+  if (r.status === 404)
+    throw notFound(`manifest for ${name}:${ref} not found: manifest unknown: manifest unknown`);
   if (r.status === 401 || r.status === 403)
-    throw new BerthError('forbidden', `pull access denied for ${name}, repository does not exist or may require 'docker login'`);
+    throw new BerthError(
+      'forbidden',
+      `pull access denied for ${name}, repository does not exist or may require 'docker login'`,
+    );
   if (!r.ok) throw new BerthError('system', `error pulling ${name}:${ref}: registry answered ${r.status}`);
   const bytes = Buffer.from(await r.arrayBuffer());
   const digest = sha256(bytes);
-  if (ref.includes(':') && ref !== digest) throw invalid(`manifest digest mismatch: asked for ${ref}, got ${digest}`);
+  if (ref.includes(':') && ref !== digest)
+    throw invalid(`manifest digest mismatch: asked for ${ref}, got ${digest}`);
   const json = JSON.parse(bytes.toString()) as { mediaType?: string };
   const type = (r.headers.get('content-type') ?? '').split(';')[0] || json.mediaType || '';
   return { bytes, type, digest };
@@ -70,7 +92,10 @@ export async function pull(
   const client = new RepositoryClient(host, repo, creds, 'pull');
   const top = await fetchManifest(client, reference, name);
   let manifest = top;
-  if (INDEX_TYPES.includes(top.type) || (JSON.parse(top.bytes.toString()) as { manifests?: unknown }).manifests) {
+  if (
+    INDEX_TYPES.includes(top.type) ||
+    (JSON.parse(top.bytes.toString()) as { manifests?: unknown }).manifests
+  ) {
     const index = JSON.parse(top.bytes.toString()) as { manifests: Descriptor[] };
     const arch = GOARCH[process.arch] ?? process.arch;
     const pick = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === arch);
@@ -78,14 +103,17 @@ export async function pull(
     manifest = await fetchManifest(client, pick.digest, name);
   }
   const m = JSON.parse(manifest.bytes.toString()) as { config: Descriptor; layers: Descriptor[] };
-  if (!m.config?.digest || !Array.isArray(m.layers)) throw invalid(`unsupported manifest for ${name}: ${manifest.type}`);
+  if (!m.config?.digest || !Array.isArray(m.layers))
+    throw invalid(`unsupported manifest for ${name}: ${manifest.type}`);
   const cr = await client.fetch(`blobs/${m.config.digest}`);
-  if (!cr.ok) throw new BerthError('system', `error pulling config ${m.config.digest}: registry answered ${cr.status}`);
+  if (!cr.ok)
+    throw new BerthError('system', `error pulling config ${m.config.digest}: registry answered ${cr.status}`);
   const configBytes = Buffer.from(await cr.arrayBuffer());
   if (sha256(configBytes) !== m.config.digest) throw invalid(`config digest mismatch for ${m.config.digest}`);
   const config = JSON.parse(configBytes.toString()) as { rootfs?: { diff_ids?: string[] } };
   const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length !== m.layers.length) throw invalid(`manifest and config disagree on the number of layers for ${name}`);
+  if (diffIds.length !== m.layers.length)
+    throw invalid(`manifest and config disagree on the number of layers for ${name}`);
   const existing = await deps.images.resolve(sha256(configBytes)).catch(() => undefined);
   const held: string[] = [];
   try {
@@ -98,9 +126,15 @@ export async function pull(
         }
         out.status('Pulling fs layer', id);
         const r = await client.fetch(`blobs/${layer.digest}`);
-        if (!r.ok || !r.body) throw new BerthError('system', `error pulling layer ${layer.digest}: registry answered ${r.status}`);
+        if (!r.ok || !r.body)
+          throw new BerthError(
+            'system',
+            `error pulling layer ${layer.digest}: registry answered ${r.status}`,
+          );
         out.send({ status: 'Downloading', progressDetail: { current: 0, total: layer.size ?? 0 }, id });
-        const body = Readable.fromWeb(r.body as import('node:stream/web').ReadableStream).pipe(verifying(layer.digest));
+        const body = Readable.fromWeb(r.body as import('node:stream/web').ReadableStream).pipe(
+          verifying(layer.digest),
+        );
         held.push(await deps.images.applyHeld(body, diffIds[i]));
         out.status('Pull complete', id);
       }
@@ -110,7 +144,9 @@ export async function pull(
     await deps.images.setRef(image.id, `${name}@${top.digest}`);
     out.status(`Digest: ${top.digest}`);
     const shown = byDigest ? `${name}@${reference}` : `${name}:${reference}`;
-    out.status(existing ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`);
+    out.status(
+      existing ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`,
+    );
     return image.id;
   } finally {
     for (const d of held) deps.images.release(d);

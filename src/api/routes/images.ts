@@ -13,6 +13,7 @@ import { type Ctx, versionAtLeast } from '../context.js';
 import { checkFilterKeys, type Filters, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
 import type { Router } from '../router.js';
 import { pull } from '../../distribution/pull.js';
+import { push } from '../../distribution/push.js';
 import { JsonMessageStream } from '../streams.js';
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
@@ -364,6 +365,26 @@ export function registerImageRoutes(router: Router): void {
     json(ctx, 200, await ctx.services.images.history(ctx.params.name)),
   );
   router.get('/images/{name:.*}/get', (ctx) => saveImages(ctx, [ctx.params.name]));
+  router.post('/images/{name:.*}/push', async (ctx) => {
+    const name = refKey(ctx.params.name).replace(/:latest$/, '');
+    const tag = ctx.query.get('tag') || undefined;
+    const creds = registryAuth(ctx.req);
+    const tags = tag
+      ? [tag]
+      : ctx.services.images
+          .list()
+          .flatMap((i) => i.repoTags)
+          .filter((t) => t.startsWith(`${name}:`))
+          .map((t) => t.slice(name.length + 1));
+    const out = JsonMessageStream.start(resOf(ctx));
+    try {
+      if (tags.length === 0) throw new BerthError('not-found', `An image does not exist locally with the tag: ${name}`);
+      for (const t of tags) await push({ images: ctx.services.images, layers: ctx.services.rootfs }, name, t, creds, out);
+    } catch (err) {
+      out.error((err as Error).message);
+    }
+    out.end();
+  });
   router.post('/images/{name:.*}/tag', async (ctx) => {
     const repo = ctx.query.get('repo');
     if (!repo) throw invalid('repository name must have at least one component');
