@@ -28,16 +28,19 @@ async function upload(client: RepositoryClient, digest: string, body: Buffer | R
   const location = new URL(start.headers.get('location') ?? '', client.base);
   location.searchParams.set('digest', digest);
   let size = 0;
-  const payload = Buffer.isBuffer(body)
-    ? ((size = body.length), body)
-    : (Readable.toWeb(
-        body.on('data', (c: Buffer) => {
-          size += c.length;
-        }),
-      ) as unknown as ReadableStream);
+  let payload: BodyInit;
+  if (Buffer.isBuffer(body)) {
+    size = body.length;
+    payload = body as unknown as BodyInit;
+  } else {
+    body.on('data', (c: Buffer) => {
+      size += c.length;
+    });
+    payload = Readable.toWeb(body) as unknown as ReadableStream;
+  }
   const put = await client.fetch(location.toString(), {
     method: 'PUT',
-    body: payload as BodyInit,
+    body: payload,
     headers: { 'Content-Type': 'application/octet-stream' },
     ...({ duplex: 'half' } as object),
   });

@@ -16,7 +16,6 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
-import { log } from '../util/log.js';
 import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
 
 export const rid = (id: string) => id.slice(0, 16);
