@@ -13,6 +13,12 @@ after(async () => {
 });
 
 const docker = (...args: string[]) => d.docker(args);
+/** `docker run -d --network none [flags] busybox sh -c script`; returns the container ID. */
+const runDetached = async (script: string, flags: string[] = []) => {
+  const r = await docker('run', '-d', '--network', 'none', ...flags, 'busybox', 'sh', '-c', script);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+};
 const waitFor = async (what: string, pred: () => Promise<boolean>, ms = 15_000) => {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -232,7 +238,9 @@ describe('life cycle', () => {
   test('many long-running containers at once (more than libuv has threadpool threads)', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const r = await d.docker(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000'], { timeoutMs: 20_000 });
+      const r = await d.docker(['run', '-d', '--network', 'none', 'busybox', 'sleep', '1000'], {
+        timeoutMs: 20_000,
+      });
       assert.equal(r.code, 0, r.stderr);
       ids.push(r.stdout.trim());
     }
@@ -242,25 +250,18 @@ describe('life cycle', () => {
   });
 
   test('inspect -s and ps -s report the container layer in bytes', async () => {
-    const id = (await docker('run', '-d', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 100000 /dev/zero > /big; sleep 1000')).stdout.trim();
-    await waitFor('the file', async () => (await docker('inspect', '-s', '-f', '{{.SizeRw}}', id)).stdout.trim() === '100000');
+    const id = await runDetached('head -c 100000 /dev/zero > /big; sleep 1000');
+    await waitFor(
+      'the file',
+      async () => (await docker('inspect', '-s', '-f', '{{.SizeRw}}', id)).stdout.trim() === '100000',
+    );
     const ps = await docker('ps', '-s', '--filter', `id=${id}`, '--format', '{{.Size}}');
     assert.match(ps.stdout, /^100kB \(virtual \d/);
     assert.equal((await docker('rm', '-f', id)).code, 0);
   });
 
   test('logs -f follows and ends when the container exits', async () => {
-    const r = await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      'busybox',
-      'sh',
-      '-c',
-      'for i in 1 2 3; do echo $i; sleep 0.3; done',
-    );
-    const id = r.stdout.trim();
+    const id = await runDetached('for i in 1 2 3; do echo $i; sleep 0.3; done');
     const f = await d.docker(['logs', '-f', id], { timeoutMs: 20_000 });
     assert.equal(f.stdout, '1\n2\n3\n');
     await docker('rm', id);
@@ -290,19 +291,7 @@ describe('life cycle', () => {
   });
 
   test('restart policy on-failure:2 retries twice', async () => {
-    const r = await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      '--restart',
-      'on-failure:2',
-      'busybox',
-      'sh',
-      '-c',
-      'exit 4',
-    );
-    const id = r.stdout.trim();
+    const id = await runDetached('exit 4', ['--restart', 'on-failure:2']);
     await waitFor('two restarts', async () => {
       const s = (await docker('inspect', '-f', '{{.RestartCount}} {{.State.Status}}', id)).stdout.trim();
       return s === '2 exited';
@@ -311,17 +300,7 @@ describe('life cycle', () => {
   });
 
   test('kill sends the signal; wait returns the exit code', async () => {
-    const r = await docker(
-      'run',
-      '-d',
-      '--network',
-      'none',
-      'busybox',
-      'sh',
-      '-c',
-      'trap "exit 42" HUP; while true; do sleep 0.1; done',
-    );
-    const id = r.stdout.trim();
+    const id = await runDetached('trap "exit 42" HUP; while true; do sleep 0.1; done');
     await new Promise((res) => setTimeout(res, 300));
     assert.equal((await docker('kill', '-s', 'HUP', id)).code, 0);
     const w = await docker('wait', id);
@@ -390,23 +369,8 @@ describe('bad input', () => {
 
 describe('live restore', () => {
   test('containers survive a daemon restart and a SIGKILL; exits meanwhile are recorded', async () => {
-    const long = (
-      await docker(
-        'run',
-        '-d',
-        '--name',
-        'keeper',
-        '--network',
-        'none',
-        'busybox',
-        'sh',
-        '-c',
-        'echo before; sleep 1000',
-      )
-    ).stdout.trim();
-    const short = (
-      await docker('run', '-d', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 1.5; exit 9')
-    ).stdout.trim();
+    const long = await runDetached('echo before; sleep 1000', ['--name', 'keeper']);
+    const short = await runDetached('sleep 1.5; exit 9');
     await d.restart('SIGKILL');
     assert.equal((await docker('inspect', '-f', '{{.State.Status}}', long)).stdout.trim(), 'running');
     await waitFor(
