@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type Cidr, parseCidr } from './ipam.js';
+import { ShellPool } from '../util/shell-pool.js';
 
 /**
  * One long-lived `ip -force -batch -` process: starting a process from the daemon costs 5–25 ms
@@ -78,68 +79,24 @@ class IpShell {
 }
 
 /**
- * A long-lived `sh` for commands in a namespace: `ip -n NS -batch FILE` (setns only; `ip netns
- * exec` would also unshare a mount namespace and remount /sys). A fork of sh costs about a
- * millisecond, a process start from node 5–25 ms.
+ * A long-lived shell (the shared ShellPool) for commands in a namespace: `ip -n NS -batch FILE`
+ * (setns only; `ip netns exec` would also unshare a mount namespace and remount /sys). A fork of
+ * sh costs about a millisecond, a process start from node 5–25 ms.
  */
-class ShShell {
-  private proc?: ChildProcess;
-  private out = '';
-  private seq = 0;
-  private queue: { marker: string; resolve: (errors: string[]) => void; reject: (e: Error) => void }[] = [];
+const nsShell = new ShellPool(1);
 
-  private start(): ChildProcess {
-    const p = spawn('sh', [], { stdio: ['pipe', 'pipe', 'ignore'] });
-    p.stdout!.setEncoding('utf8');
-    p.stdout!.on('data', (chunk: string) => {
-      this.out += chunk;
-      this.drain();
-    });
-    p.stdin!.on('error', () => {});
-    p.on('exit', () => {
-      if (this.proc === p) this.proc = undefined;
-      for (const w of this.queue.splice(0)) w.reject(systemError('shell process exited'));
-      this.out = '';
-    });
-    this.proc = p;
-    return p;
-  }
-
-  private drain(): void {
-    for (;;) {
-      const w = this.queue[0];
-      if (!w) return;
-      const m = new RegExp(`@@${w.marker} (\\d+)\n`).exec(this.out);
-      if (!m) return;
-      const before = this.out.slice(0, m.index);
-      this.out = this.out.slice(m.index + m[0].length);
-      this.queue.shift();
-      const lines = before
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l);
-      w.resolve(m[1] === '0' ? [] : lines.length ? lines : [`exit ${m[1]}`]);
-    }
-  }
-
-  /** Runs one command line (arguments must need no quoting); its output when it fails. */
-  exec(cmd: string): Promise<string[]> {
-    const p = this.proc ?? this.start();
-    const marker = `m${this.seq++}`;
-    return new Promise((resolve, reject) => {
-      this.queue.push({ marker, resolve, reject });
-      p.stdin!.write(`${cmd} </dev/null 2>&1; echo "@@${marker} $?"\n`);
-    });
-  }
-
-  close(): void {
-    this.proc?.stdin?.end();
-    this.proc = undefined;
-  }
+/** Runs one command line (arguments must need no quoting); its output lines when it fails. */
+async function shExec(cmd: string): Promise<string[]> {
+  const r = await nsShell.runLine(cmd);
+  if (r.code === 0) return [];
+  const lines = r.output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l);
+  return lines.length ? lines : [`exit ${r.code}`];
 }
 
 const shell = new IpShell();
-const sh = new ShShell();
 let scratch = '';
 
 /** Where namespace command files are written (a directory of the daemon's exec root). */
@@ -150,7 +107,7 @@ export async function setIpScratchDir(dir: string): Promise<void> {
 
 export function closeIpShell(): void {
   shell.close();
-  sh.close();
+  nsShell.close();
 }
 
 /** Runs `ip` commands (one per line), on the host or inside a named netns; throws on any error unless `allowFail`. */
@@ -162,7 +119,7 @@ export async function ipBatch(lines: string[], netns?: string, allowFail = false
     const file = path.join(dir, `ns-${randomBytes(6).toString('hex')}.batch`);
     await fs.writeFile(file, lines.join('\n') + '\n');
     try {
-      errors = await sh.exec(`ip -n ${netns} ${allowFail ? '-force ' : ''}-batch ${file}`);
+      errors = await shExec(`ip -n ${netns} ${allowFail ? '-force ' : ''}-batch ${file}`);
     } finally {
       await fs.rm(file, { force: true });
     }

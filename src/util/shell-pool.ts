@@ -7,7 +7,6 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 
 export const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -26,8 +25,9 @@ class PooledShell {
 
   private shell(): ChildProcessWithoutNullStreams {
     if (this.proc && this.proc.exitCode === null && !this.proc.killed) return this.proc;
-    const busybox = existsSync('/bin/busybox');
-    const proc = spawn(busybox ? '/bin/busybox' : '/bin/sh', busybox ? ['sh'] : [], {
+    // /bin/sh, not busybox's: a static busybox shell runs its own applets (`ip`, `mount`…) before
+    // the tools on PATH, so callers name busybox explicitly where they want it.
+    const proc = spawn('/bin/sh', [], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
