@@ -12,7 +12,7 @@ import { ConmonRuntime, RuntimeStartError } from '../runtime/conmon.js';
 import { BerthError, conflict, invalid, notFound, notModified } from '../util/errors.js';
 import { ExecService } from './exec.js';
 import { exitCodeFor, startError } from './start-errors.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { replaceFile } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type { AttachSession } from './attach.js';
@@ -254,7 +254,7 @@ export class ContainerService implements ContainerDirectory {
       lap('start');
       c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, OOMKilled: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
       live.stopped = new Promise((resolve) => (live.markStopped = resolve));
-      await this.store.save(c);
+      await this.store.saveState(c);
       this.watchExit(c);
       this.publish(c, 'start');
     } catch (err) {
@@ -268,7 +268,7 @@ export class ContainerService implements ContainerDirectory {
       const e = err instanceof RuntimeStartError ? startError(err.message) : err;
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
       if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
-      await this.store.save(c).catch(() => {});
+      await this.store.saveState(c).catch(() => {});
       this.notifyWaiters(c, 'next-exit');
       // Docker removes an --rm container whose start failed; `docker run --rm` waits for that.
       if (c.HostConfig.AutoRemove) setImmediate(() => void this.remove(c.Id, { force: true, volumes: true }).catch(() => {}));
@@ -291,9 +291,12 @@ export class ContainerService implements ContainerDirectory {
       ...own,
     ];
     if (!net.hostNetwork && own.length === 0) hosts.push(`127.0.0.1\t${hostname}`);
-    await writeFileAtomic(c.HostsPath, hosts.join('\n') + '\n');
-    await writeFileAtomic(c.HostnamePath, `${hostname}\n`);
-    await writeFileAtomic(c.ResolvConfPath, net.resolvConf);
+    // Regenerated at every start: no fsync needed.
+    await Promise.all([
+      replaceFile(c.HostsPath, hosts.join('\n') + '\n'),
+      replaceFile(c.HostnamePath, `${hostname}\n`),
+      replaceFile(c.ResolvConfPath, net.resolvConf),
+    ]);
   }
 
   // ---- exit and restart policy --------------------------------------------------------------
@@ -331,7 +334,7 @@ export class ContainerService implements ContainerDirectory {
     live.markStopped?.();
     live.stopped = undefined;
     // An --rm container's record is about to go: no need to make this state durable first.
-    if (!c.HostConfig.AutoRemove) await this.store.save(c);
+    if (!c.HostConfig.AutoRemove) await this.store.saveState(c);
     this.publish(c, 'die', { exitCode: String(code) });
     this.notifyWaiters(c, 'next-exit');
     if (c.HostConfig.AutoRemove && !this.shuttingDown) {
@@ -342,7 +345,7 @@ export class ContainerService implements ContainerDirectory {
       const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
       c.State.Status = 'restarting';
       c.State.Restarting = true;
-      await this.store.save(c);
+      await this.store.saveState(c);
       live.restartTimer = setTimeout(() => {
         live.restartTimer = undefined;
         c.RestartCount++;
@@ -477,7 +480,7 @@ export class ContainerService implements ContainerDirectory {
     if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
     await this.runtime.pause(c.Id, this.runtimeOf(c));
     c.State = { ...c.State, Status: 'paused', Paused: true };
-    await this.store.save(c);
+    await this.store.saveState(c);
     this.publish(c, 'pause');
   }
 
@@ -486,7 +489,7 @@ export class ContainerService implements ContainerDirectory {
     if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
     await this.runtime.resume(c.Id, this.runtimeOf(c));
     c.State = { ...c.State, Status: 'running', Paused: false };
-    await this.store.save(c);
+    await this.store.saveState(c);
     this.publish(c, 'unpause');
   }
 

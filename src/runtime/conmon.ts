@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
+import { SEALED_ENV, sealedBinary } from './sealed-binary.js';
 import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
 
 export const rid = (id: string) => id.slice(0, 16);
@@ -39,6 +40,12 @@ export class ConmonRuntime implements OciRuntime {
 
   async init(): Promise<void> {
     for (const d of ['b', 'exits', 'x', 'sock']) await fs.mkdir(path.join(this.execRoot, d), { recursive: true });
+    const binaries = new Set([...Object.keys(BINARIES), ...Object.keys(this.runtimes)].map((r) => this.runtimePath(r)));
+    for (const bin of binaries) {
+      if (!existsSync(bin)) continue;
+      const sealed = await sealedBinary(bin, path.join(this.execRoot, 'bin'), this.shells);
+      if (sealed) this.sealed.set(bin, sealed);
+    }
     this.exitWatcher = watch(this.exitsDir, (_ev, name) => {
       if (name) void this.fireExit(String(name));
     });
@@ -54,9 +61,19 @@ export class ConmonRuntime implements OciRuntime {
     return path.join(this.execRoot, 'b', rid(id));
   }
 
+  /** The runtime's binary as installed. */
   private runtimePath(runtime: string): string {
     const p = this.runtimes[runtime]?.path ?? runtime;
     return p.includes('/') ? p : (BINARIES[p] ?? p);
+  }
+
+  /** Read-only mounts of the runtime binaries (see sealed-binary.ts), by installed path. */
+  private readonly sealed = new Map<string, string>();
+
+  /** The path to run a runtime from: its read-only mount when there is one. */
+  private runtimeExe(runtime: string): string {
+    const p = this.runtimePath(runtime);
+    return this.sealed.get(p) ?? p;
   }
 
   private rootArg(runtime: string): string {
@@ -67,7 +84,8 @@ export class ConmonRuntime implements OciRuntime {
 
   /** crun/runc calls go through waiting shells: a spawn from Node costs tens of ms per call. */
   private async runtimeCmd(runtime: string, args: string[], allowFail = false) {
-    const r = await this.shells.run([this.runtimePath(runtime), this.rootArg(runtime), ...args]);
+    const words = [this.runtimeExe(runtime), this.rootArg(runtime), ...args];
+    const r = await this.shells.runLine(`${SEALED_ENV}=1 ${words.map(quote).join(' ')}`);
     const res = { stdout: r.output, stderr: r.output, code: r.code };
     if (res.code !== 0 && !allowFail) throw systemError(`${runtime} ${args[0]}: ${r.output.trim() || `exit ${r.code}`}`);
     return res;
@@ -83,7 +101,7 @@ export class ConmonRuntime implements OciRuntime {
       '--api-version', '1',
       '-c', rid(o.id),
       '-u', rid(o.id),
-      '-r', this.runtimePath(o.runtime),
+      '-r', this.runtimeExe(o.runtime),
       '-b', bundle,
       '-p', path.join(bundle, 'pidfile'),
       '-n', o.name,
@@ -106,7 +124,7 @@ export class ConmonRuntime implements OciRuntime {
     const errFile = path.join(bundle, 'conmon.err');
     const codeFile = path.join(bundle, 'conmon.code');
     const started = await this.shells.runLine(
-      `{ { _OCI_SYNCPIPE=3 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)}; echo $? >${quote(codeFile)}; } & }`,
+      `{ { _OCI_SYNCPIPE=3 ${SEALED_ENV}=1 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)}; echo $? >${quote(codeFile)}; } & }`,
     );
     if (started.code !== 0) throw systemError(`cannot start the container monitor: ${started.output.trim()}`);
     const msg = await waitSyncFile(bundle, sync, codeFile, errFile);
@@ -115,8 +133,34 @@ export class ConmonRuntime implements OciRuntime {
   }
 
   async start(id: string, runtime: string): Promise<void> {
+    if (runtime === 'crun' && (await this.releaseExecFifo(id))) return;
     const r = await this.runtimeCmd(runtime, ['start', rid(id)], true);
     if (r.code !== 0) throw new RuntimeStartError(cleanRuntimeMessage(r.stderr));
+  }
+
+  /**
+   * `crun start` for a container without hooks (berth never sets any): the created container's
+   * init blocks reading `exec.fifo` in crun's state directory; the fifo is unlinked (crun then
+   * reports the container running) and one zero byte lets the init exec the process. Doing it
+   * here saves a crun process on every start. False when there is no fifo or nobody reads it (a
+   * dead container, or a crun with another layout): `crun start` then runs and says why.
+   */
+  private async releaseExecFifo(id: string): Promise<boolean> {
+    const fifo = path.join(this.execRoot, 'crun', rid(id), 'exec.fifo');
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      return false;
+    }
+    try {
+      if (!(await fh.stat()).isFIFO()) return false;
+      await fs.unlink(fifo);
+      await fh.write(Buffer.alloc(1));
+      return true;
+    } finally {
+      await fh.close();
+    }
   }
 
   async kill(id: string, runtime: string, signal: string | number, all = false): Promise<void> {
@@ -225,7 +269,7 @@ export class ConmonRuntime implements OciRuntime {
       '--api-version', '1',
       '-c', rid(o.containerId),
       '-u', rid(o.execId),
-      '-r', this.runtimePath(o.runtime),
+      '-r', this.runtimeExe(o.runtime),
       // The exec's own directory as its bundle, as Podman does: conmon makes its attach socket and
       // fifos there (the container's bundle would have its attach socket replaced).
       '-b', dir,
@@ -243,7 +287,7 @@ export class ConmonRuntime implements OciRuntime {
     if (o.openStdin) args.push('-i');
     const child = spawn('conmon', args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4' },
+      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4', [SEALED_ENV]: '1' },
       detached: true,
     });
     const attachPipe = child.stdio[4] as unknown as Readable & Writable;
@@ -399,7 +443,10 @@ function waitSyncFile(dir: string, sync: string, codeFile: string, errFile: stri
         finish(new RuntimeStartError(cleanRuntimeMessage(err) || `the container monitor exited with ${code}`));
       }
     };
-    const watcher = watch(dir, () => void check());
+    // The bundle sees many events while conmon and crun set up; only these two files matter.
+    const watcher = watch(dir, (_ev, name) => {
+      if (name === path.basename(sync) || name === path.basename(codeFile)) void check();
+    });
     const timer = setTimeout(() => finish(new RuntimeStartError('the container monitor did not report within 60 s')), 60_000);
     void check();
   });

@@ -27,6 +27,24 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
+/**
+ * Replaces `file` by rename without waiting for the disk: readers and a crash of berthd see the old
+ * or the new content, never a mix; a power loss may bring back the old one (ext4 commits the data
+ * of a file renamed over another before the rename itself). For state that is re-derived or only
+ * informative after a reboot (container run state, files regenerated at every start), where an
+ * fsync on the start path costs more than it protects.
+ */
+export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
+  await fs.writeFile(tmp, data, { mode });
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Makes a rename durable: the directory entry itself must reach the disk. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fs.open(dir, 'r');

@@ -3,13 +3,20 @@ export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 let threshold: Level = 'info';
 
+// A log pipe whose reader went away (EPIPE) would turn every later line into an uncaught error,
+// which is itself logged: the daemon would spin. Once stderr fails, logging stops instead.
+let sinkBroken = false;
+process.stderr.on('error', () => {
+  sinkBroken = true;
+});
+
 export function setLogLevel(level: string): void {
   if (level in ORDER) threshold = level as Level;
   else if (level === 'fatal') threshold = 'error';
 }
 
 function emit(level: Level, msg: string, fields?: Record<string, unknown>): void {
-  if (ORDER[level] < ORDER[threshold]) return;
+  if (sinkBroken || ORDER[level] < ORDER[threshold]) return;
   const extra = fields
     ? Object.entries(fields)
         .map(([k, v]) => ` ${k}=${JSON.stringify(v instanceof Error ? v.message : v)}`)
