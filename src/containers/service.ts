@@ -313,6 +313,8 @@ export class ContainerService implements ContainerDirectory {
 
   private async handleExit(c: ContainerRecord, code: number, applyPolicy: boolean): Promise<void> {
     if (!this.byId.has(c.Id)) return;
+    const t0 = performance.now();
+    const lap = (what: string) => log.debug('exit phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     log.debug('container exited', { id: c.Id.slice(0, 12), code });
     const runtime = this.runtimeOf(c);
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
@@ -321,13 +323,20 @@ export class ContainerService implements ContainerDirectory {
         .deleteStopped(c.Id, runtime)
         .catch(() => {})
         .then(() => this.runtime.cleanup(c.Id))
-        .catch(() => {}),
-      this.s.networks.detach(c).catch((err) => log.warn('network detach failed', { id: c.Id, err })),
-      this.s.volumes.unmount(c).catch((err) => log.warn('volume unmount failed', { id: c.Id, err })),
+        .catch(() => {})
+        .then(() => lap('runtime')),
+      this.s.networks
+        .detach(c)
+        .catch((err) => log.warn('network detach failed', { id: c.Id, err }))
+        .then(() => lap('network')),
+      this.s.volumes
+        .unmount(c)
+        .catch((err) => log.warn('volume unmount failed', { id: c.Id, err }))
+        .then(() => lap('volumes')),
       this.oomKilled(c),
     ]);
     await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
-    log.debug('exit released', { id: c.Id.slice(0, 12) });
+    lap('rootfs');
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     const live = this.liveOf(c.Id);
     live.released = true;

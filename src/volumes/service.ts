@@ -10,14 +10,14 @@
  * For local volumes the directory is the truth: metadata without a directory is dropped at start,
  * a directory without metadata (a crash between the two writes) is adopted, as Docker does.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerDirectory } from '../containers/directory.js';
 import type { ContainerRecord, MountPoint } from '../containers/types.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import type { EventBus } from '../daemon/events.js';
 import { BerthError, conflict, errnoCode, invalid, isKind, notFound, systemError } from '../util/errors.js';
-import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
+import { readJsonOr, replaceFile, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type {
@@ -168,9 +168,18 @@ export class LocalVolumeService implements VolumeService {
     await writeJsonAtomic(path.join(this.planDir, `${p.id}.json`), p);
   }
 
+  /**
+   * Records whether a plan's volumes are mounted (start, exit): atomically but without an fsync,
+   * as after a power loss nothing is mounted anyway. Nothing to record without volumes.
+   */
+  private async saveMounted(p: ContainerPlan): Promise<void> {
+    if (!p.mounts.some((m) => m.type === 'volume')) return;
+    await replaceFile(path.join(this.planDir, `${p.id}.json`), JSON.stringify(p, null, 2) + '\n');
+  }
+
   private async dropPlan(id: string): Promise<void> {
     this.plans.delete(id);
-    await fs.rm(path.join(this.planDir, `${id}.json`), { force: true });
+    rmSync(path.join(this.planDir, `${id}.json`), { force: true }); // direct: cheaper than the threadpool
   }
 
   /** Container IDs whose plans use the volume (only containers that still exist, when known). */
@@ -661,7 +670,7 @@ export class LocalVolumeService implements VolumeService {
         throw err;
       }
       plan.mounted = true;
-      await this.savePlan(plan);
+      await this.saveMounted(plan);
       return { oci, points: this.points(plan, sources) };
     });
   }
@@ -704,7 +713,7 @@ export class LocalVolumeService implements VolumeService {
           driver: this.metas.get(m.source)?.Driver ?? 'local',
         });
       }
-      await this.savePlan(plan);
+      await this.saveMounted(plan);
     });
   }
 
