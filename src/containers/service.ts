@@ -172,10 +172,14 @@ export class ContainerService implements ContainerDirectory {
     this.byId.set(id, record);
     try {
       await fs.mkdir(dir, { recursive: true });
-      await this.s.rootfs.create(id, image.diffIds);
       const imageVolumes = Object.keys(image.config.config?.Volumes ?? {});
-      const rootfs = imageVolumes.length ? await this.s.rootfs.mount(id) : undefined;
-      record.Mounts = await this.s.volumes.prepare(record, imageVolumes, rootfs);
+      if (imageVolumes.length) {
+        await this.s.rootfs.create(id, image.diffIds);
+        record.Mounts = await this.s.volumes.prepare(record, imageVolumes, await this.s.rootfs.mount(id));
+      } else {
+        // Independent without image volumes: their durable writes overlap.
+        [, record.Mounts] = await Promise.all([this.s.rootfs.create(id, image.diffIds), this.s.volumes.prepare(record, [], undefined)]);
+      }
       await this.store.save(record);
     } catch (err) {
       this.byId.delete(id);
@@ -185,6 +189,9 @@ export class ContainerService implements ContainerDirectory {
       throw err;
     }
     this.publish(record, 'create');
+    // A start usually follows at once (`docker run`): mount the rootfs now, off the start path.
+    // A failure here only costs the head start; the start mounts again and reports it.
+    void this.s.rootfs.mount(id).catch(() => {});
     return { Id: id, Warnings: [] };
   }
 
@@ -335,7 +342,9 @@ export class ContainerService implements ContainerDirectory {
         .then(() => lap('volumes')),
       this.oomKilled(c),
     ]);
-    await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
+    // An --rm container's removal follows at once and unmounts its rootfs off the wait path.
+    const removing = c.HostConfig.AutoRemove && !this.shuttingDown;
+    if (!removing) await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
     lap('rootfs');
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     const live = this.liveOf(c.Id);

@@ -22,6 +22,7 @@ import type { ContentStore } from '../content/index.js';
 import { errnoCode, invalid, notFound, systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { exists, readJsonOr, writeJsonAtomic } from '../util/fsx.js';
+import { log } from '../util/log.js';
 import { isOpaque, isWhiteoutDevice, packDirectory } from './dirtar.js';
 import { Mounter } from './mounter.js';
 import type { Change, LayerInfo, LayerStore, RootfsStore } from './index.js';
@@ -73,6 +74,9 @@ export class OverlayStore implements RootfsStore, LayerStore {
     const s = new OverlayStore(opts.root, opts.content);
     for (const d of ['layers', 'l', 'containers', 'inits', 'tmp'])
       await fs.mkdir(path.join(opts.root, d), { recursive: true });
+    // A removal interrupted by a stop may have left a container's mount in its trash directory:
+    // detach it before emptying `tmp`, so nothing is deleted through it.
+    for (const m of s.mountsUnder(path.join(opts.root, 'tmp'))) await s.mounter.umount(m, true);
     await fs.rm(path.join(opts.root, 'tmp'), { recursive: true, force: true });
     await fs.mkdir(path.join(opts.root, 'tmp'));
     for (const hex of await fs.readdir(path.join(opts.root, 'layers'))) {
@@ -382,14 +386,25 @@ export class OverlayStore implements RootfsStore, LayerStore {
     }
   }
 
+  /** Mount points (as /proc/self/mountinfo escapes them) — read directly: cheaper than the threadpool. */
+  private mountPoints(): string[] {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m);
+  }
+
   private async isMounted(target: string): Promise<boolean> {
-    const info = readFileSync('/proc/self/mountinfo', 'utf8'); // direct: cheaper than the threadpool
-    const esc = target
-      .replace(/\\/g, '\\134')
-      .replace(/ /g, '\\040')
-      .replace(/\t/g, '\\011')
-      .replace(/\n/g, '\\012');
-    return info.split('\n').some((l) => l.split(' ')[4] === esc);
+    return this.mountPoints().includes(escapeMountPath(target));
+  }
+
+  /** Mounts at or below `dir`, deepest first (decoded paths). */
+  private mountsUnder(dir: string): string[] {
+    const esc = escapeMountPath(dir);
+    return this.mountPoints()
+      .filter((m) => m === esc || m.startsWith(`${esc}/`))
+      .map((m) => m.replace(/\\(\d{3})/g, (_x, o: string) => String.fromCharCode(parseInt(o, 8))))
+      .sort((a, b) => b.length - a.length);
   }
 
   async mount(containerId: string): Promise<string> {
@@ -424,13 +439,25 @@ export class OverlayStore implements RootfsStore, LayerStore {
   async remove(containerId: string): Promise<void> {
     const id = checkId(containerId);
     await this.locked(`c:${id}`, async () => {
-      await this.unmountNow(id);
       const dir = this.cdir(id);
       if (!(await exists(dir))) return;
       const trash = path.join(this.root, 'tmp', `rm-${id}-${randomBytes(4).toString('hex')}`);
+      // The rename takes the layer out of the store at once (its mount, if any, moves along); the
+      // unmount and the files follow in the background, so `docker rm` and `run --rm` need not
+      // wait for them. `tmp` is emptied, mounts first, at every start should berthd stop before.
       await fs.rename(dir, trash);
-      await fs.rm(trash, { recursive: true, force: true });
+      void this.discard(trash).catch((err) => log.warn('cannot remove a deleted container layer', { trash, err }));
     });
+  }
+
+  private async discard(trash: string): Promise<void> {
+    const merged = path.join(trash, 'merged');
+    if (await this.isMounted(merged)) {
+      const r = await this.mounter.umount(merged);
+      if (r.code !== 0) await this.mounter.umount(merged, true);
+    }
+    if (await this.isMounted(merged)) throw systemError(`cannot unmount ${merged}`);
+    await fs.rm(trash, { recursive: true, force: true });
   }
 
   async baseLayers(containerId: string): Promise<string[]> {
@@ -514,4 +541,9 @@ export class OverlayStore implements RootfsStore, LayerStore {
 
 export async function openRootfsStore(opts: RootfsStoreOptions): Promise<OverlayStore> {
   return OverlayStore.open(opts);
+}
+
+/** A path as /proc/self/mountinfo writes it (space, tab, newline and backslash octal-escaped). */
+function escapeMountPath(p: string): string {
+  return p.replace(/\\/g, '\\134').replace(/ /g, '\\040').replace(/\t/g, '\\011').replace(/\n/g, '\\012');
 }
