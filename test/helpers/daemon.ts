@@ -93,7 +93,8 @@ export class TestDaemon {
   }
 
   berth(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-    return runCmd(process.execPath, [BERTH, ...args], { ...opts, env: this.env(opts.env) });
+    // Through its shebang, as a user runs it (it sets the CLI's own Node options).
+    return runCmd(BERTH, args, { ...opts, env: this.env(opts.env) });
   }
 
   /** Stops the daemon and removes every trace of it from the host. */
