@@ -77,6 +77,11 @@ export class ContainerService implements ContainerDirectory {
         await this.remove(c.Id, { force: true, volumes: false }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
         continue;
       }
+      // An --rm container that ran and is stopped was on its way out when berthd stopped (as Docker).
+      if (c.HostConfig.AutoRemove && !c.State.Running && c.State.StartedAt !== ZERO_TIME) {
+        await this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
+        continue;
+      }
       if (!c.State.Running && c.State.Status !== 'restarting') continue;
       const rt = await this.runtime.state(c.Id, this.runtimeOf(c));
       if (rt && (rt.status === 'running' || rt.status === 'paused')) {
@@ -545,7 +550,9 @@ export class ContainerService implements ContainerDirectory {
       const t0 = performance.now();
       const lap = (what: string) => log.debug('remove phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
       c.State.Status = 'removing';
-      await this.store.save(c).catch(() => {});
+      // Made durable so that a restart finishes the removal; an --rm container is removed at
+      // restart anyway (see restore), so its removal does not wait for the disk.
+      if (!c.HostConfig.AutoRemove) await this.store.save(c).catch(() => {});
       live.stopExitWatch?.();
       if (!live.released) {
         await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});

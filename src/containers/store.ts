@@ -1,7 +1,7 @@
 /** Container records on disk: `<dataRoot>/containers/<id>/config.v2.json`, written atomically. */
-import { promises as fs, rmSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { readJsonOr, replaceFile, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
+import { discardDir, readJsonOr, replaceFile, sweepDiscarded, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { log } from '../util/log.js';
 import type { ContainerRecord } from './types.js';
 
@@ -28,11 +28,12 @@ export class ContainerStore {
   }
 
   async remove(id: string): Promise<void> {
-    rmSync(this.dir(id), { recursive: true, force: true }); // a few small files: direct is cheaper
+    discardDir(this.dir(id)); // gone at once; its files (logs can be large) go in the background
   }
 
   async loadAll(): Promise<ContainerRecord[]> {
     await fs.mkdir(this.root, { recursive: true });
+    await sweepDiscarded(this.root);
     const out: ContainerRecord[] = [];
     for (const id of await fs.readdir(this.root)) {
       if (!/^[0-9a-f]{64}$/.test(id)) continue;

@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
+import { discardDir, sweepDiscarded } from '../util/fsx.js';
 import { SEALED_ENV, sealedBinary } from './sealed-binary.js';
 import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
 
@@ -45,6 +46,7 @@ export class ConmonRuntime implements OciRuntime {
 
   async init(): Promise<void> {
     for (const d of ['b', 'exits', 'x', 'sock']) await fs.mkdir(path.join(this.execRoot, d), { recursive: true });
+    await sweepDiscarded(path.join(this.execRoot, 'b'));
     const binaries = new Set([...Object.keys(BINARIES), ...Object.keys(this.runtimes)].map((r) => this.runtimePath(r)));
     for (const bin of binaries) {
       if (!existsSync(bin)) continue;
@@ -359,7 +361,7 @@ export class ConmonRuntime implements OciRuntime {
   }
 
   async cleanup(id: string): Promise<void> {
-    fsSync.rmSync(this.bundle(id), { recursive: true, force: true });
+    discardDir(this.bundle(id));
     fsSync.rmSync(path.join(this.exitsDir, rid(id)), { force: true });
   }
 

@@ -88,3 +88,31 @@ export async function sweepTemps(dir: string): Promise<void> {
   }
   await Promise.all(names.filter((n) => n.startsWith('.tmp-')).map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })));
 }
+
+const DISCARDED = '.discarded-';
+
+/**
+ * Removes a directory without waiting for its files: it is renamed away at once (gone for every
+ * reader), then deleted in the background. `sweepDiscarded` removes what a stop interrupted.
+ */
+export function discardDir(dir: string): void {
+  const trash = path.join(path.dirname(dir), `${DISCARDED}${path.basename(dir)}-${randomBytes(4).toString('hex')}`);
+  try {
+    renameSync(dir, trash);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw err;
+  }
+  void fs.rm(trash, { recursive: true, force: true }).catch(() => {});
+}
+
+/** Deletes the directories `discardDir` left in `parent` when berthd stopped before it finished. */
+export async function sweepDiscarded(parent: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(parent);
+  } catch {
+    return;
+  }
+  await Promise.all(names.filter((n) => n.startsWith(DISCARDED)).map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })));
+}

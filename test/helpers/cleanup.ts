@@ -8,6 +8,14 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCmd } from './run.js';
 
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 async function pidsFrom(dir: string, file: string): Promise<number[]> {
   const out: number[] = [];
   let names: string[] = [];
@@ -20,7 +28,8 @@ async function pidsFrom(dir: string, file: string): Promise<number[]> {
     const p = path.join(dir, n, file);
     if (existsSync(p)) {
       const pid = Number(readFileSync(p, 'utf8').trim());
-      if (pid > 1) out.push(pid);
+      // Only a live conmon: a recorded PID of a monitor that exited may belong to another process now.
+      if (pid > 1 && readComm(pid) === 'conmon') out.push(pid);
     }
   }
   return out;
