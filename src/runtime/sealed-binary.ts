@@ -21,7 +21,8 @@ function readOnlyMounts(): Set<string> {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
     if (f.length < 6) continue;
-    if (f[5].split(',').includes('ro')) out.add(f[4].replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (f[5].split(',').includes('ro'))
+      out.add(f[4].replace(/\\(\d{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
   }
   return out;
 }
@@ -36,18 +37,28 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * holds an older binary (a package upgrade replaced the file); undefined when it cannot be made,
  * and callers then run the binary itself.
  */
-export async function sealedBinary(binary: string, dir: string, shells: ShellPool): Promise<string | undefined> {
+export async function sealedBinary(
+  binary: string,
+  dir: string,
+  shells: ShellPool,
+): Promise<string | undefined> {
   const target = path.join(dir, path.basename(binary));
   try {
     if (readOnlyMounts().has(target) && (await sameFile(binary, target))) return target;
     await fs.mkdir(dir, { recursive: true });
-    if (readOnlyMounts().has(target) || (await sameFile(binary, target))) await shells.run(['umount', '-l', target]);
+    if (readOnlyMounts().has(target) || (await sameFile(binary, target)))
+      await shells.run(['umount', '-l', target]);
     await fs.writeFile(target, '', { flag: 'a' });
-    const r = await shells.runLine(`mount --bind ${quote(binary)} ${quote(target)} && mount -o remount,bind,ro ${quote(target)}`);
+    const r = await shells.runLine(
+      `mount --bind ${quote(binary)} ${quote(target)} && mount -o remount,bind,ro ${quote(target)}`,
+    );
     if (r.code !== 0) throw new Error(r.output.trim());
     return target;
   } catch (err) {
-    log.warn('cannot make a read-only mount of the runtime binary; it will copy itself on every call', { binary, err });
+    log.warn('cannot make a read-only mount of the runtime binary; it will copy itself on every call', {
+      binary,
+      err,
+    });
     await shells.run(['umount', '-l', target]).catch(() => {});
     return undefined;
   }

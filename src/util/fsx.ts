@@ -86,7 +86,11 @@ export async function sweepTemps(dir: string): Promise<void> {
   } catch {
     return;
   }
-  await Promise.all(names.filter((n) => n.startsWith('.tmp-')).map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })));
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith('.tmp-'))
+      .map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })),
+  );
 }
 
 const DISCARDED = '.discarded-';
@@ -96,7 +100,10 @@ const DISCARDED = '.discarded-';
  * reader), then deleted in the background. `sweepDiscarded` removes what a stop interrupted.
  */
 export function discardDir(dir: string): void {
-  const trash = path.join(path.dirname(dir), `${DISCARDED}${path.basename(dir)}-${randomBytes(4).toString('hex')}`);
+  const trash = path.join(
+    path.dirname(dir),
+    `${DISCARDED}${path.basename(dir)}-${randomBytes(4).toString('hex')}`,
+  );
   try {
     renameSync(dir, trash);
   } catch (err) {
@@ -114,5 +121,9 @@ export async function sweepDiscarded(parent: string): Promise<void> {
   } catch {
     return;
   }
-  await Promise.all(names.filter((n) => n.startsWith(DISCARDED)).map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })));
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(DISCARDED))
+      .map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })),
+  );
 }
