@@ -1,5 +1,7 @@
 /** The container life cycle through the real docker CLI against a real berthd, crun and conmon. */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
@@ -35,6 +37,22 @@ describe('run', () => {
     assert.equal(r.stdout, 'hello from berth\n');
     const ps = await docker('ps', '-aq');
     assert.equal(ps.stdout.trim(), '');
+  });
+
+  test('the runtime runs from a read-only mount of its binary, and an --rm layer leaves nothing', async () => {
+    // crun copies itself to /tmp on every call unless it runs from a read-only mount (sealed-binary.ts).
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '));
+    const crun = mounts.find((f) => f[4] === path.join(d.execRoot, 'bin', 'crun'));
+    assert.ok(crun, 'a mount of crun under the exec root');
+    assert.ok(crun[5].split(',').includes('ro'), `read-only: ${crun[5]}`);
+    const r = await docker('run', '--rm', '--network', 'none', 'busybox', 'true');
+    assert.equal(r.code, 0, r.stderr);
+    // The removed layer is unmounted and deleted in the background: soon nothing is left of it.
+    await waitFor('the removed layers to go', async () => {
+      const left = readdirSync(path.join(d.dataRoot, 'overlay', 'tmp'));
+      const merged = readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(d.dataRoot, 'overlay', 'tmp'));
+      return left.length === 0 && !merged;
+    });
   });
 
   test('exit codes reach the user: the command’s, 127 missing, 126 not executable', async () => {
