@@ -110,16 +110,6 @@ async function vethsOf(tag: string): Promise<string[]> {
     .sort();
 }
 
-/** Polls until no link matches (the kernel removes a namespace's veths asynchronously). */
-async function gone(re: RegExp, ms = 8000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (!re.test((await runCmd('ip', ['-br', 'link'])).stdout)) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function curl(url: string): Promise<{ code: number; body: string }> {
   const r = await runCmd('curl', ['-s', '--max-time', '3', url], { timeoutMs: 10_000 });
   return { code: r.code, body: r.stdout };

@@ -69,7 +69,7 @@ export class ApiServer {
       const status = statusOf(err);
       if (status >= 500) log.error('request failed', { method, path: pathname, err: errorText(err) });
       else log.debug('request refused', { method, path: pathname, status, err: errorText(err) });
-      if (res && res.headersSent) {
+      if (res?.headersSent) {
         res.destroy();
         return;
       }

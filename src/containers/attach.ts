@@ -112,7 +112,10 @@ export class AttachSession {
       this.client.end();
       for (const fn of this.closeHandlers) fn();
     };
-    if (!this.gate) return end();
+    if (!this.gate) {
+      end();
+      return;
+    }
     const timer = setTimeout(end, 5000);
     void this.gate.finally(() => {
       clearTimeout(timer);

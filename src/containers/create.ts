@@ -36,7 +36,7 @@ export function validateHostConfig(h: HostConfig): void {
   if (rp && rp.Name !== 'on-failure' && (rp.MaximumRetryCount ?? 0) > 0)
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   if (rp && (rp.MaximumRetryCount ?? 0) < 0) throw invalid('invalid restart policy: maximum retry count must be a positive integer');
-  if (h.AutoRemove && rp && rp.Name && rp.Name !== 'no') throw invalid(`conflicting options: cannot specify both --restart and --rm`);
+  if (h.AutoRemove && rp?.Name && rp.Name !== 'no') throw invalid(`conflicting options: cannot specify both --restart and --rm`);
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
   if (h.NanoCpus && h.NanoCpus < 0) throw invalid('Range of CPUs is from 0.01 to the number of CPUs available');
   if (h.CpuQuota && h.NanoCpus) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
@@ -83,7 +83,7 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw invalid(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === 'default') hostConfig.NetworkMode = 'bridge';
   if (!hostConfig.RestartPolicy) hostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
-  if (!hostConfig.LogConfig || !hostConfig.LogConfig.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} };
+  if (!hostConfig.LogConfig?.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} };
   const endpoints = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) };
   if (endpoints.default) {
     endpoints[hostConfig.NetworkMode] = endpoints.default;

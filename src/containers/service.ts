@@ -130,7 +130,10 @@ export class ContainerService implements ContainerDirectory {
 
   private liveOf(id: string): Live {
     let l = this.live.get(id);
-    if (!l) this.live.set(id, (l = { pendingAttach: new Set(), waiters: new Set(), lock: Promise.resolve() }));
+    if (!l) {
+      l = { pendingAttach: new Set(), waiters: new Set(), lock: Promise.resolve() };
+      this.live.set(id, l);
+    }
     return l;
   }
 

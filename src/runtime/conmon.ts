@@ -243,7 +243,10 @@ export class ConmonRuntime implements OciRuntime {
   onExit(id: string, cb: (code: number) => void): () => void {
     const key = rid(id);
     let set = this.exitCallbacks.get(key);
-    if (!set) this.exitCallbacks.set(key, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.exitCallbacks.set(key, set);
+    }
     set.add(cb);
     void this.fireExit(key); // it may have exited already
     return () => {

@@ -63,7 +63,7 @@ export function toOciSeccomp(profile: DockerProfile, caps: string[]): OciSeccomp
       names,
       action: r.action,
       ...(r.errnoRet !== undefined ? { errnoRet: r.errnoRet } : {}),
-      ...(r.args && r.args.length ? { args: r.args } : {}),
+      ...(r.args?.length ? { args: r.args } : {}),
     });
   }
   return {
