@@ -42,7 +42,7 @@ describe('run', () => {
   test('the runtime runs from a read-only mount of its binary, and an --rm layer leaves nothing', async () => {
     // crun copies itself to /tmp on every call unless it runs from a read-only mount (sealed-binary.ts).
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '));
-    const crun = mounts.find((f) => f[4] === path.join(d.execRoot, 'bin', 'crun'));
+    const crun = mounts.find((f) => f[4]?.startsWith(path.join(d.execRoot, 'bin', 'crun-')));
     assert.ok(crun, 'a mount of crun under the exec root');
     assert.ok(crun[5].split(',').includes('ro'), `read-only: ${crun[5]}`);
     const r = await docker('run', '--rm', '--network', 'none', 'busybox', 'true');

@@ -7,6 +7,7 @@
  * be written through a read-only mount. This module provides that mount: a read-only bind mount of
  * the runtime binary under the exec root, made once and kept for the next daemon (live restore).
  */
+import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { log } from '../util/log.js';
@@ -42,7 +43,8 @@ export async function sealedBinary(
   dir: string,
   shells: ShellPool,
 ): Promise<string | undefined> {
-  const target = path.join(dir, path.basename(binary));
+  // Named after the whole path: two configured runtimes may share a file name.
+  const target = path.join(dir, `${path.basename(binary)}-${createHash('sha256').update(binary).digest('hex').slice(0, 8)}`);
   try {
     if (readOnlyMounts().has(target) && (await sameFile(binary, target))) return target;
     await fs.mkdir(dir, { recursive: true });
