@@ -1,6 +1,6 @@
 /** The container life cycle through the real docker CLI against a real berthd, crun and conmon. */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
@@ -402,5 +402,19 @@ describe('live restore', () => {
     assert.equal(ex.stdout, 'alive\n');
     assert.equal((await docker('logs', 'keeper')).stdout, 'before\n');
     assert.equal((await docker('rm', '-f', long, short)).code, 0);
+  });
+
+  test('a run-state file damaged by a crash leaves the durable record in force', async () => {
+    const id = await runDetached('exit 3', ['--name', 'crashy']);
+    await waitFor('exit', async () => (await docker('inspect', '-f', '{{.State.Status}}', id)).stdout.trim() === 'exited');
+    await d.stop('SIGKILL');
+    // What a power loss can leave of a file replaced without fsync on some filesystems: nothing.
+    writeFileSync(path.join(d.dataRoot, 'containers', id, 'state.json'), '');
+    await d.start();
+    const r = await docker('inspect', '-f', '{{.Name}} {{.Config.Image}} {{.State.Status}}', id);
+    assert.equal(r.stdout.trim(), '/crashy busybox created', r.stderr);
+    const again = await docker('start', '-a', 'crashy');
+    assert.equal(again.code, 3, again.stderr);
+    assert.equal((await docker('rm', 'crashy')).code, 0);
   });
 });

@@ -1,9 +1,21 @@
-/** Container records on disk: `<dataRoot>/containers/<id>/config.v2.json`, written atomically. */
-import { promises as fs } from 'node:fs';
+/**
+ * Container records on disk, under `<dataRoot>/containers/<id>/`:
+ *   config.v2.json  the record, written durably (temp + fsync + rename) for what the user asked:
+ *                   create, rename, stop, remove. Always complete, on any filesystem.
+ *   state.json      the record as of its last run-state change (running, exited, paused), replaced
+ *                   by rename without an fsync: two disk flushes fewer on every start and exit.
+ *                   Used at load only when it parses and is not older than config.v2.json; after a
+ *                   power loss it may be stale or empty, and then the durable record stands (no
+ *                   container runs after a power loss anyway; restore reconciles with the runtime).
+ */
+import { promises as fs, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { discardDir, readJsonOr, replaceFile, sweepDiscarded, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { log } from '../util/log.js';
 import type { ContainerRecord } from './types.js';
+
+const RECORD = 'config.v2.json';
+const STATE = 'state.json';
 
 export class ContainerStore {
   constructor(readonly root: string) {}
@@ -15,16 +27,13 @@ export class ContainerStore {
   /** Writes the record durably (fsync): for what the user asked (create, rename, stop…). */
   async save(c: ContainerRecord): Promise<void> {
     await fs.mkdir(this.dir(c.Id), { recursive: true });
-    await writeJsonAtomic(path.join(this.dir(c.Id), 'config.v2.json'), c);
+    await writeJsonAtomic(path.join(this.dir(c.Id), RECORD), c);
+    rmSync(path.join(this.dir(c.Id), STATE), { force: true }); // the durable record is the newest now
   }
 
-  /**
-   * Writes a run-state change (running, exited, paused, removing) atomically but without an fsync:
-   * after a power loss no container runs anyway, and restore reconciles the state with the
-   * runtime. Keeps two disk flushes off every start and exit.
-   */
+  /** Records a run-state change, atomically but without waiting for the disk (see above). */
   async saveState(c: ContainerRecord): Promise<void> {
-    await replaceFile(path.join(this.dir(c.Id), 'config.v2.json'), JSON.stringify(c, null, 2) + '\n');
+    await replaceFile(path.join(this.dir(c.Id), STATE), JSON.stringify(c) + '\n');
   }
 
   async remove(id: string): Promise<void> {
@@ -38,14 +47,29 @@ export class ContainerStore {
     for (const id of await fs.readdir(this.root)) {
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       await sweepTemps(this.dir(id));
-      const rec = await readJsonOr<ContainerRecord | null>(path.join(this.dir(id), 'config.v2.json'), null).catch((err) => {
+      const rec = await readJsonOr<ContainerRecord | null>(path.join(this.dir(id), RECORD), null).catch((err) => {
         log.warn('unreadable container record skipped', { id, err });
         return null;
       });
       // A directory without a record is a create that crashed half-way: remove it.
-      if (rec) out.push(rec);
+      if (rec) out.push((await this.newerState(id, rec)) ?? rec);
       else await fs.rm(this.dir(id), { recursive: true, force: true });
     }
     return out;
+  }
+
+  /** The state file's record, if it is readable, of this container and not older than the record. */
+  private async newerState(id: string, rec: ContainerRecord): Promise<ContainerRecord | undefined> {
+    const file = path.join(this.dir(id), STATE);
+    try {
+      const [st, rt] = await Promise.all([fs.stat(file), fs.stat(path.join(this.dir(id), RECORD))]);
+      const state = JSON.parse(await fs.readFile(file, 'utf8')) as ContainerRecord;
+      if (state?.Id === rec.Id && st.mtimeMs >= rt.mtimeMs) return state;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      log.warn('unreadable container state ignored; the durable record stands', { id, err: String(err) });
+    }
+    await fs.rm(file, { force: true });
+    return undefined;
   }
 }
