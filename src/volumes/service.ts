@@ -17,7 +17,7 @@ import type { ContainerRecord, MountPoint } from '../containers/types.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import type { EventBus } from '../daemon/events.js';
 import { BerthError, conflict, errnoCode, invalid, isKind, notFound, systemError } from '../util/errors.js';
-import { readJsonOr, replaceFile, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
+import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type {
@@ -169,12 +169,13 @@ export class LocalVolumeService implements VolumeService {
   }
 
   /**
-   * Records whether a plan's volumes are mounted (start, exit): atomically but without an fsync,
-   * as after a power loss nothing is mounted anyway. Nothing to record without volumes.
+   * Records whether a plan's volumes are mounted (start, exit). Durably, as the plan also names the
+   * container's anonymous volumes; but only for plans with volumes: without, there is nothing to
+   * record, and most containers start and stop without this write.
    */
   private async saveMounted(p: ContainerPlan): Promise<void> {
     if (!p.mounts.some((m) => m.type === 'volume')) return;
-    await replaceFile(path.join(this.planDir, `${p.id}.json`), JSON.stringify(p, null, 2) + '\n');
+    await this.savePlan(p);
   }
 
   private async dropPlan(id: string): Promise<void> {
