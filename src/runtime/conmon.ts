@@ -46,7 +46,7 @@ export class ConmonRuntime implements OciRuntime {
 
   async init(): Promise<void> {
     for (const d of ['b', 'exits', 'x', 'sock']) await fs.mkdir(path.join(this.execRoot, d), { recursive: true });
-    await sweepDiscarded(path.join(this.execRoot, 'b'));
+    for (const d of ['b', 'crun', 'runc']) await sweepDiscarded(path.join(this.execRoot, d));
     const binaries = new Set([...Object.keys(BINARIES), ...Object.keys(this.runtimes)].map((r) => this.runtimePath(r)));
     for (const bin of binaries) {
       if (!existsSync(bin)) continue;
@@ -214,7 +214,7 @@ export class ConmonRuntime implements OciRuntime {
       }
     });
     if (results.some((ok) => !ok)) return this.delete(id, runtime); // something still lives there
-    fsSync.rmSync(stateDir, { recursive: true, force: true });
+    discardDir(stateDir); // renamed to a dot-name, which crun skips; deleted in the background
   }
 
   async state(id: string, runtime: string): Promise<RuntimeState | undefined> {

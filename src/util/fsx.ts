@@ -35,11 +35,13 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
  * fsync on the start path costs more than it protects.
  */
 export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  // Synchronous calls: for a few KB they cost a tenth of the threadpool round trips (see exists).
+  // The write is a direct call (a few KB cost a tenth of a threadpool round trip, see exists); the
+  // rename is not: over an existing file ext4 writes the new data out first (what makes the rename
+  // safe), a few ms that must not block the event loop.
   const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
   writeFileSync(tmp, data, { mode });
   try {
-    renameSync(tmp, file);
+    await fs.rename(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
