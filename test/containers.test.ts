@@ -1,6 +1,6 @@
 /** The container life cycle through the real docker CLI against a real berthd, crun and conmon. */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
@@ -402,6 +402,23 @@ describe('live restore', () => {
     assert.equal(ex.stdout, 'alive\n');
     assert.equal((await docker('logs', 'keeper')).stdout, 'before\n');
     assert.equal((await docker('rm', '-f', long, short)).code, 0);
+  });
+
+  test('a removal interrupted by a stop is finished at the next start, its mount detached first', async () => {
+    await d.stop('SIGKILL');
+    // What a stop in the middle of a background layer removal leaves: a trash directory with a mount.
+    const merged = path.join(d.dataRoot, 'overlay', 'tmp', 'rm-interrupted', 'merged');
+    mkdirSync(merged, { recursive: true });
+    writeFileSync(path.join(merged, '..', 'meta.json'), '{}');
+    const m = await runCmd('mount', ['-t', 'tmpfs', 'tmpfs', merged]);
+    assert.equal(m.code, 0, m.stderr);
+    try {
+      await d.start();
+      assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(merged), 'the mount is gone');
+      assert.deepEqual(readdirSync(path.join(d.dataRoot, 'overlay', 'tmp')), []);
+    } finally {
+      await runCmd('umount', ['-l', merged]).catch(() => {});
+    }
   });
 
   test('a run-state file damaged by a crash leaves the durable record in force', async () => {
