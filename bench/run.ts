@@ -136,9 +136,17 @@ async function main(): Promise<void> {
       };
       await Promise.all(Array.from({ length: 8 }, worker));
     });
+    // The machine's own floor in this run: 50 raw `crun run` of the same rootfs, 8 at a time.
+    const crunTotal = await timeMs(async () => {
+      await must(
+        runCmd('sh', ['-c', `seq 50 | xargs -P 8 -I{} crun --root ${crunRoot} run --bundle ${bundle} par{} >/dev/null`], { timeoutMs: 300_000 }),
+        'parallel crun run',
+      );
+    });
     console.log(`\n50 containers started in parallel, 8 at a time (Docker on this kind of machine: 24 s):`);
-    console.log(`  docker run -d (xargs -P 8)                    ${(total / 1000).toFixed(2)} s   (the docker CLI processes alone used ${cliCpu.toFixed(1)} s of CPU on ${cpus().length} cores)`);
-    console.log(`  Engine API create + start (8 workers)         ${(apiTotal / 1000).toFixed(2)} s`);
+    console.log(`  raw crun run (xargs -P 8, reference)          ${(crunTotal / 1000).toFixed(2)} s`);
+    console.log(`  docker run -d (xargs -P 8)                    ${(total / 1000).toFixed(2)} s   (${(total / crunTotal).toFixed(2)}× raw crun; the docker CLI processes alone used ${cliCpu.toFixed(1)} s of CPU on ${cpus().length} cores)`);
+    console.log(`  Engine API create + start (8 workers)         ${(apiTotal / 1000).toFixed(2)} s   (${(apiTotal / crunTotal).toFixed(2)}× raw crun)`);
     await removeAll(d);
   } catch (err) {
     process.stderr.write(`daemon log tail:\n${d.logs.split('\n').slice(-15).join('\n')}\n`);
