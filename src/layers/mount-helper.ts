@@ -8,6 +8,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { holdProcess } from '../util/child-ref.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -84,27 +85,17 @@ export class MountHelper {
     });
     proc.stdin.on('error', () => {});
     this.proc = proc;
-    this.hold(false);
+    holdProcess(this.proc, false);
     return proc;
-  }
-
-  /** An idle helper must not keep the process alive; one with a request in flight must. */
-  private hold(on: boolean): void {
-    const p = this.proc;
-    if (!p) return;
-    for (const x of [p, p.stdin, p.stdout, p.stderr] as unknown as { ref?: () => void; unref?: () => void }[]) {
-      if (on) x.ref?.();
-      else x.unref?.();
-    }
   }
 
   /** One request; answers come back in order. */
   run(req: MountRequest): Promise<MountResult> {
     return new Promise((resolve) => {
       const proc = this.helper();
-      this.hold(true);
+      holdProcess(this.proc, true);
       this.pending.push((r) => {
-        if (this.pending.length === 0) this.hold(false);
+        if (this.pending.length === 0) holdProcess(this.proc, false);
         resolve(r);
       });
       proc.stdin.write(`${JSON.stringify(req)}\n`);

@@ -82,6 +82,11 @@ export async function exists(p: string): Promise<boolean> {
 
 /** Removes leftovers of interrupted atomic writes (`.tmp-*`) in a directory. */
 export async function sweepTemps(dir: string): Promise<void> {
+  await removePrefixed(dir, '.tmp-');
+}
+
+/** Removes the entries of `dir` whose names start with `prefix` (none when `dir` is missing). */
+async function removePrefixed(dir: string, prefix: string): Promise<void> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
@@ -90,7 +95,7 @@ export async function sweepTemps(dir: string): Promise<void> {
   }
   await Promise.all(
     names
-      .filter((n) => n.startsWith('.tmp-'))
+      .filter((n) => n.startsWith(prefix))
       .map((n) => fs.rm(path.join(dir, n), { force: true, recursive: true })),
   );
 }
@@ -117,15 +122,5 @@ export function discardDir(dir: string): void {
 
 /** Deletes the directories `discardDir` left in `parent` when berthd stopped before it finished. */
 export async function sweepDiscarded(parent: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(parent);
-  } catch {
-    return;
-  }
-  await Promise.all(
-    names
-      .filter((n) => n.startsWith(DISCARDED))
-      .map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })),
-  );
+  await removePrefixed(parent, DISCARDED);
 }

@@ -7,6 +7,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { holdProcess } from './child-ref.js';
 
 export const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -54,26 +55,17 @@ class PooledShell {
     });
     proc.stdin.on('error', () => {});
     this.proc = proc;
-    this.hold(false);
+    holdProcess(this.proc, false);
     return proc;
-  }
-
-  private hold(on: boolean): void {
-    const p = this.proc;
-    if (!p) return;
-    for (const x of [p, p.stdin, p.stdout, p.stderr] as unknown as { ref?: () => void; unref?: () => void }[]) {
-      if (on) x.ref?.();
-      else x.unref?.();
-    }
   }
 
   run(line: string): Promise<Result> {
     this.busy = true;
     return new Promise((resolve) => {
       const sh = this.shell();
-      this.hold(true);
+      holdProcess(this.proc, true);
       this.waiter = (r) => {
-        this.hold(false);
+        holdProcess(this.proc, false);
         this.busy = false;
         resolve(r);
       };
