@@ -540,7 +540,10 @@ export class LocalVolumeService implements VolumeService {
         throw err;
       }
       const plan: ContainerPlan = { id: record.Id, mounts, mounted: false };
-      await this.savePlan(plan);
+      // Most containers mount nothing: their (empty) plan is rebuilt from the record when needed,
+      // so it costs no durable write at create.
+      if (mounts.length) await this.savePlan(plan);
+      else this.plans.set(plan.id, plan);
       return this.points(plan, new Map());
     });
   }
