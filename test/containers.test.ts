@@ -41,7 +41,9 @@ describe('run', () => {
 
   test('the runtime runs from a read-only mount of its binary, and an --rm layer leaves nothing', async () => {
     // crun copies itself to /tmp on every call unless it runs from a read-only mount (sealed-binary.ts).
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '));
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '));
     const crun = mounts.find((f) => f[4]?.startsWith(path.join(d.execRoot, 'bin', 'crun-')));
     assert.ok(crun, 'a mount of crun under the exec root');
     assert.ok(crun[5].split(',').includes('ro'), `read-only: ${crun[5]}`);
@@ -50,7 +52,9 @@ describe('run', () => {
     // The removed layer is unmounted and deleted in the background: soon nothing is left of it.
     await waitFor('the removed layers to go', async () => {
       const left = readdirSync(path.join(d.dataRoot, 'overlay', 'tmp'));
-      const merged = readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(d.dataRoot, 'overlay', 'tmp'));
+      const merged = readFileSync('/proc/self/mountinfo', 'utf8').includes(
+        path.join(d.dataRoot, 'overlay', 'tmp'),
+      );
       return left.length === 0 && !merged;
     });
   });
@@ -331,53 +335,29 @@ describe('life cycle', () => {
 
 describe('bad input', () => {
   test('malformed JSON and wrong types get a 400, the daemon keeps serving', async () => {
-    const sock = d.socket;
-    const bad = await runCmd('curl', [
-      '-s',
-      '-o',
-      '-',
-      '-w',
-      '%{http_code}',
-      '--unix-socket',
-      sock,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      '{"Image": "busybox", ',
-      'http://x/v1.50/containers/create',
-    ]);
+    /** POST /containers/create with a raw body; stdout is the answer followed by its status. */
+    const createRaw = (body: string) =>
+      runCmd('curl', [
+        '-s',
+        '-o',
+        '-',
+        '-w',
+        '%{http_code}',
+        '--unix-socket',
+        d.socket,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        body,
+        'http://x/v1.50/containers/create',
+      ]);
+    const bad = await createRaw('{"Image": "busybox", ');
     assert.match(bad.stdout, /invalid JSON.*400$/s);
-    const wrong = await runCmd('curl', [
-      '-s',
-      '-o',
-      '-',
-      '-w',
-      '%{http_code}',
-      '--unix-socket',
-      sock,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      '{"Image": "busybox", "Cmd": 5}',
-      'http://x/v1.50/containers/create',
-    ]);
+    const wrong = await createRaw('{"Image": "busybox", "Cmd": 5}');
     assert.match(wrong.stdout, /400$/);
     const name = await docker('create', '--name', 'bad/name', 'busybox');
     assert.match(name.stderr, /Invalid container name/);
-    const rp = await runCmd('curl', [
-      '-s',
-      '-o',
-      '-',
-      '-w',
-      '%{http_code}',
-      '--unix-socket',
-      sock,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      '{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}',
-      'http://x/v1.50/containers/create',
-    ]);
+    const rp = await createRaw('{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}');
     assert.match(rp.stdout, /invalid restart policy.*400$/s);
     const ghost = await docker('start', 'ghost');
     assert.match(ghost.stderr, /No such container: ghost/);
@@ -423,7 +403,10 @@ describe('live restore', () => {
 
   test('a run-state file damaged by a crash leaves the durable record in force', async () => {
     const id = await runDetached('exit 3', ['--name', 'crashy']);
-    await waitFor('exit', async () => (await docker('inspect', '-f', '{{.State.Status}}', id)).stdout.trim() === 'exited');
+    await waitFor(
+      'exit',
+      async () => (await docker('inspect', '-f', '{{.State.Status}}', id)).stdout.trim() === 'exited',
+    );
     await d.stop('SIGKILL');
     // What a power loss can leave of a file replaced without fsync on some filesystems: nothing.
     writeFileSync(path.join(d.dataRoot, 'containers', id, 'state.json'), '');
