@@ -3,8 +3,9 @@
  * binding for them, and on these machines every fork + exec costs ≈ 5 ms of page-table work (the
  * busybox `mount` a shell would run). The helper is Debian's python3 (already installed for the
  * seccomp compiler) calling libc through ctypes; it reads one JSON request per line and answers one
- * JSON line, in order. It starts at the first call, exits with berthd (its stdin closes), and is
- * replaced if it dies. Callers fall back to the shell when python3 is missing.
+ * JSON line, in order. It starts at the first call and exits after 30 s without one, or with
+ * berthd (its stdin closes); one that dies is replaced. Callers fall back to the shell when
+ * python3 is missing.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,6 +55,10 @@ export class MountHelper {
   private proc?: ChildProcessWithoutNullStreams;
   private buf = '';
   private readonly pending: ((r: MountResult) => void)[] = [];
+  private idleTimer?: NodeJS.Timeout;
+
+  /** `idleMs`: idle time after which the helper exits (it holds ≈ 10 MB); the next call starts it again. */
+  constructor(private readonly idleMs = 30_000) {}
 
   static available(): boolean {
     return existsSync(PYTHON);
@@ -64,6 +69,7 @@ export class MountHelper {
     const proc = spawn(PYTHON, ['-S', '-c', HELPER], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
     proc.stdout.setEncoding('utf8');
     proc.stdout.on('data', (chunk: string) => {
+      if (this.proc !== proc) return; // a retired helper has nothing pending
       this.buf += chunk;
       for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
         const line = this.buf.slice(0, nl);
@@ -80,6 +86,8 @@ export class MountHelper {
     });
     proc.stderr.resume();
     proc.on('exit', () => {
+      if (this.proc !== proc) return; // retired when idle: its successor's calls are not its own
+      this.proc = undefined;
       this.buf = '';
       for (const w of this.pending.splice(0)) w({ code: 255, output: 'the mount helper exited' });
     });
@@ -91,18 +99,32 @@ export class MountHelper {
 
   /** One request; answers come back in order. */
   run(req: MountRequest): Promise<MountResult> {
+    clearTimeout(this.idleTimer);
     return new Promise((resolve) => {
       const proc = this.helper();
-      holdProcess(this.proc, true);
+      holdProcess(proc, true);
       this.pending.push((r) => {
-        if (this.pending.length === 0) holdProcess(this.proc, false);
+        if (this.pending.length === 0) {
+          holdProcess(proc, false);
+          this.idleTimer = setTimeout(() => this.retire(), this.idleMs).unref();
+        }
         resolve(r);
       });
       proc.stdin.write(`${JSON.stringify(req)}\n`);
     });
   }
 
+  /** Lets an idle helper exit; a later call starts a new one. */
+  private retire(): void {
+    if (this.pending.length > 0) return;
+    const p = this.proc;
+    this.proc = undefined;
+    this.buf = '';
+    p?.stdin.end();
+  }
+
   close(): void {
-    this.proc?.stdin.end();
+    clearTimeout(this.idleTimer);
+    this.retire();
   }
 }
