@@ -113,3 +113,14 @@ export async function forEach(
 export function collect(v: string, prev: string[] = []): string[] {
   return prev.concat([v]);
 }
+
+/** `KEY=VALUE` flag values (`--label`, `--opt`…) as an object; a bare `KEY` maps to ''. */
+export function keyValues(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const i = item.indexOf('=');
+    if (i < 0) out[item] = '';
+    else out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 /** `run`/`create` flags → the `POST /containers/create` body, as docker's `parse()` builds it. */
 import { readFileSync } from 'node:fs';
 import type { Command } from '../args.js';
-import { collect } from '../cli.js';
+import { collect, keyValues } from '../cli.js';
 import { parseGoDuration, ramInBytes } from '../units.js';
 
 export function addCreateOptions(cmd: Command): Command {
@@ -82,16 +82,6 @@ export interface CreateRequest {
   name?: string;
   platform?: string;
   body: Record<string, any>;
-}
-
-function kv(list: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    const i = item.indexOf('=');
-    if (i < 0) out[item] = '';
-    else out[item.slice(0, i)] = item.slice(i + 1);
-  }
-  return out;
 }
 
 /** `-e VAR` without `=` takes the value from the CLI's environment when set. */
@@ -317,8 +307,8 @@ export function buildCreate(
   for (const e of opts.env ?? []) env.push(envEntry(e));
 
   const labels: Record<string, string> = {};
-  for (const f of opts.labelFile ?? []) Object.assign(labels, kv(readLines(f)));
-  Object.assign(labels, kv(opts.label));
+  for (const f of opts.labelFile ?? []) Object.assign(labels, keyValues(readLines(f)));
+  Object.assign(labels, keyValues(opts.label));
 
   const exposed: Record<string, object> = {};
   const portBindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -379,7 +369,7 @@ export function buildCreate(
     return { Name: m[1], Hard: Number(m[3] ?? m[2]), Soft: Number(m[2]) };
   });
 
-  const logConfig = { Type: opts.logDriver ?? '', Config: kv(opts.logOpt) };
+  const logConfig = { Type: opts.logDriver ?? '', Config: keyValues(opts.logOpt) };
 
   let networkMode = opts.network ?? 'default';
   const endpoint: Record<string, any> = {};
@@ -431,7 +421,7 @@ export function buildCreate(
     UTSMode: opts.uts ?? '',
     UsernsMode: opts.userns ?? '',
     ShmSize: opts.shmSize ? ramInBytes(opts.shmSize) : 0,
-    Sysctls: opts.sysctl ? kv(opts.sysctl) : undefined,
+    Sysctls: opts.sysctl ? keyValues(opts.sysctl) : undefined,
     Runtime: opts.runtime ?? '',
     Isolation: '',
     CpuShares: opts.cpuShares ? Number(opts.cpuShares) : 0,

@@ -1,19 +1,9 @@
 /** `network` and `volume` commands. */
 import { ApiError } from '../../client/client.js';
-import { type Cli, errorMessage, forEach, StatusError } from '../cli.js';
+import { type Cli, errorMessage, forEach, keyValues, StatusError } from '../cli.js';
 import { renderRows, row } from '../formatter.js';
 import { goTimeStringFromRfc3339, humanSize, truncateId } from '../units.js';
 import { confirm, filtersJson, inspectObjects } from './container.js';
-
-function kv(list: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    const i = item.indexOf('=');
-    if (i < 0) out[item] = '';
-    else out[item.slice(0, i)] = item.slice(i + 1);
-  }
-  return out;
-}
 
 const natural = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
@@ -27,21 +17,21 @@ export async function networkCreate(cli: Cli, name: string, opts: Record<string,
     Subnet: s,
     ...(ranges[i] ? { IPRange: ranges[i] } : {}),
     ...(gateways[i] ? { Gateway: gateways[i] } : {}),
-    ...(opts.auxAddress?.length && i === 0 ? { AuxiliaryAddresses: kv(opts.auxAddress) } : {}),
+    ...(opts.auxAddress?.length && i === 0 ? { AuxiliaryAddresses: keyValues(opts.auxAddress) } : {}),
   }));
   const body: Record<string, any> = {
     Driver: opts.driver ?? 'bridge',
     Scope: opts.scope ?? '',
     EnableIPv4: opts.ipv4 === false ? false : undefined,
     EnableIPv6: opts.ipv6 ? true : undefined,
-    IPAM: { Driver: opts.ipamDriver ?? 'default', Options: kv(opts.ipamOpt), Config: config },
+    IPAM: { Driver: opts.ipamDriver ?? 'default', Options: keyValues(opts.ipamOpt), Config: config },
     Internal: !!opts.internal,
     Attachable: !!opts.attachable,
     Ingress: false,
     ConfigOnly: false,
     ConfigFrom: null,
-    Options: kv(opts.opt),
-    Labels: kv(opts.label),
+    Options: keyValues(opts.opt),
+    Labels: keyValues(opts.label),
     Name: name,
   };
   for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
@@ -141,7 +131,7 @@ export async function networkConnect(
         IPAMConfig: ipam,
         Links: opts.link ?? null,
         Aliases: opts.alias ?? null,
-        DriverOpts: opts.driverOpt ? kv(opts.driverOpt) : null,
+        DriverOpts: opts.driverOpt ? keyValues(opts.driverOpt) : null,
       },
     },
   });
@@ -172,8 +162,8 @@ export async function volumeCreate(
     );
   const v = await cli.client.post('/volumes/create', undefined, {
     Driver: opts.driver ?? 'local',
-    DriverOpts: kv(opts.opt),
-    Labels: kv(opts.label),
+    DriverOpts: keyValues(opts.opt),
+    Labels: keyValues(opts.label),
     Name: name ?? opts.name ?? '',
   });
   cli.out(v.Name + '\n');
