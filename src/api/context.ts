@@ -17,10 +17,3 @@ export interface Ctx {
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
-
-/** Semantic-version compare for API versions like `1.41`. */
-export function versionAtLeast(v: string, min: string): boolean {
-  const [a1, a2] = v.split('.').map(Number);
-  const [b1, b2] = min.split('.').map(Number);
-  return a1 > b1 || (a1 === b1 && a2 >= b2);
-}

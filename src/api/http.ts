@@ -1,5 +1,6 @@
 /** Request parsing and response writing shared by every route. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Filters } from '../model/filters.js';
 import { invalid } from '../util/errors.js';
 import type { Ctx } from './context.js';
 
@@ -70,8 +71,6 @@ export function qInt(q: URLSearchParams, key: string): number | undefined {
   if (!Number.isFinite(n)) throw invalid(`invalid value for ${key}: ${v}`);
   return n;
 }
-
-export type Filters = Map<string, string[]>;
 
 /**
  * Docker filters arrive as JSON maps `{"name":{"web":true}}`; docker-py and dockerode also send

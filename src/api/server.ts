@@ -14,20 +14,12 @@ import { log } from '../util/log.js';
 import type { Ctx } from './context.js';
 import { Router } from './router.js';
 import { registerRoutes } from './routes/index.js';
+import { API_VERSION, compareApiVersions, ENGINE_VERSION, MIN_API_VERSION } from './version.js';
 
-export const API_VERSION = '1.50';
-export const MIN_API_VERSION = '1.24';
-export const ENGINE_VERSION = '28.2.2';
 const SERVER_HEADER = `Docker/${ENGINE_VERSION} (linux)`;
 
 export function commonHeaders(): Record<string, string> {
   return { Server: SERVER_HEADER, 'Api-Version': API_VERSION, Ostype: 'linux', 'Docker-Experimental': 'false' };
-}
-
-function cmpVersion(a: string, b: string): number {
-  const [a1, a2] = a.split('.').map(Number);
-  const [b1, b2] = b.split('.').map(Number);
-  return a1 !== b1 ? a1 - b1 : a2 - b2;
 }
 
 export class ApiServer {
@@ -47,9 +39,9 @@ export class ApiServer {
     if (m) {
       version = m[1];
       pathname = m[2];
-      if (cmpVersion(version, API_VERSION) > 0)
+      if (compareApiVersions(version, API_VERSION) > 0)
         return fail(400, `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-      if (cmpVersion(version, MIN_API_VERSION) < 0)
+      if (compareApiVersions(version, MIN_API_VERSION) < 0)
         return fail(
           400,
           `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,

@@ -1,43 +1,14 @@
-/** Wire formats of Docker's streams: multiplexed frames, JSON progress lines, and hijacked sockets. */
+/** Docker's streams on HTTP: JSON progress lines on a response, and hijacked sockets for attach/exec. */
 import type { ServerResponse } from 'node:http';
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { JsonMessageStream } from '../util/json-message.js';
 import type { Ctx } from './context.js';
-import { versionAtLeast } from './context.js';
+import { versionAtLeast } from './version.js';
 
-export const STDIN = 0;
-export const STDOUT = 1;
-export const STDERR = 2;
-
-/** One frame of the multiplexed stream: `[type,0,0,0,size(be32)]` + payload. */
-export function frame(stream: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header[0] = stream;
-  header.writeUInt32BE(payload.length, 4);
-  return Buffer.concat([header, payload]);
-}
-
-/** A JSON-message stream (pull, push, load, import, build): one object per line. */
-export class JsonMessageStream {
-  constructor(private readonly out: Writable) {}
-  static start(res: ServerResponse): JsonMessageStream {
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    return new JsonMessageStream(res);
-  }
-  send(msg: Record<string, unknown>): void {
-    this.out.write(JSON.stringify(msg) + '\n');
-  }
-  status(status: string, id?: string): void {
-    this.send(id ? { status, id } : { status });
-  }
-  stream(text: string): void {
-    this.send({ stream: text });
-  }
-  error(message: string, code?: number): void {
-    this.send({ errorDetail: code === undefined ? { message } : { code, message }, error: message });
-  }
-  end(): void {
-    this.out.end();
-  }
+/** Opens a JSON-message stream (pull, push, load, import, build) on a response. */
+export function startJsonMessages(res: ServerResponse): JsonMessageStream {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  return new JsonMessageStream(res);
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { SeqpacketSocket } from 'node-unix-socket';
-import { frame, STDERR, STDOUT } from '../api/streams.js';
+import { frame, STDERR, STDOUT } from '../util/stdcopy.js';
 
 const CONMON_STDOUT = 2;
 const CONMON_STDERR = 3;

@@ -4,7 +4,7 @@
  */
 import type { Image } from '../images/index.js';
 import { invalid } from '../util/errors.js';
-import type { ContainerConfig, ContainerRecord, EndpointSettings, HostConfig } from './types.js';
+import type { ContainerConfig, ContainerRecord, EndpointSettings, HostConfig } from '../model/container.js';
 
 export interface CreateRequest extends Partial<ContainerConfig> {
   HostConfig?: HostConfig;

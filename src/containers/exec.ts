@@ -1,6 +1,6 @@
 /** Exec sessions (`docker exec`): a process started in a running container by its own monitor. */
 import type { Duplex } from 'node:stream';
-import { frame, STDERR } from '../api/streams.js';
+import { frame, STDERR } from '../util/stdcopy.js';
 import { buildSpec, withCapabilities, withCwd, withEnv, withNoNewPrivileges, withProcessArgs, withTerminal, withUser } from '../runtime/spec/opts.js';
 import { conflict, invalid, notFound } from '../util/errors.js';
 import { newId } from '../util/ids.js';
@@ -8,7 +8,7 @@ import { log } from '../util/log.js';
 import { AttachSession } from './attach.js';
 import type { ContainerService } from './service.js';
 import { exitCodeFor, startError } from './start-errors.js';
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from '../model/container.js';
 import { resolveUser } from './user.js';
 import { RuntimeStartError } from '../runtime/conmon.js';
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { compiledSeccomp } from '../runtime/spec/seccomp-bpf.js';
-import type { DaemonConfig } from '../daemon/config.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
 import type { NetworkAttachment } from '../network/index.js';
 import {
   buildSpec,
@@ -25,7 +25,7 @@ import {
 } from '../runtime/spec/opts.js';
 import type { OciMount, OciSpec } from '../runtime/spec/types.js';
 import { invalid } from '../util/errors.js';
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from '../model/container.js';
 import { resolveUser } from './user.js';
 
 export const INIT_BINARY = '/usr/bin/tini-static';

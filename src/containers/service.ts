@@ -17,12 +17,12 @@ import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type { AttachSession } from './attach.js';
 import { buildRecord, type CreateRequest } from './create.js';
-import type { ContainerDirectory } from './directory.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
 import { generateName, validateName } from './names.js';
 import { containerSpec } from './oci-spec.js';
 import { signalNumber } from './signals.js';
 import { ContainerStore } from './store.js';
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from '../model/container.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 

@@ -1,5 +1,5 @@
 /** The human `Status` column of `docker ps`, computed as Docker words it. */
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from '../model/container.js';
 
 export function humanDuration(rawSeconds: number): string {
   const seconds = Math.floor(rawSeconds);

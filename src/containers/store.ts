@@ -12,7 +12,7 @@ import { promises as fs, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { discardDir, readJsonOr, replaceFile, sweepDiscarded, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { log } from '../util/log.js';
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from '../model/container.js';
 
 const RECORD = 'config.v2.json';
 const STATE = 'state.json';

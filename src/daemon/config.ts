@@ -5,40 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import type { DaemonConfig } from '../model/daemon-config.js';
 
-export interface DaemonConfig {
-  hosts: string[];
-  dataRoot: string;
-  execRoot: string;
-  pidfile: string;
-  logLevel: string;
-  tlsVerify: boolean;
-  tlsCaCert?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  /** Allows a plain TCP listener off loopback (insecure; warned about). */
-  insecureTcp: boolean;
-  defaultRuntime: string;
-  runtimes: Record<string, { path: string }>;
-  /** cgroupfs parent for containers (e.g. `berth` → /sys/fs/cgroup/<ctrl>/berth/<id>). */
-  cgroupParent: string;
-  /** Short tag unique to this daemon's settings; prefixes host object names. */
-  instance: string;
-  /** Network settings (issue: networking). */
-  bridge: string;
-  bip?: string;
-  defaultAddressPools: { base: string; size: number }[];
-  iptables: boolean;
-  ipForward: boolean;
-  dns: string[];
-  /** When false, the embedded DNS never forwards to upstream resolvers (tests run so). */
-  dnsForward: boolean;
-  /** Extra directories to discover volume plugins in. */
-  pluginDirs: string[];
-  liveRestore: boolean;
-  /** Anything else daemon.json carried, kept for `info`. */
-  raw: Record<string, unknown>;
-}
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock';
 

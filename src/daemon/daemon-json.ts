@@ -1,7 +1,7 @@
 /** Reads `daemon.json` with dockerd's keys; a missing default file is fine, a broken one is not. */
 import { promises as fs } from 'node:fs';
 import { errnoCode } from '../util/errors.js';
-import type { DaemonConfig } from './config.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
 
 export async function applyDaemonJson(config: DaemonConfig, file: string, mustExist: boolean): Promise<void> {
   let text: string;

@@ -5,8 +5,8 @@ import type { ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import type { NetworkService } from '../network/index.js';
 import type { VolumeService } from '../volumes/index.js';
-import type { DaemonConfig } from './config.js';
-import type { EventBus } from './events.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
+import type { EventBus } from '../model/events.js';
 
 export interface Services {
   config: DaemonConfig;

@@ -8,8 +8,8 @@ import { openRootfsStore } from '../layers/overlay.js';
 import { openNetworkService } from '../network/service.js';
 import { openVolumeService } from '../volumes/service.js';
 import { readJsonOr, writeJsonAtomic } from '../util/fsx.js';
-import type { DaemonConfig } from './config.js';
-import { EventBus } from './events.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
+import { EventBus } from '../model/events.js';
 import type { Services } from './services.js';
 
 export async function wireServices(config: DaemonConfig): Promise<Services> {

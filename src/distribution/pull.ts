@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import type { JsonMessageStream } from '../api/streams.js';
+import type { JsonMessageStream } from '../util/json-message.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
 import { BerthError, invalid, notFound } from '../util/errors.js';

@@ -13,10 +13,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import type { ContainerDirectory } from '../containers/directory.js';
-import type { ContainerRecord } from '../containers/types.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
+import type { ContainerRecord } from '../model/container.js';
 import type { ContentStore } from '../content/index.js';
-import type { EngineEvent, EventBus } from '../daemon/events.js';
+import type { EngineEvent, EventBus } from '../model/events.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import { conflict, invalid, notFound } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';

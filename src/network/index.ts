@@ -3,8 +3,8 @@
  * interface owns networks (bridge, host, none, macvlan; overlay later), IPAM, endpoints, port
  * publishing, firewall rules and the embedded DNS. Drivers (`drivers.ts`) implement the per-kind work.
  */
-import type { ContainerRecord, EndpointSettings } from '../containers/types.js';
-import type { Filters } from '../api/http.js';
+import type { ContainerRecord, EndpointSettings } from '../model/container.js';
+import type { Filters } from '../model/filters.js';
 import type { IpamConfigEntry, NetworkRecord } from './types.js';
 
 export interface NetworkAttachment {

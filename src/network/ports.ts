@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
-import type { ContainerRecord, PortBinding } from '../containers/types.js';
+import type { ContainerRecord, PortBinding } from '../model/container.js';
 import { invalid, systemError } from '../util/errors.js';
 import { isIPv4 } from './ipam.js';
 import type { PortMapping } from './types.js';

@@ -8,11 +8,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Filters } from '../api/http.js';
-import type { ContainerDirectory } from '../containers/directory.js';
-import type { ContainerRecord, EndpointSettings } from '../containers/types.js';
-import type { DaemonConfig } from '../daemon/config.js';
-import type { EventBus } from '../daemon/events.js';
+import type { Filters } from '../model/filters.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
+import type { ContainerRecord, EndpointSettings } from '../model/container.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
+import type { EventBus } from '../model/events.js';
 import { conflict, forbidden, invalid, isKind, notFound, systemError } from '../util/errors.js';
 import { readJsonOr, writeJsonAtomic } from '../util/fsx.js';
 import { newId, shortId } from '../util/ids.js';

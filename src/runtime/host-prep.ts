@@ -4,7 +4,7 @@
  * v1 controller without a mount point gets its own v1 hierarchy.
  */
 import { promises as fs } from 'node:fs';
-import type { DaemonConfig } from '../daemon/config.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
 import { run } from '../util/exec.js';
 import { log } from '../util/log.js';
 

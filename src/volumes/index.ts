@@ -2,7 +2,8 @@
  * The storage layer: what the container life cycle asks of it. The service behind this interface
  * owns named and anonymous volumes (local driver and plugins), bind mounts, tmpfs, --volumes-from.
  */
-import type { ContainerRecord, MountPoint } from '../containers/types.js';
+import type { ContainerRecord, MountPoint } from '../model/container.js';
+import type { Filters } from '../model/filters.js';
 import type { ContainerView } from './scope.js';
 
 /** An OCI runtime mount (runtime-spec `config.md` "Mounts"). */
@@ -40,9 +41,6 @@ export interface CreateVolumeRequest {
   Labels?: Record<string, string> | null;
 }
 
-/** Filters as `api/http.ts parseFilters` returns them: key → values. */
-export type VolumeFilters = Map<string, string[]>;
-
 export interface VolumeService {
   /** Validates a create request's Binds/Mounts/Volumes/Tmpfs/VolumesFrom (400 for bad specs) and records volumes used. */
   prepare(record: ContainerRecord, imageVolumes: string[], rootfs?: string): Promise<MountPoint[]>;
@@ -58,11 +56,11 @@ export interface VolumeService {
   /** 404 `get <name>: no such volume`. */
   inspect(name: string): Promise<Volume>;
   /** Filters `dangling`, `driver`, `label`, `name`. */
-  list(filters?: VolumeFilters): Promise<{ Volumes: Volume[]; Warnings: string[] }>;
+  list(filters?: Filters): Promise<{ Volumes: Volume[]; Warnings: string[] }>;
   /** 409 `remove <name>: volume is in use - [ids]`; `force` ignores a missing volume. */
   remove(name: string, force?: boolean): Promise<void>;
   /** Only anonymous volumes unless filter `all=true`; filters `label`, `label!`. */
-  prune(filters?: VolumeFilters): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
+  prune(filters?: Filters): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
   /** Every volume with `UsageData` (`system df`). */
   usage(): Promise<Volume[]>;
   /** Container IDs that use a volume. */

@@ -12,10 +12,11 @@
  */
 import { existsSync, promises as fs, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerDirectory } from '../containers/directory.js';
-import type { ContainerRecord, MountPoint } from '../containers/types.js';
-import type { DaemonConfig } from '../daemon/config.js';
-import type { EventBus } from '../daemon/events.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
+import type { ContainerRecord, MountPoint } from '../model/container.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
+import type { Filters } from '../model/filters.js';
+import type { EventBus } from '../model/events.js';
 import { BerthError, conflict, errnoCode, invalid, isKind, notFound, systemError } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
@@ -25,7 +26,6 @@ import type {
   OciMount,
   ResolvedMounts,
   Volume,
-  VolumeFilters,
   VolumeService,
 } from './index.js';
 import { LocalDriver } from './local.js';
@@ -344,7 +344,7 @@ export class LocalVolumeService implements VolumeService {
     }
   }
 
-  async list(filters: VolumeFilters = new Map()): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
+  async list(filters: Filters = new Map()): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
     for (const k of filters.keys())
       if (!['dangling', 'driver', 'label', 'name'].includes(k)) throw invalid(`invalid filter '${k}'`);
     let dangling: boolean | undefined;
@@ -403,7 +403,7 @@ export class LocalVolumeService implements VolumeService {
   }
 
   async prune(
-    filters: VolumeFilters = new Map(),
+    filters: Filters = new Map(),
   ): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     for (const k of filters.keys())
       if (!['label', 'label!', 'all'].includes(k)) throw invalid(`invalid filter '${k}'`);

@@ -5,7 +5,7 @@
  * Pure functions: no filesystem access except the bind-source existence check passed in.
  */
 import * as posix from 'node:path/posix';
-import type { MountSpec } from '../containers/types.js';
+import type { MountSpec } from '../model/container.js';
 import { invalid } from '../util/errors.js';
 
 export type PlannedType = 'bind' | 'volume' | 'tmpfs';

@@ -5,7 +5,7 @@
  * containers, whose rootfs the layer store mounts on demand.
  */
 import type { Readable } from 'node:stream';
-import type { ContainerRecord } from '../../containers/types.js';
+import type { ContainerRecord } from '../../model/container.js';
 import { invalid } from '../../util/errors.js';
 import { encodeStat, extractArchive, readArchive, statPath } from '../../volumes/archive.js';
 import type { Ctx } from '../context.js';

@@ -5,13 +5,15 @@ import type { CreateRequest } from '../../containers/create.js';
 import { readLogs } from '../../containers/logs.js';
 import type { WaitCondition } from '../../containers/service.js';
 import { statusText } from '../../containers/status.js';
-import type { ContainerRecord } from '../../containers/types.js';
+import type { ContainerRecord } from '../../model/container.js';
 import { conflict, invalid } from '../../util/errors.js';
 import { run } from '../../util/exec.js';
 import type { Ctx } from '../context.js';
-import { checkFilterKeys, type Filters, json, noContent, parseFilters, qBool, qInt, readJson, resOf } from '../http.js';
+import { checkFilterKeys, json, noContent, parseFilters, qBool, qInt, readJson, resOf } from '../http.js';
+import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
-import { frame, hijack, STDERR, STDOUT } from '../streams.js';
+import { hijack } from '../streams.js';
+import { frame, STDERR, STDOUT } from '../../util/stdcopy.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {

@@ -5,16 +5,18 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { ContainerRecord } from '../../containers/types.js';
+import type { ContainerRecord } from '../../model/container.js';
 import type { Image, ImageConfig } from '../../images/index.js';
 import { matchesReferenceFilter, refKey } from '../../images/reference.js';
 import { BerthError, invalid } from '../../util/errors.js';
-import { type Ctx, versionAtLeast } from '../context.js';
-import { checkFilterKeys, type Filters, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
+import type { Ctx } from '../context.js';
+import { versionAtLeast } from '../version.js';
+import { checkFilterKeys, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
+import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
 import { pull } from '../../distribution/pull.js';
 import { push } from '../../distribution/push.js';
-import { JsonMessageStream } from '../streams.js';
+import { startJsonMessages } from '../streams.js';
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
 
@@ -223,7 +225,7 @@ async function createImage(ctx: Ctx): Promise<void> {
         platform: q.get('platform') || undefined,
       }),
     );
-    const out = JsonMessageStream.start(resOf(ctx));
+    const out = startJsonMessages(resOf(ctx));
     out.status(img.id);
     out.end();
     return;
@@ -238,7 +240,7 @@ async function createImage(ctx: Ctx): Promise<void> {
       throw invalid(`invalid reference format: ${raw}`);
     }
     await drain(ctx.req);
-    const out = JsonMessageStream.start(resOf(ctx));
+    const out = startJsonMessages(resOf(ctx));
     try {
       await pull({ images: ctx.services.images, layers: ctx.services.rootfs }, name, registryAuth(ctx.req), out);
     } catch (err) {
@@ -254,7 +256,7 @@ async function createImage(ctx: Ctx): Promise<void> {
 
 async function loadImages(ctx: Ctx): Promise<void> {
   const lines = await withBody(ctx, (body) => ctx.services.images.load(body));
-  const out = JsonMessageStream.start(resOf(ctx));
+  const out = startJsonMessages(resOf(ctx));
   for (const l of lines) out.stream(`${l}\n`);
   out.end();
 }
@@ -376,7 +378,7 @@ export function registerImageRoutes(router: Router): void {
           .flatMap((i) => i.repoTags)
           .filter((t) => t.startsWith(`${name}:`))
           .map((t) => t.slice(name.length + 1));
-    const out = JsonMessageStream.start(resOf(ctx));
+    const out = startJsonMessages(resOf(ctx));
     try {
       if (tags.length === 0) throw new BerthError('not-found', `An image does not exist locally with the tag: ${name}`);
       for (const t of tags) await push({ images: ctx.services.images, layers: ctx.services.rootfs }, name, t, creds, out);

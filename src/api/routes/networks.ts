@@ -1,5 +1,5 @@
 /** The /networks API: list, inspect, create, remove, prune, connect, disconnect. */
-import type { EndpointSettings } from '../../containers/types.js';
+import type { EndpointSettings } from '../../model/container.js';
 import type { NetworkCreateRequest } from '../../network/index.js';
 import { invalid } from '../../util/errors.js';
 import { json, noContent, parseFilters, readJson } from '../http.js';

@@ -1,12 +1,12 @@
 /** `/_ping`, `/version`, `/info`, `/events`: what every client calls first. */
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import type { EngineEvent } from '../../daemon/events.js';
+import type { EngineEvent } from '../../model/events.js';
 import { invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { json, parseFilters, resOf } from '../http.js';
 import type { Router } from '../router.js';
-import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../server.js';
+import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../version.js';
 
 const GIT_COMMIT = 'berth';
 

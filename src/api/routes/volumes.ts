@@ -2,7 +2,8 @@
 import { statusText } from '../../containers/status.js';
 import type { CreateVolumeRequest } from '../../volumes/index.js';
 import { invalid } from '../../util/errors.js';
-import { type Ctx, versionAtLeast } from '../context.js';
+import type { Ctx } from '../context.js';
+import { versionAtLeast } from '../version.js';
 import { json, noContent, parseFilters, qBool, readJson } from '../http.js';
 import type { Router } from '../router.js';
 

@@ -1,4 +1,4 @@
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord } from './container.js';
 
 /**
  * Read access to containers for the layers below the container service (networks resolve
