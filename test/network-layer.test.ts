@@ -204,14 +204,17 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
   assert.notEqual(blocked.code, 0, 'netb reached neta');
 
   // Connect the running container to neta: reachable; disconnect: not any more.
-  await svc.connect('neta', other.Id, { Aliases: ['o2'] });
+  const joined = await svc.connect('neta', other, { Aliases: ['o2'] });
+  other.NetworkingConfig = { EndpointsConfig: joined.EndpointsConfig };
   const via = await inCurl(otherNs, 2, [`http://${dbIp}/`]);
   assert.equal(via.stdout, 'hello from berth\n');
   const o2 = await inNs(appNs, ['nslookup', 'o2', gw]);
   assert.match(o2.stdout, /Address: 10\./);
-  assert.ok(other.NetworkingConfig?.EndpointsConfig?.neta, 'connect recorded in the container config');
+  assert.ok(joined.EndpointsConfig.neta, 'connect returns the endpoint for the container config');
+  assert.ok(joined.NetworkSettings.Networks.neta?.IPAddress, 'and the running endpoint in its settings');
   await assert.rejects(svc.remove('neta'), /has active endpoints/);
-  await svc.disconnect('neta', other.Id, false);
+  const left = await svc.disconnect('neta', other);
+  assert.equal(left.EndpointsConfig.neta, undefined);
   const again = await inCurl(otherNs, 1, [`http://${dbIp}/`]);
   assert.notEqual(again.code, 0);
 

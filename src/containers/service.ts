@@ -7,12 +7,11 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Services } from '../daemon/services.js';
-import type { NetworkAttachment } from '../network/index.js';
+import type { NetworkAttachment, NetworkChange } from '../network/index.js';
 import { ConmonRuntime, RuntimeStartError } from '../runtime/conmon.js';
-import { BerthError, conflict, invalid, notFound, notModified } from '../util/errors.js';
+import { BerthError, conflict, invalid, isKind, notFound, notModified } from '../util/errors.js';
 import { ExecService } from './exec.js';
 import { exitCodeFor, startError } from './start-errors.js';
-import { replaceFile } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type { AttachSession } from './attach.js';
@@ -22,7 +21,7 @@ import { generateName, validateName } from './names.js';
 import { containerSpec } from './oci-spec.js';
 import { signalNumber } from './signals.js';
 import { ContainerStore } from './store.js';
-import type { ContainerRecord } from '../model/container.js';
+import type { ContainerRecord, EndpointSettings } from '../model/container.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -245,7 +244,6 @@ export class ContainerService implements ContainerDirectory {
       await attaching;
       if (!net) throw new Error('network attach did not complete');
       c.NetworkSettings = net.settings;
-      await this.writeHostFiles(c, net);
       lap('network');
       const spec = containerSpec(c, { rootfs, net, mounts: mounts.oci, config: this.s.config });
       lap('spec');
@@ -289,29 +287,6 @@ export class ContainerService implements ContainerDirectory {
       if (c.HostConfig.AutoRemove) setImmediate(() => void this.remove(c.Id, { force: true, volumes: true }).catch(() => {}));
       throw e;
     }
-  }
-
-  private async writeHostFiles(c: ContainerRecord, net: NetworkAttachment): Promise<void> {
-    const hostname = c.Config.Hostname;
-    const fqdn = c.Config.Domainname ? `${hostname}.${c.Config.Domainname}` : hostname;
-    const own = net.hostNetwork ? [] : (net.addresses.length ? net.addresses : []).map((a) => `${a}\t${fqdn}${fqdn !== hostname ? ` ${hostname}` : ''}`);
-    const hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::\tip6-localnet',
-      'ff00::\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-      ...net.hosts,
-      ...own,
-    ];
-    if (!net.hostNetwork && own.length === 0) hosts.push(`127.0.0.1\t${hostname}`);
-    // Regenerated at every start: no fsync needed.
-    await Promise.all([
-      replaceFile(c.HostsPath, hosts.join('\n') + '\n'),
-      replaceFile(c.HostnamePath, `${hostname}\n`),
-      replaceFile(c.ResolvConfPath, net.resolvConf),
-    ]);
   }
 
   // ---- exit and restart policy --------------------------------------------------------------
@@ -592,6 +567,33 @@ export class ContainerService implements ContainerDirectory {
     c.Name = name;
     await this.store.save(c);
     this.publish(c, 'rename', { oldName: old });
+  }
+
+  // ---- networks ------------------------------------------------------------------------------
+
+  /** `network connect`: the network layer plugs it in (when running); the record is saved here. */
+  async connectNetwork(network: string, ref: string, config: EndpointSettings | null | undefined): Promise<void> {
+    const c = this.get(ref);
+    await this.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.connect(network, c, config)));
+  }
+
+  async disconnectNetwork(network: string, ref: string, force: boolean): Promise<void> {
+    let c: ContainerRecord;
+    try {
+      c = this.get(ref);
+    } catch (err) {
+      // -f: a container that is gone may still hold an endpoint there.
+      if (force && isKind(err, 'not-found') && (await this.s.networks.disconnectGone(network, ref))) return;
+      throw err;
+    }
+    await this.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.disconnect(network, c)));
+  }
+
+  private async applyNetworkChange(c: ContainerRecord, change: NetworkChange): Promise<void> {
+    c.NetworkingConfig = { ...c.NetworkingConfig, EndpointsConfig: change.EndpointsConfig };
+    c.HostConfig.NetworkMode = change.NetworkMode;
+    c.NetworkSettings = change.NetworkSettings;
+    await this.store.save(c);
   }
 
   async resize(ref: string, height: number, width: number): Promise<void> {

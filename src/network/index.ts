@@ -66,7 +66,19 @@ export interface NetworkService {
   create(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }>;
   remove(ref: string): Promise<void>;
   prune(filters: Filters): Promise<string[]>;
-  /** Connects a container: recorded in its config; plugged in at once when it runs. */
-  connect(ref: string, container: string, config: EndpointSettings | null | undefined): Promise<void>;
-  disconnect(ref: string, container: string, force: boolean): Promise<void>;
+  /**
+   * Connects a container: plugged in at once when it runs. Returns the record's new network
+   * fields; the container service stores them (this layer never writes container records).
+   */
+  connect(ref: string, record: ContainerRecord, config: EndpointSettings | null | undefined): Promise<NetworkChange>;
+  disconnect(ref: string, record: ContainerRecord): Promise<NetworkChange>;
+  /** `disconnect -f` of a container that no longer exists: drops its endpoint; false when it has none. */
+  disconnectGone(ref: string, containerRef: string): Promise<boolean>;
+}
+
+/** A container record's network fields after a connect or disconnect. */
+export interface NetworkChange {
+  EndpointsConfig: Record<string, EndpointSettings>;
+  NetworkMode: string | undefined;
+  NetworkSettings: ContainerRecord['NetworkSettings'];
 }

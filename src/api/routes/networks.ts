@@ -28,13 +28,13 @@ export function registerNetworkRoutes(router: Router): void {
   router.post('/networks/{id}/connect', async (ctx) => {
     const body = await readJson<{ Container?: string; EndpointConfig?: EndpointSettings | null }>(ctx);
     if (!body.Container) throw invalid('no container specified');
-    await ctx.services.networks.connect(ctx.params.id, body.Container, body.EndpointConfig);
+    await ctx.services.containers.connectNetwork(ctx.params.id, body.Container, body.EndpointConfig);
     noContent(ctx, 200);
   });
   router.post('/networks/{id}/disconnect', async (ctx) => {
     const body = await readJson<{ Container?: string; Force?: boolean }>(ctx);
     if (!body.Container) throw invalid('no container specified');
-    await ctx.services.networks.disconnect(ctx.params.id, body.Container, !!body.Force);
+    await ctx.services.containers.disconnectNetwork(ctx.params.id, body.Container, !!body.Force);
     noContent(ctx, 200);
   });
 }
