@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Services } from '../daemon/services.js';
+import type { Backend } from './backend.js';
 
 /** What a handler gets: the parsed request and the engine services it may call. */
 export interface Ctx {
@@ -13,7 +13,7 @@ export interface Ctx {
   query: URLSearchParams;
   /** The API version the client spoke (path prefix), or the daemon's own. */
   version: string;
-  services: Services;
+  services: Backend;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;

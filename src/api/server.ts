@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import * as path from 'node:path';
-import type { Services } from '../daemon/services.js';
+import type { Backend } from './backend.js';
 import { BerthError, statusOf } from '../util/errors.js';
 import { log } from '../util/log.js';
 import type { Ctx } from './context.js';
@@ -26,7 +26,7 @@ export class ApiServer {
   readonly router = new Router();
   private servers: (http.Server | https.Server)[] = [];
 
-  constructor(private readonly services: Services) {
+  constructor(private readonly services: Backend) {
     registerRoutes(this.router);
   }
 

@@ -6,11 +6,11 @@ import { conflict, invalid, notFound } from '../util/errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import { AttachSession } from './attach.js';
-import type { ContainerService } from './service.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import type { ContainerRecord } from '../model/container.js';
 import { resolveUser } from './user.js';
-import { RuntimeStartError } from '../runtime/conmon.js';
+import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
 
 export interface ExecConfig {
   AttachStdin?: boolean;
@@ -46,7 +46,8 @@ export class ExecService {
   private readonly sessions = new Map<string, ExecSession>();
 
   constructor(
-    private readonly containers: ContainerService,
+    private readonly containers: ContainerDirectory,
+    private readonly runtime: OciRuntime,
     private readonly rootfsOf: (id: string) => Promise<string>,
   ) {}
 
@@ -93,7 +94,7 @@ export class ExecService {
     const tty = opts.tty ?? Boolean(cfg.Tty);
     const rootfs = await this.rootfsOf(c.Id);
     const proc = this.processSpec(c, cfg, rootfs, tty, opts.consoleSize ?? cfg.ConsoleSize ?? undefined);
-    const runtime = this.containers.runtime;
+    const runtime = this.runtime;
     const session = client && !opts.detach ? new AttachSession(client.socket, client.head, { tty, stdin: s.OpenStdin, stdout: s.OpenStdout, stderr: s.OpenStderr }) : undefined;
     let stopWatch: (() => void) | undefined;
     try {
@@ -168,7 +169,7 @@ export class ExecService {
   async resize(id: string, height: number, width: number): Promise<void> {
     const s = this.get(id);
     if (!s.Running) throw conflict(`Exec ${id} is not running`);
-    await this.containers.runtime.resizeExec(id, height, width);
+    await this.runtime.resizeExec(id, height, width);
   }
 
   inspect(id: string) {

@@ -6,9 +6,14 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Services } from '../daemon/services.js';
+import type { ImageService } from '../images/index.js';
+import type { LayerStore, RootfsStore } from '../layers/index.js';
+import type { DaemonConfig } from '../model/daemon-config.js';
+import type { EventBus } from '../model/events.js';
+import type { NetworkService } from '../network/index.js';
+import type { VolumeService } from '../volumes/index.js';
 import type { NetworkAttachment, NetworkChange } from '../network/index.js';
-import { ConmonRuntime, RuntimeStartError } from '../runtime/conmon.js';
+import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
 import { BerthError, conflict, invalid, isKind, notFound, notModified } from '../util/errors.js';
 import { ExecService } from './exec.js';
 import { exitCodeFor, startError } from './start-errors.js';
@@ -47,22 +52,33 @@ interface Live {
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** What the container service drives: the layers below it, by their interfaces. */
+export interface ContainerDeps {
+  config: DaemonConfig;
+  events: EventBus;
+  images: ImageService;
+  rootfs: RootfsStore & LayerStore;
+  networks: NetworkService;
+  volumes: VolumeService;
+  runtime: OciRuntime;
+}
+
 export class ContainerService implements ContainerDirectory {
   private readonly byId = new Map<string, ContainerRecord>();
   private readonly live = new Map<string, Live>();
-  readonly runtime: ConmonRuntime;
+  readonly runtime: OciRuntime;
   readonly exec: ExecService;
   private readonly store: ContainerStore;
   private shuttingDown = false;
 
-  private constructor(private readonly s: Services) {
-    this.runtime = new ConmonRuntime(s.config.execRoot, s.config.runtimes);
+  private constructor(private readonly s: ContainerDeps) {
+    this.runtime = s.runtime;
     this.store = new ContainerStore(path.join(s.config.dataRoot, 'containers'));
-    this.exec = new ExecService(this, (id) => s.rootfs.mount(id));
+    this.exec = new ExecService(this, s.runtime, (id) => s.rootfs.mount(id));
   }
 
-  static async open(services: Services): Promise<ContainerService> {
-    const svc = new ContainerService(services);
+  static async open(deps: ContainerDeps): Promise<ContainerService> {
+    const svc = new ContainerService(deps);
     await svc.runtime.init();
     for (const c of await svc.store.loadAll()) svc.byId.set(c.Id, c);
     return svc;

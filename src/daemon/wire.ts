@@ -10,9 +10,11 @@ import { openVolumeService } from '../volumes/service.js';
 import { readJsonOr, writeJsonAtomic } from '../util/fsx.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import { EventBus } from '../model/events.js';
-import type { Services } from './services.js';
+import type { Backend } from '../api/backend.js';
+import type { ContainerDirectory } from '../model/container-directory.js';
+import { ConmonRuntime } from '../runtime/conmon.js';
 
-export async function wireServices(config: DaemonConfig): Promise<Services> {
+export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const root = config.dataRoot;
   const events = new EventBus();
   const idFile = path.join(root, 'engine-id.json');
@@ -24,29 +26,15 @@ export async function wireServices(config: DaemonConfig): Promise<Services> {
   const content = await FileContentStore.open(path.join(root, 'content'));
   // The container directory is known only once containers are loaded; lower layers get it lazily.
   let containers: ContainerService | undefined;
-  const directory = {
+  const directory: ContainerDirectory = {
     get: (ref: string) => containers!.get(ref),
     list: () => containers!.list(),
-    /** Persists a record changed below the container service (network connect/disconnect). */
-    save: (r: Parameters<ContainerService['save']>[0]) => containers!.save(r),
   };
   const rootfs = await openRootfsStore({ root: path.join(root, 'overlay'), content });
   const images = await openImageService({ root: path.join(root, 'image'), content, rootfs, events, containers: directory });
   const networks = await openNetworkService({ config, events, containers: directory });
   const volumes = await openVolumeService({ config, events, containers: directory });
-  const services: Services = {
-    config,
-    events,
-    content,
-    images,
-    rootfs,
-    networks,
-    volumes,
-    containers: undefined as unknown as ContainerService,
-    id,
-    startedAt: new Date(),
-  };
-  containers = await ContainerService.open(services);
-  services.containers = containers;
-  return services;
+  const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
+  containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
+  return { config, events, content, images, rootfs, networks, volumes, containers, id, startedAt: new Date() };
 }

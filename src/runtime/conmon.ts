@@ -23,14 +23,13 @@ import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
 import { discardDir, sweepDiscarded } from '../util/fsx.js';
 import { SEALED_ENV, sealedBinary } from './sealed-binary.js';
-import type { CreateOptions, ExecHandle, ExecOptions, OciRuntime, RuntimeState } from './index.js';
+import { type CreateOptions, type ExecHandle, type ExecOptions, type OciRuntime, RuntimeStartError, type RuntimeState } from './index.js';
 
 export const rid = (id: string) => id.slice(0, 16);
 
 const BINARIES: Record<string, string> = { crun: '/usr/bin/crun', runc: '/usr/sbin/runc' };
 
 /** A start failure from the runtime, kept verbatim for classification (126/127) upstream. */
-export class RuntimeStartError extends Error {}
 
 export class ConmonRuntime implements OciRuntime {
   private readonly exitsDir: string;
@@ -124,14 +123,15 @@ export class ConmonRuntime implements OciRuntime {
     if (o.tty) args.push('-t');
     if (o.openStdin) args.push('-i');
     if (o.leaveStdinOpen) args.push('--leave-stdin-open');
-    // conmon is started from a waiting shell (no fork of the daemon). Its "sync pipe" is a plain
+    // conmon is started from a waiting shell (no fork of the daemon), in the bundle directory (as
+    // Podman does: files it drops, such as `oom`, land there). Its "sync pipe" is a plain
     // file watched with inotify: a blocking read on a fifo would hold one of libuv's four
     // threadpool threads for the container's whole life (conmon keeps the write end open).
     const sync = path.join(bundle, 'sync.json');
     const errFile = path.join(bundle, 'conmon.err');
     const codeFile = path.join(bundle, 'conmon.code');
     const started = await this.shells.runLine(
-      `{ { _OCI_SYNCPIPE=3 ${SEALED_ENV}=1 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)}; echo $? >${quote(codeFile)}; } & }`,
+      `{ { cd ${quote(bundle)} && _OCI_SYNCPIPE=3 ${SEALED_ENV}=1 conmon ${args.map(quote).join(' ')} 3>${quote(sync)} >/dev/null 2>${quote(errFile)}; echo $? >${quote(codeFile)}; } & }`,
     );
     if (started.code !== 0) throw systemError(`cannot start the container monitor: ${started.output.trim()}`);
     const msg = await waitSyncFile(bundle, sync, codeFile, errFile);
@@ -296,6 +296,7 @@ export class ConmonRuntime implements OciRuntime {
     if (o.tty) args.push('-t');
     if (o.openStdin) args.push('-i');
     const child = spawn('conmon', args, {
+      cwd: dir,
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4', [SEALED_ENV]: '1' },
       detached: true,

@@ -38,7 +38,14 @@ export interface RuntimeState {
   pid: number;
 }
 
+/** The runtime refused to create the container (its message, cleaned, is the user's error). */
+export class RuntimeStartError extends Error {}
+
 export interface OciRuntime {
+  /** Prepares the runtime's directories and exit watch; once, before any other call. */
+  init(): Promise<void>;
+  /** Stops watching (daemon shutdown); containers and their monitors keep running. */
+  close(): void;
   /** Starts the monitor, which creates the container (not yet running); returns its init PID. */
   create(opts: CreateOptions): Promise<number>;
   start(id: string, runtime: string): Promise<void>;
@@ -46,6 +53,8 @@ export interface OciRuntime {
   pause(id: string, runtime: string): Promise<void>;
   resume(id: string, runtime: string): Promise<void>;
   delete(id: string, runtime: string): Promise<void>;
+  /** `delete` for a container known to have exited: its state goes without a runtime call where possible. */
+  deleteStopped(id: string, runtime: string): Promise<void>;
   state(id: string, runtime: string): Promise<RuntimeState | undefined>;
   /** Path of the attach socket (SOCK_SEQPACKET; 1 stream byte + payload per message). */
   attachSocket(id: string): string;

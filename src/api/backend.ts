@@ -1,14 +1,17 @@
-/** Every engine service the API layer may call, assembled at boot by `wire.ts`. */
+/**
+ * What the API's handlers may call: the engine services, by their interfaces (moby's router
+ * `Backend`s play this part). `daemon/wire.ts` assembles the concrete ones at boot.
+ */
 import type { ContainerService } from '../containers/service.js';
 import type { ContentStore } from '../content/index.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import type { NetworkService } from '../network/index.js';
-import type { VolumeService } from '../volumes/index.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import type { EventBus } from '../model/events.js';
+import type { VolumeService } from '../volumes/index.js';
 
-export interface Services {
+export interface Backend {
   config: DaemonConfig;
   events: EventBus;
   content: ContentStore;
