@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
-import { FileContentStore } from './index.js';
+import { FileContentStore } from './file-store.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'berth-content-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -41,5 +41,4 @@ export interface ContentStore {
   list(): AsyncIterable<BlobInfo>;
 }
 
-export { FileContentStore } from './file-store.js';
 export { parseDigest, isDigest } from './digest.js';

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { ContainerService } from '../containers/service.js';
-import { FileContentStore } from '../content/index.js';
+import { FileContentStore } from '../content/file-store.js';
 import { openImageService } from '../images/service.js';
 import { openRootfsStore } from '../layers/overlay.js';
 import { openNetworkService } from '../network/service.js';

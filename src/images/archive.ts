@@ -17,7 +17,7 @@ import { BerthError, invalid } from '../util/errors.js';
 import type { Image } from './index.js';
 import { familiar, parseReference, qualified, withDefaultTag } from './reference.js';
 import { goArch } from './busybox.js';
-import type { ImageStore } from './service.js';
+import type { EventBus } from '../model/events.js';
 
 export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -273,7 +273,18 @@ async function fromOciLayout(dir: string): Promise<Loadable[]> {
   return out;
 }
 
-export async function loadArchive(store: ImageStore, source: Readable, dir: string): Promise<string[]> {
+/** What a load writes through: the image store's primitives, without its class. */
+export interface ImageWriter {
+  readonly events: EventBus;
+  /** Unpacks a layer (verifying its diff ID) and holds it until `release`. */
+  applyHeld(source: Readable, expectDiffId?: string): Promise<string>;
+  release(diffId: string): void;
+  createFromConfig(configBytes: Buffer): Promise<Image>;
+  /** Points a tag at an image; returns the ID it pointed at before, if another. */
+  setRef(id: string, ref: string): Promise<string | undefined>;
+}
+
+export async function loadArchive(store: ImageWriter, source: Readable, dir: string): Promise<string[]> {
   const links = await unpackArchive(source, dir);
   const at = resolver(dir, links);
   const has = (n: string) =>

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import type { ContainerRecord } from '../model/container.js';
-import { FileContentStore } from '../content/index.js';
+import { FileContentStore } from '../content/file-store.js';
 import { EventBus } from '../model/events.js';
 import { OverlayStore } from '../layers/overlay.js';
 import { addEntry, pack } from '../layers/tar.js';

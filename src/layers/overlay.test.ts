@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { getAttribute } from '@napi-rs/xattr';
-import { FileContentStore } from '../content/index.js';
+import { FileContentStore } from '../content/file-store.js';
 import { run } from '../util/exec.js';
 import { packDirectory } from './dirtar.js';
 import { OverlayStore } from './overlay.js';

@@ -18,7 +18,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FileContentStore } from '../content/index.js';
+import { FileContentStore } from '../content/file-store.js';
 import { errnoCode } from '../util/errors.js';
 import { fsyncDir, writeFileAtomic } from '../util/fsx.js';
 import { RegistryError } from './errors.js';
