@@ -4,6 +4,7 @@
  */
 import type { ContainerService } from '../containers/service.js';
 import type { ContentStore } from '../content/index.js';
+import type { DistributionService } from '../distribution/service.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import type { NetworkService } from '../network/index.js';
@@ -20,6 +21,8 @@ export interface Backend {
   containers: ContainerService;
   networks: NetworkService;
   volumes: VolumeService;
+  /** Pull and push through registries. */
+  distribution: DistributionService;
   /** Daemon identity for `/info`. */
   id: string;
   startedAt: Date;

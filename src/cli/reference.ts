@@ -1,4 +1,8 @@
-/** Image references as docker's distribution/reference normalizes them (`busybox` → `docker.io/library/busybox:latest`). */
+/**
+ * Image references as the CLI shows them: the one grammar (`util/reference.ts`), split into the
+ * registry host and path that docker's messages name (`busybox` → `docker.io/library/busybox`).
+ */
+import { parseReference, splitRepo } from '../util/reference.js';
 
 export interface ImageRef {
   domain: string;
@@ -7,43 +11,10 @@ export interface ImageRef {
   digest?: string;
 }
 
+/** Throws `invalid reference format…` as docker does. */
 export function parseRef(s: string): ImageRef {
-  let rest = s;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  if (!rest || /[A-Z]/.test(rest) || !/^[a-z0-9._\-/:[\]]+$/.test(rest)) {
-    throw new Error(
-      `invalid reference format${/[A-Z]/.test(rest) ? ': repository name (' + rest + ') must be lowercase' : ''}`,
-    );
-  }
-  const slash = rest.indexOf('/');
-  let domain = 'docker.io';
-  let path = rest;
-  if (slash >= 0) {
-    const first = rest.slice(0, slash);
-    if (
-      first.includes('.') ||
-      first.includes(':') ||
-      first === 'localhost' ||
-      first !== first.toLowerCase()
-    ) {
-      domain = first;
-      path = rest.slice(slash + 1);
-    }
-  }
-  if (domain === 'index.docker.io') domain = 'docker.io';
-  if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;
-  return { domain, path, tag, digest };
+  const r = parseReference(s);
+  return { ...splitRepo(r.repo), tag: r.tag, digest: r.digest };
 }
 
 /** `docker.io/library/busybox` → `busybox`; other domains are kept. */
@@ -56,11 +27,11 @@ export function fullName(r: ImageRef): string {
   return `${r.domain}/${r.path}`;
 }
 
-/** With `:latest` added when neither tag nor digest is given. */
 export function familiarString(r: ImageRef): string {
   return familiarName(r) + (r.tag ? `:${r.tag}` : '') + (r.digest ? `@${r.digest}` : '');
 }
 
+/** With `:latest` added when neither tag nor digest is given. */
 export function withDefaultTag(r: ImageRef): ImageRef {
   return r.tag || r.digest ? r : { ...r, tag: 'latest' };
 }

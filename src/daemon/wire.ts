@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { ContainerService } from '../containers/service.js';
 import { FileContentStore } from '../content/file-store.js';
+import { DistributionService } from '../distribution/service.js';
 import { openImageService } from '../images/service.js';
 import { openRootfsStore } from '../layers/overlay.js';
 import { openNetworkService } from '../network/service.js';
@@ -36,5 +37,6 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const volumes = await openVolumeService({ config, events, containers: directory });
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
-  return { config, events, content, images, rootfs, networks, volumes, containers, id, startedAt: new Date() };
+  const distribution = new DistributionService({ images, layers: rootfs });
+  return { config, events, content, images, rootfs, networks, volumes, containers, distribution, id, startedAt: new Date() };
 }

@@ -3,6 +3,7 @@
  * challenge with Basic credentials or a Docker token for the repository's scope, then retry.
  */
 import { BerthError, unauthorized } from '../util/errors.js';
+import { familiar, type Reference, splitRepo } from '../util/reference.js';
 import { parseChallenge, registryBase } from './login.js';
 
 export interface Credentials {
@@ -11,31 +12,15 @@ export interface Credentials {
   identitytoken?: string;
 }
 
-/** `host[:port]/path/name[:tag|@digest]` with an explicit registry host; Docker Hub is not reachable here. */
-export function parseRemote(ref: string): { host: string; repo: string; reference: string } {
-  const at = ref.indexOf('@');
-  let name = at >= 0 ? ref.slice(0, at) : ref;
-  let reference = at >= 0 ? ref.slice(at + 1) : 'latest';
-  if (at < 0) {
-    const colon = name.lastIndexOf(':');
-    if (colon > name.lastIndexOf('/')) {
-      reference = name.slice(colon + 1);
-      name = name.slice(0, colon);
-    }
-  }
-  const slash = name.indexOf('/');
-  const first = slash >= 0 ? name.slice(0, slash) : '';
-  if (
-    !first ||
-    !(first.includes('.') || first.includes(':') || first === 'localhost') ||
-    first === 'docker.io'
-  ) {
+/** Where a reference lives: its registry host, the repository path there, and the tag or digest. */
+export function remoteOf(r: Reference): { host: string; repo: string; reference: string } {
+  const { domain, path } = splitRepo(r.repo);
+  if (domain === 'docker.io')
     throw new BerthError(
       'not-found',
-      `pull access denied for ${name}: Docker Hub cannot be reached from this machine; name a registry explicitly (e.g. 127.0.0.1:5000/${ref})`,
+      `pull access denied for ${r.repo}: Docker Hub cannot be reached from this machine; name a registry explicitly (e.g. 127.0.0.1:5000/${familiar(r)})`,
     );
-  }
-  return { host: first, repo: name.slice(slash + 1), reference };
+  return { host: domain, repo: path, reference: r.digest ?? r.tag ?? 'latest' };
 }
 
 export class RepositoryClient {

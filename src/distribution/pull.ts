@@ -9,16 +9,11 @@ import type { JsonMessageStream } from '../util/json-message.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
 import { BerthError, invalid, notFound } from '../util/errors.js';
-import { type Credentials, parseRemote, RepositoryClient } from './client.js';
+import { INDEX_TYPES, MANIFEST_TYPES } from '../model/media-types.js';
+import { goArch } from '../util/platform.js';
+import type { Reference } from '../util/reference.js';
+import { type Credentials, RepositoryClient, remoteOf } from './client.js';
 
-const INDEX_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-];
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-];
 const ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
 
 interface Descriptor {
@@ -27,15 +22,6 @@ interface Descriptor {
   size?: number;
   platform?: { os?: string; architecture?: string; variant?: string };
 }
-
-const GOARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  s390x: 's390x',
-  ppc64: 'ppc64le',
-};
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const short = (digest: string) => digest.replace(/^sha\d+:/, '').slice(0, 12);
@@ -81,12 +67,12 @@ async function fetchManifest(
 
 export async function pull(
   deps: { images: ImageService; layers: LayerStore },
-  ref: string,
+  ref: Reference,
   creds: Credentials,
   out: JsonMessageStream,
 ): Promise<string> {
-  const { host, repo, reference } = parseRemote(ref);
-  const name = `${host}/${repo}`;
+  const { host, repo, reference } = remoteOf(ref);
+  const name = ref.repo;
   const byDigest = reference.includes(':');
   out.status(`Pulling from ${repo}`, byDigest ? reference : reference);
   const client = new RepositoryClient(host, repo, creds, 'pull');
@@ -97,7 +83,7 @@ export async function pull(
     (JSON.parse(top.bytes.toString()) as { manifests?: unknown }).manifests
   ) {
     const index = JSON.parse(top.bytes.toString()) as { manifests: Descriptor[] };
-    const arch = GOARCH[process.arch] ?? process.arch;
+    const arch = goArch();
     const pick = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === arch);
     if (!pick) throw notFound(`no matching manifest for linux/${arch} in the manifest list entries`);
     manifest = await fetchManifest(client, pick.digest, name);

@@ -8,8 +8,10 @@ import { Readable } from 'node:stream';
 import type { JsonMessageStream } from '../util/json-message.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
+import { MediaType } from '../model/media-types.js';
 import { BerthError, notFound } from '../util/errors.js';
-import { type Credentials, parseRemote, RepositoryClient } from './client.js';
+import { familiar, type Reference } from '../util/reference.js';
+import { type Credentials, RepositoryClient, remoteOf } from './client.js';
 
 const short = (digest: string) => digest.replace(/^sha\d+:/, '').slice(0, 12);
 
@@ -54,16 +56,14 @@ async function upload(client: RepositoryClient, digest: string, body: Buffer | R
 
 export async function push(
   deps: { images: ImageService; layers: LayerStore },
-  name: string,
-  tag: string | undefined,
+  ref: Reference,
   creds: Credentials,
   out: JsonMessageStream,
 ): Promise<void> {
-  const local = tag ? `${name}:${tag}` : name;
-  const image = await deps.images.resolve(local).catch(() => {
-    throw notFound(`An image does not exist locally with the tag: ${name}`);
+  const image = await deps.images.resolve(familiar(ref)).catch(() => {
+    throw notFound(`An image does not exist locally with the tag: ${ref.repo}`);
   });
-  const { host, repo, reference } = parseRemote(local);
+  const { host, repo, reference } = remoteOf(ref);
   out.status(`The push refers to repository [${host}/${repo}]`);
   const client = new RepositoryClient(host, repo, creds, 'pull,push');
   const layers: { mediaType: string; digest: string; size: number }[] = [];
@@ -79,7 +79,7 @@ export async function push(
       size = await upload(client, diffId, deps.layers.layerTar(diffId));
       out.status('Pushed', id);
     }
-    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size });
+    layers.push({ mediaType: MediaType.ociLayer, digest: diffId, size });
   }
   const config = await deps.images.configBytes(image.id);
   const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
@@ -87,9 +87,9 @@ export async function push(
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      mediaType: MediaType.ociManifest,
       config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
+        mediaType: MediaType.ociConfig,
         digest: configDigest,
         size: config.length,
       },
@@ -99,7 +99,7 @@ export async function push(
   const r = await client.fetch(`manifests/${reference}`, {
     method: 'PUT',
     body: manifest,
-    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+    headers: { 'Content-Type': MediaType.ociManifest },
   });
   if (r.status === 401 || r.status === 403)
     throw new BerthError('forbidden', 'denied: requested access to the resource is denied');

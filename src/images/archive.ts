@@ -15,20 +15,14 @@ import { tarError, tarErrorFrom } from '../layers/scan.js';
 import { addEntry, addStreamEntry, cleanName, decompressed, extract, pack } from '../layers/tar.js';
 import { BerthError, invalid } from '../util/errors.js';
 import type { Image } from './index.js';
-import { familiar, parseReference, qualified, withDefaultTag } from './reference.js';
-import { goArch } from './busybox.js';
+import { familiar, parseReference, qualified, withDefaultTag } from '../util/reference.js';
+import { goArch } from '../util/platform.js';
+import { MediaType } from '../model/media-types.js';
 import type { EventBus } from '../model/events.js';
 
 export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-const MT = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-};
+const MT = MediaType;
 
 interface Descriptor {
   mediaType?: string;

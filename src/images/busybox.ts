@@ -5,6 +5,7 @@
  * Reproducible: entries sorted, fixed owners and mtimes, a fixed `created`, so the same
  * busybox-static gives the same layer digest and image ID on every machine.
  */
+import { goArch } from '../util/platform.js';
 import { promises as fs } from 'node:fs';
 import { run } from '../util/exec.js';
 import { addEntry, pack, type TarHeader } from '../layers/tar.js';
@@ -31,22 +32,6 @@ users:x:100:
 user:x:1000:
 nogroup:x:65534:
 `;
-
-export function goArch(arch = process.arch): string {
-  return (
-    (
-      {
-        x64: 'amd64',
-        arm64: 'arm64',
-        arm: 'arm',
-        ia32: '386',
-        ppc64: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-      } as Record<string, string>
-    )[arch] ?? arch
-  );
-}
 
 export async function busyboxVersion(bin = BUSYBOX_PATH): Promise<string> {
   const r = await run(bin, ['--help'], { allowFail: true });

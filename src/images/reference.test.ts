@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyChanges } from './changes.js';
-import { familiar, matchesReferenceFilter, parseReference, qualified, refKey } from './reference.js';
+import { familiar, matchesReferenceFilter, parseReference, qualified, refKey } from '../util/reference.js';
 
 test('references normalise to the familiar form', () => {
   assert.equal(refKey('busybox'), 'busybox:latest');

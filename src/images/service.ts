@@ -22,7 +22,8 @@ import { conflict, invalid, notFound } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { shortId } from '../util/ids.js';
 import { loadArchive, saveArchive } from './archive.js';
-import { busyboxConfig, busyboxLayer, busyboxVersion, goArch } from './busybox.js';
+import { busyboxConfig, busyboxLayer, busyboxVersion } from './busybox.js';
+import { goArch } from '../util/platform.js';
 import { applyChanges, type RunConfig } from './changes.js';
 import type {
   CommitOptions,
@@ -34,7 +35,7 @@ import type {
   ImportOptions,
   PruneOptions,
 } from './index.js';
-import { familiar, parseReference, type Reference, refKey, withDefaultTag } from './reference.js';
+import { familiar, parseReference, type Reference, refKey, withDefaultTag } from '../util/reference.js';
 
 export interface ImageServiceOptions {
   root: string;

@@ -11,18 +11,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Policy, Scope, TokenIssuer } from './auth.js';
 import { formatScope, grantedBy, type Htpasswd, parseBasic, parseScope } from './auth.js';
 import type { RegistryConfig } from './config.js';
+import { MediaType } from '../model/media-types.js';
 import { RegistryError, regErr } from './errors.js';
 import { checkDigest, checkName, digestAlgorithm, isDigestRef, isTag } from './names.js';
 import type { Descriptor, RegistryStorage } from './storage.js';
 
-export const MT = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
-  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-} as const;
+export const MT = MediaType;
 
 const IMAGE_TYPES = new Set<string>([MT.ociManifest, MT.dockerManifest]);
 const INDEX_TYPES = new Set<string>([MT.ociIndex, MT.dockerList]);

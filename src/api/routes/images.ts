@@ -7,15 +7,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ContainerRecord } from '../../model/container.js';
 import type { Image, ImageConfig } from '../../images/index.js';
-import { matchesReferenceFilter, refKey } from '../../images/reference.js';
+import { matchesReferenceFilter, parseReference, type Reference, withDefaultTag } from '../../util/reference.js';
 import { BerthError, invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { versionAtLeast } from '../version.js';
 import { checkFilterKeys, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
-import { pull } from '../../distribution/pull.js';
-import { push } from '../../distribution/push.js';
 import { startJsonMessages } from '../streams.js';
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
@@ -233,16 +231,16 @@ async function createImage(ctx: Ctx): Promise<void> {
   if (fromImage) {
     const tag = q.get('tag');
     const raw = fromImage.includes('@') || !tag ? fromImage : `${fromImage}:${tag}`;
-    let name = raw;
+    let ref: Reference;
     try {
-      name = refKey(raw);
+      ref = withDefaultTag(parseReference(raw));
     } catch {
       throw invalid(`invalid reference format: ${raw}`);
     }
     await drain(ctx.req);
     const out = startJsonMessages(resOf(ctx));
     try {
-      await pull({ images: ctx.services.images, layers: ctx.services.rootfs }, name, registryAuth(ctx.req), out);
+      await ctx.services.distribution.pull(ref, registryAuth(ctx.req), out);
     } catch (err) {
       out.error((err as Error).message);
     }
@@ -368,20 +366,11 @@ export function registerImageRoutes(router: Router): void {
   );
   router.get('/images/{name:.*}/get', (ctx) => saveImages(ctx, [ctx.params.name]));
   router.post('/images/{name:.*}/push', async (ctx) => {
-    const name = refKey(ctx.params.name).replace(/:latest$/, '');
-    const tag = ctx.query.get('tag') || undefined;
-    const creds = registryAuth(ctx.req);
-    const tags = tag
-      ? [tag]
-      : ctx.services.images
-          .list()
-          .flatMap((i) => i.repoTags)
-          .filter((t) => t.startsWith(`${name}:`))
-          .map((t) => t.slice(name.length + 1));
+    const named = parseReference(ctx.params.name);
+    const ref: Reference = { repo: named.repo, tag: ctx.query.get('tag') || named.tag };
     const out = startJsonMessages(resOf(ctx));
     try {
-      if (tags.length === 0) throw new BerthError('not-found', `An image does not exist locally with the tag: ${name}`);
-      for (const t of tags) await push({ images: ctx.services.images, layers: ctx.services.rootfs }, name, t, creds, out);
+      await ctx.services.distribution.push(ref, registryAuth(ctx.req), out);
     } catch (err) {
       out.error((err as Error).message);
     }

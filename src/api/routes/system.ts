@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import type { EngineEvent } from '../../model/events.js';
 import { invalid } from '../../util/errors.js';
+import { goArch } from '../../util/platform.js';
 import type { Ctx } from '../context.js';
 import { json, parseFilters, resOf } from '../http.js';
 import type { Router } from '../router.js';
@@ -39,10 +40,6 @@ function versionInfo() {
     KernelVersion: kernel,
     BuildTime: '',
   };
-}
-
-export function goArch(): string {
-  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
 }
 
 function osName(): string {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { ApiError, CLIENT_API_VERSION, ConnectError } from '../../client/client.js';
 import { type Cli, errorMessage, StatusError } from '../cli.js';
 import { finalFormat, isTable, renderRows, row } from '../formatter.js';
+import { goArch } from '../../util/platform.js';
 import { tabwrite } from '../tabwriter.js';
 import { Template } from '../template.js';
 import { bytesSize, humanSize, parseTimestamp } from '../units.js';
@@ -55,10 +56,6 @@ function reformatDate(s: string): string {
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   const p = (n: number) => String(n).padStart(2, '0');
   return `${days[d.getDay()]} ${months[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${d.getFullYear()}`;
-}
-
-function goArch(): string {
-  return process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
 }
 
 export async function version(cli: Cli, opts: Record<string, any>): Promise<void> {

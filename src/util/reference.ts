@@ -3,7 +3,7 @@
  * `busybox:1.36`, `team/app`, `127.0.0.1:5000/team/app:v1`, `name@sha256:…`. The API sends names
  * fully qualified (`docker.io/library/busybox`); Berth stores and shows the familiar form.
  */
-import { invalid } from '../util/errors.js';
+import { invalid } from './errors.js';
 
 export interface Reference {
   /** Familiar repository name: `busybox`, `team/app`, `127.0.0.1:5000/team/app`. */
@@ -69,6 +69,12 @@ export function parseReference(input: string): Reference {
   if (repo.length > 255)
     throw invalid('invalid reference format: repository name must not be more than 255 characters');
   return { repo, tag, digest };
+}
+
+/** A familiar repository's registry host and path: `busybox` → `docker.io`, `library/busybox`. */
+export function splitRepo(repo: string): { domain: string; path: string } {
+  const [domain, p] = splitDomain(repo);
+  return { domain, path: domain === DEFAULT_DOMAIN && !p.includes('/') ? `library/${p}` : p };
 }
 
 export function isReference(s: string): boolean {
