@@ -15,7 +15,9 @@ import type { VolumeService } from '../volumes/index.js';
 import type { NetworkAttachment, NetworkChange } from '../network/index.js';
 import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
 import { BerthError, conflict, invalid, isKind, notFound, notModified } from '../util/errors.js';
+import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
+import { processTable, sampleStats, type StatsBase } from './process-stats.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -68,6 +70,7 @@ export class ContainerService implements ContainerDirectory {
   private readonly live = new Map<string, Live>();
   readonly runtime: OciRuntime;
   readonly exec: ExecService;
+  readonly archive: ContainerArchive;
   private readonly store: ContainerStore;
   private shuttingDown = false;
 
@@ -75,6 +78,7 @@ export class ContainerService implements ContainerDirectory {
     this.runtime = s.runtime;
     this.store = new ContainerStore(path.join(s.config.dataRoot, 'containers'));
     this.exec = new ExecService(this, s.runtime, (id) => s.rootfs.mount(id));
+    this.archive = new ContainerArchive(this, s.rootfs, s.volumes);
   }
 
   static async open(deps: ContainerDeps): Promise<ContainerService> {
@@ -162,10 +166,6 @@ export class ContainerService implements ContainerDirectory {
 
   private runtimeOf(c: ContainerRecord): string {
     return c.HostConfig.Runtime || this.s.config.defaultRuntime;
-  }
-
-  async save(c: ContainerRecord): Promise<void> {
-    await this.store.save(c);
   }
 
   private publish(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
@@ -585,6 +585,21 @@ export class ContainerService implements ContainerDirectory {
     this.publish(c, 'rename', { oldName: old });
   }
 
+  /** `docker update`: resource limits and the restart policy. */
+  async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
+    const c = this.get(ref);
+    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
+    const changed = Object.entries(body).filter(
+      ([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name),
+    );
+    if (c.State.Running && changed.some(([k]) => k !== 'RestartPolicy')) {
+      throw invalid('Cannot update resources of a running container yet: stop it first');
+    }
+    for (const [k, v] of changed) (c.HostConfig as Record<string, unknown>)[k] = v;
+    await this.store.save(c);
+    return { Warnings: [] };
+  }
+
   // ---- networks ------------------------------------------------------------------------------
 
   /** `network connect`: the network layer plugs it in (when running); the record is saved here. */
@@ -633,6 +648,18 @@ export class ContainerService implements ContainerDirectory {
   }
 
   /** Host PIDs of the container's processes, from its cgroup. */
+  /** `docker top`: the host's `ps`, rows of this container's processes only. */
+  async top(ref: string, psArgs: string[]): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw conflict(`container ${c.Id} is not running`);
+    return processTable(new Set(await this.pids(c)), psArgs);
+  }
+
+  /** One `docker stats` sample. */
+  stats(ref: string, pre: StatsBase): ReturnType<typeof sampleStats> {
+    return sampleStats(this.get(ref), this.s.config.cgroupParent, pre);
+  }
+
   async pids(c: ContainerRecord): Promise<number[]> {
     const file = `/sys/fs/cgroup/pids/${this.s.config.cgroupParent}/${c.Id}/cgroup.procs`;
     try {

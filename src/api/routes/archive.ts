@@ -1,35 +1,20 @@
 /**
  * `docker cp`: HEAD/GET/PUT /containers/{id}/archive. The stat travels in
- * `X-Docker-Container-Path-Stat` (standard base64 JSON with Go FileMode bits). Paths are resolved
- * inside the container's root with its volumes and binds (src/volumes/scope.ts); works on stopped
- * containers, whose rootfs the layer store mounts on demand.
+ * `X-Docker-Container-Path-Stat` (standard base64 JSON with Go FileMode bits); the copy itself is
+ * `containers/archive.ts`.
  */
 import type { Readable } from 'node:stream';
-import type { ContainerRecord } from '../../model/container.js';
-import { invalid } from '../../util/errors.js';
-import { encodeStat, extractArchive, readArchive, statPath } from '../../volumes/archive.js';
+import { encodeStat } from '../../volumes/archive.js';
 import type { Ctx } from '../context.js';
 import { qBool, resOf } from '../http.js';
 import type { Router } from '../router.js';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
-async function viewOf(
-  ctx: Ctx,
-): Promise<{ record: ContainerRecord; view: Awaited<ReturnType<Ctx['services']['volumes']['view']>> }> {
-  const record = ctx.services.containers.get(ctx.params.id);
-  const p = ctx.query.get('path');
-  if (p === null || p === '') throw invalid('Path cannot be empty');
-  const rootfs = await ctx.services.rootfs.mount(record.Id);
-  const view = await ctx.services.volumes.view(record, rootfs);
-  return { record, view };
-}
-
-const nameOf = (ctx: Ctx, record: ContainerRecord) => ctx.params.id || record.Name.replace(/^\//, '');
+const pathOf = (ctx: Ctx) => ctx.query.get('path') ?? '';
 
 async function headArchive(ctx: Ctx): Promise<void> {
-  const { record, view } = await viewOf(ctx);
-  const { stat } = await statPath(view, ctx.query.get('path')!, nameOf(ctx, record));
+  const stat = await ctx.services.containers.archive.statPath(ctx.params.id, pathOf(ctx));
   const res = resOf(ctx);
   res.writeHead(200, {
     [STAT_HEADER]: encodeStat(stat),
@@ -41,8 +26,7 @@ async function headArchive(ctx: Ctx): Promise<void> {
 
 async function getArchive(ctx: Ctx): Promise<void> {
   if (ctx.req.method === 'HEAD') return headArchive(ctx);
-  const { record, view } = await viewOf(ctx);
-  const { stat, tar } = await readArchive(view, ctx.query.get('path')!, nameOf(ctx, record));
+  const { stat, tar } = await ctx.services.containers.archive.archivePath(ctx.params.id, pathOf(ctx));
   const res = resOf(ctx);
   res.writeHead(200, { [STAT_HEADER]: encodeStat(stat), 'Content-Type': 'application/x-tar' });
   tar.on('error', () => res.destroy());
@@ -53,16 +37,10 @@ async function getArchive(ctx: Ctx): Promise<void> {
 }
 
 async function putArchive(ctx: Ctx): Promise<void> {
-  const { record, view } = await viewOf(ctx);
-  const copyUIDGID = qBool(ctx.query, 'copyUIDGID');
-  // `cp -a` owns the files by the container's user; without a user (or without -a) the tar's owners stay.
-  const chown =
-    copyUIDGID && record.Config.User ? await ctx.services.volumes.containerUser(record, view) : undefined;
   try {
-    await extractArchive(view, ctx.query.get('path')!, ctx.req, {
+    await ctx.services.containers.archive.extractToDir(ctx.params.id, pathOf(ctx), ctx.req, {
       noOverwriteDirNonDir: qBool(ctx.query, 'noOverwriteDirNonDir'),
-      chown,
-      containerName: nameOf(ctx, record),
+      copyUIDGID: qBool(ctx.query, 'copyUIDGID'),
     });
   } catch (err) {
     ctx.req.resume(); // drain the rest of the tar so the client reads our answer

@@ -1,5 +1,4 @@
 /** `/containers/*`: the container life cycle and queries, as the docker CLI 28 speaks them. */
-import { promises as fs } from 'node:fs';
 import { AttachSession } from '../../containers/attach.js';
 import type { CreateRequest } from '../../containers/create.js';
 import { readLogs } from '../../containers/logs.js';
@@ -7,7 +6,6 @@ import type { WaitCondition } from '../../containers/service.js';
 import { statusText } from '../../containers/status.js';
 import type { ContainerRecord } from '../../model/container.js';
 import { conflict, invalid } from '../../util/errors.js';
-import { run } from '../../util/exec.js';
 import type { Ctx } from '../context.js';
 import { checkFilterKeys, json, noContent, parseFilters, qBool, qInt, readJson, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
@@ -277,65 +275,8 @@ async function unpause(ctx: Ctx): Promise<void> {
 }
 
 async function top(ctx: Ctx): Promise<void> {
-  const svc = ctx.services.containers;
-  const c = svc.get(ctx.params.id);
-  if (!c.State.Running) throw conflict(`container ${c.Id} is not running`);
-  const pids = new Set(await svc.pids(c));
   const psArgs = (ctx.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
-  const out = await run('ps', psArgs).catch((err) => {
-    throw invalid(`Error running ps: ${(err as Error).message}`);
-  });
-  const lines = out.stdout.split('\n').filter(Boolean);
-  const titles = lines[0].trim().split(/\s+/);
-  const pidCol = titles.indexOf('PID');
-  if (pidCol < 0) throw invalid(`Couldn't find PID field in ps output`);
-  const procs: string[][] = [];
-  for (const line of lines.slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (!pids.has(Number(fields[pidCol]))) continue;
-    procs.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(' ')]);
-  }
-  json(ctx, 200, { Titles: titles, Processes: procs });
-}
-
-async function readNum(file: string): Promise<number> {
-  try {
-    return Number((await fs.readFile(file, 'utf8')).trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function statsOnce(ctx: Ctx, c: ContainerRecord, pre: { cpu: number; system: number; read: string }) {
-  const parent = ctx.services.config.cgroupParent;
-  const cg = (ctrl: string, file: string) => `/sys/fs/cgroup/${ctrl}/${parent}/${c.Id}/${file}`;
-  const running = c.State.Running;
-  const cpu = running ? await readNum(cg('cpuacct', 'cpuacct.usage')) : 0;
-  const stat = await fs.readFile('/proc/stat', 'utf8');
-  const fields = stat.split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const system = (fields.reduce((a, b) => a + b, 0) * 1e9) / 100;
-  const usage = running ? await readNum(cg('memory', 'memory.usage_in_bytes')) : 0;
-  const limit = running ? await readNum(cg('memory', 'memory.limit_in_bytes')) : 0;
-  let inactiveFile = 0;
-  try {
-    const m = /^total_inactive_file (\d+)/m.exec(await fs.readFile(cg('memory', 'memory.stat'), 'utf8'));
-    inactiveFile = m ? Number(m[1]) : 0;
-  } catch {}
-  const ncpu = (await import('node:os')).cpus().length;
-  const now = new Date().toISOString();
-  return {
-    read: now,
-    preread: pre.read,
-    name: c.Name,
-    id: c.Id,
-    pids_stats: { current: running ? await readNum(cg('pids', 'pids.current')) : 0, limit: c.HostConfig.PidsLimit || 0 },
-    blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null },
-    num_procs: 0,
-    cpu_stats: { cpu_usage: { total_usage: cpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: system, online_cpus: ncpu, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
-    precpu_stats: { cpu_usage: { total_usage: pre.cpu, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: pre.system, online_cpus: ncpu, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
-    memory_stats: running ? { usage, limit: Math.min(limit, (await import('node:os')).totalmem()), stats: { total_inactive_file: inactiveFile, inactive_file: inactiveFile } } : {},
-    networks: {},
-  };
+  json(ctx, 200, await ctx.services.containers.top(ctx.params.id, psArgs));
 }
 
 async function stats(ctx: Ctx): Promise<void> {
@@ -344,7 +285,7 @@ async function stats(ctx: Ctx): Promise<void> {
   const res = resOf(ctx);
   let pre = { cpu: 0, system: 0, read: '0001-01-01T00:00:00Z' };
   if (!stream) {
-    const first = await statsOnce(ctx, c, pre);
+    const first = await ctx.services.containers.stats(c.Id, pre);
     json(ctx, 200, first);
     return;
   }
@@ -352,7 +293,7 @@ async function stats(ctx: Ctx): Promise<void> {
   let open = true;
   ctx.req.socket.once('close', () => (open = false));
   while (open) {
-    const s = await statsOnce(ctx, c, pre);
+    const s = await ctx.services.containers.stats(c.Id, pre);
     res.write(JSON.stringify(s) + '\n');
     pre = { cpu: s.cpu_stats.cpu_usage.total_usage, system: s.cpu_stats.system_cpu_usage, read: s.read };
     await new Promise((r) => setTimeout(r, 1000));
@@ -362,17 +303,8 @@ async function stats(ctx: Ctx): Promise<void> {
 }
 
 async function update(ctx: Ctx): Promise<void> {
-  const c = ctx.services.containers.get(ctx.params.id);
   const body = await readJson<Record<string, unknown>>(ctx, {});
-  const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
-  const warnings: string[] = [];
-  const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
-  if (c.State.Running && changed.some(([k]) => k !== 'RestartPolicy')) {
-    throw invalid('Cannot update resources of a running container yet: stop it first');
-  }
-  for (const [k, v] of changed) (c.HostConfig as Record<string, unknown>)[k] = v;
-  await ctx.services.containers.save(c);
-  json(ctx, 200, { Warnings: warnings });
+  json(ctx, 200, await ctx.services.containers.update(ctx.params.id, body));
 }
 
 async function prune(ctx: Ctx): Promise<void> {
