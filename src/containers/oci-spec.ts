@@ -80,11 +80,14 @@ function securityOpts(opts: string[]): {
   let seccompUnconfined = false;
   let seccompFile: string | undefined;
   for (const o of opts) {
-    const [k, v] = o.includes('=') ? o.split('=', 2) : o.split(':', 2);
+    // Split at the first separator only: a seccomp profile's JSON holds both characters.
+    const at = o.includes('=') ? o.indexOf('=') : o.indexOf(':');
+    const k = at < 0 ? o : o.slice(0, at);
+    const v = at < 0 ? undefined : o.slice(at + 1);
     if (k === 'no-new-privileges') noNewPrivileges = v === undefined || v === 'true';
     else if (k === 'seccomp') {
       if (v === 'unconfined') seccompUnconfined = true;
-      else seccompFile = v;
+      else if (v && v !== 'builtin') seccompFile = v;
     } else if (k === 'label' || k === 'apparmor') {
       // No SELinux/AppArmor on this host: accepted and ignored, as dockerd does without them.
     } else throw invalid(`Invalid --security-opt: "${o}"`);

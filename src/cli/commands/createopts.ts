@@ -416,7 +416,7 @@ export function buildCreate(
     Privileged: !!opts.privileged,
     PublishAllPorts: !!opts.publishAll,
     ReadonlyRootfs: !!opts.readOnly,
-    SecurityOpt: opts.securityOpt ?? null,
+    SecurityOpt: opts.securityOpt ? opts.securityOpt.map(seccompProfileInline) : null,
     Tmpfs: Object.keys(tmpfs).length ? tmpfs : undefined,
     UTSMode: opts.uts ?? '',
     UsernsMode: opts.userns ?? '',
@@ -483,4 +483,17 @@ export function buildCreate(
   };
   for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
   return { name: opts.name, platform: opts.platform, body };
+}
+
+/** As the docker CLI: `seccomp=FILE` is sent as the file's JSON, read on the client's host. */
+function seccompProfileInline(opt: string): string {
+  const m = /^seccomp[=:](.+)$/.exec(opt);
+  if (!m || m[1] === 'unconfined' || m[1] === 'builtin') return opt;
+  let text: string;
+  try {
+    text = readFileSync(m[1], 'utf8');
+  } catch (e) {
+    throw new Error(`opening seccomp profile (${m[1]}) failed: ${(e as Error).message}`);
+  }
+  return `seccomp=${JSON.stringify(JSON.parse(text))}`;
 }

@@ -3,7 +3,7 @@
  * `oci.With…` style). `buildSpec(rootfs, [withX(…), withY(…)])` applies them in order.
  */
 import { effectiveCaps } from './capabilities.js';
-import { defaultSeccomp, seccompFromFile } from './seccomp.js';
+import { defaultSeccomp, seccompFromProfile } from './seccomp.js';
 import { BPF_ANNOTATION } from './seccomp-bpf.js';
 import type { OciMount, OciSeccomp, OciSpec, SpecOpt } from './types.js';
 
@@ -155,7 +155,7 @@ export const withSeccomp =
       return;
     }
     const caps = s.process.capabilities.bounding;
-    s.linux.seccomp = opt.file ? seccompFromFile(opt.file, caps) : defaultSeccomp(caps);
+    s.linux.seccomp = opt.file ? seccompFromProfile(opt.file, caps) : defaultSeccomp(caps);
     // crun loads precompiled BPF from this annotation and skips compiling; runc reads the section.
     const bpf = opt.precompile?.(s.linux.seccomp);
     if (bpf) s.annotations = { ...(s.annotations ?? {}), [BPF_ANNOTATION]: bpf };

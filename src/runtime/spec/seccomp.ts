@@ -1,12 +1,13 @@
 /**
- * Docker's default seccomp profile, from the data file Debian installs
- * (`/usr/share/containers/seccomp.json`, Docker's JSON format), converted to the OCI form for the
- * container's capabilities and this host's architecture.
+ * Seccomp sections for a container: Docker's default policy (seccomp-default.ts) or a user's
+ * profile in Docker's JSON format (`--security-opt seccomp=PROFILE.json`: the docker CLI sends the
+ * file's content), converted to the OCI form for the container's capabilities and this host's
+ * architecture.
  */
 import { readFileSync } from 'node:fs';
+import { invalid } from '../../util/errors.js';
+import { dockerDefaultSeccomp } from './seccomp-default.js';
 import type { OciSeccomp } from './types.js';
-
-export const SECCOMP_PROFILE = '/usr/share/containers/seccomp.json';
 
 interface DockerRule {
   names?: string[];
@@ -32,8 +33,6 @@ const NATIVE: Record<string, string> = {
   ppc64: 'SCMP_ARCH_PPC64LE',
 };
 const SHORT: Record<string, string> = { x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' };
-
-let cached: DockerProfile | undefined;
 
 function kernelAtLeast(min: string): boolean {
   const [a, b] = readFileSync('/proc/sys/kernel/osrelease', 'utf8')
@@ -75,10 +74,29 @@ export function toOciSeccomp(profile: DockerProfile, caps: string[]): OciSeccomp
 }
 
 export function defaultSeccomp(caps: string[]): OciSeccomp {
-  cached ??= JSON.parse(readFileSync(SECCOMP_PROFILE, 'utf8')) as DockerProfile;
-  return toOciSeccomp(cached, caps);
+  return dockerDefaultSeccomp(caps);
 }
 
-export function seccompFromFile(file: string, caps: string[]): OciSeccomp {
-  return toOciSeccomp(JSON.parse(readFileSync(file, 'utf8')) as DockerProfile, caps);
+/**
+ * A user's profile: the JSON text itself (what the docker CLI sends) or, from older clients, the
+ * path of a file on the daemon's host.
+ */
+export function seccompFromProfile(profile: string, caps: string[]): OciSeccomp {
+  const text = profile.trimStart().startsWith('{') ? profile : readFileSync(profile, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`Decoding seccomp profile failed: ${(e as Error).message}`);
+  }
+  const p = parsed as DockerProfile;
+  if (
+    !p ||
+    typeof p !== 'object' ||
+    typeof p.defaultAction !== 'string' ||
+    !Array.isArray(p.syscalls ?? [])
+  ) {
+    throw invalid('Decoding seccomp profile failed: the profile needs a defaultAction and a syscalls list');
+  }
+  return toOciSeccomp({ ...p, syscalls: p.syscalls ?? [] }, caps);
 }
