@@ -3,7 +3,17 @@
  * across slashes, because image names carry `/` and `:` inside the path
  * (`/images/127.0.0.1:5000/team/app/push`).
  */
+import { invalid } from '../util/errors.js';
 import type { Handler } from './context.js';
+
+/** A `%zz` in a path is the client's error (400, as Go's URL parser says it), not ours. */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid(`invalid URL escape "${/%(?![0-9a-fA-F]{2}).{0,2}/.exec(raw)?.[0] ?? raw}"`);
+  }
+}
 
 interface Route {
   method: string;
@@ -41,7 +51,7 @@ export class Router {
       if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue;
       const params: Record<string, string> = {};
       r.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(m[i + 1]);
+        params[k] = decodeParam(m[i + 1]);
       });
       return { handler: r.handler, params };
     }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { Backend } from './backend.js';
 import { BerthError, statusOf } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { answerClientError } from './client-error.js';
 import type { Ctx } from './context.js';
 import { Router } from './router.js';
 import { registerRoutes } from './routes/index.js';
@@ -30,7 +31,16 @@ export class ApiServer {
     registerRoutes(this.router);
   }
 
+  /** Every request gets an answer: what fails before a handler runs (a bad URL escape) too. */
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse | undefined, upgrade?: { socket: Duplex; head: Buffer }) {
+    try {
+      await this.route(req, res, upgrade);
+    } catch (err) {
+      writeError(res, upgrade?.socket, statusOf(err), errorText(err));
+    }
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse | undefined, upgrade?: { socket: Duplex; head: Buffer }) {
     const url = new URL(req.url ?? '/', 'http://berth');
     let pathname = url.pathname;
     let version = API_VERSION;
@@ -102,7 +112,7 @@ export class ApiServer {
       server.keepAliveTimeout = 0;
       server.requestTimeout = 0;
       server.headersTimeout = 0;
-      server.on('clientError', (_err, socket) => socket.destroy());
+      server.on('clientError', answerClientError);
       if (host.startsWith('unix://')) {
         const file = host.slice('unix://'.length);
         await fs.mkdir(path.dirname(file), { recursive: true });

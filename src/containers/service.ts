@@ -460,7 +460,9 @@ export class ContainerService implements ContainerDirectory {
     const timeout = opts.timeout ?? c.Config.StopTimeout ?? 10;
     if (c.State.Paused) await this.runtime.resume(c.Id, runtime).catch(() => {});
     await this.runtime.kill(c.Id, runtime, signal).catch(() => {});
-    const graceful = timeout < 0 ? await stopped.then(() => true) : await raceTimeout(stopped, timeout * 1000);
+    // Longer than a timer can hold (setTimeout would fire at once) is as good as for ever.
+    const forever = timeout < 0 || timeout * 1000 > 0x7fffffff;
+    const graceful = forever ? await stopped.then(() => true) : await raceTimeout(stopped, timeout * 1000);
     if (!graceful) {
       await this.runtime.kill(c.Id, runtime, 9, true).catch(() => {});
       await raceTimeout(stopped, 30_000);

@@ -18,6 +18,9 @@ const RECORD = 'config.v2.json';
 const STATE = 'state.json';
 
 export class ContainerStore {
+  /** IDs whose record could not be parsed at load: skipped, but their files are left alone. */
+  readonly unreadable = new Set<string>();
+
   constructor(readonly root: string) {}
 
   dir(id: string): string {
@@ -47,12 +50,17 @@ export class ContainerStore {
     for (const id of await fs.readdir(this.root)) {
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       await sweepTemps(this.dir(id));
-      const rec = await readJsonOr<ContainerRecord | null>(path.join(this.dir(id), RECORD), null).catch((err) => {
-        log.warn('unreadable container record skipped', { id, err });
-        return null;
-      });
+      let rec: ContainerRecord | null;
+      try {
+        rec = await readJsonOr<ContainerRecord | null>(path.join(this.dir(id), RECORD), null);
+      } catch (err) {
+        // Kept on disk (its layer too, see the layer sweep) for a person to look at: never deleted.
+        log.warn('unreadable container record skipped', { id, err: String(err) });
+        this.unreadable.add(id);
+        continue;
+      }
       // A directory without a record is a create that crashed half-way: remove it.
-      if (rec) out.push((await this.newerState(id, rec)) ?? rec);
+      if (rec && typeof rec === 'object') out.push((await this.newerState(id, rec)) ?? rec);
       else await fs.rm(this.dir(id), { recursive: true, force: true });
     }
     return out;

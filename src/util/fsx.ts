@@ -7,16 +7,17 @@ import { errnoCode } from './errors.js';
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
-  const fh = await fs.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await fs.open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.rename(tmp, file);
   } catch (err) {
+    // A full disk fails the write, the sync or the close: never leave the partial temp behind.
     await fs.rm(tmp, { force: true });
     throw err;
   }
@@ -39,8 +40,8 @@ export async function replaceFile(file: string, data: string | Uint8Array, mode 
   // rename is not: over an existing file ext4 writes the new data out first (what makes the rename
   // safe), a few ms that must not block the event loop.
   const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
-  writeFileSync(tmp, data, { mode });
   try {
+    writeFileSync(tmp, data, { mode });
     await fs.rename(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -7,11 +7,15 @@ import { statusText } from '../../containers/status.js';
 import type { ContainerRecord } from '../../model/container.js';
 import { conflict, invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
-import { checkFilterKeys, json, noContent, parseFilters, qBool, qInt, readJson, resOf } from '../http.js';
+import { checkFilterKeys, json, noContent, parseFilters, qBool, qInt, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
 import { hijack } from '../streams.js';
 import { frame, STDERR, STDOUT } from '../../util/stdcopy.js';
+import { readTyped } from '../validate/body.js';
+import { createRequest, updateConfig } from '../validate/engine-types.js';
+import { listable, listedContainer } from '../validate/listable.js';
+import { qTimeoutSeconds } from '../validate/query.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
@@ -105,8 +109,7 @@ async function list(ctx: Ctx): Promise<void> {
   const limit = qInt(ctx.query, 'limit');
   const filters = parseFilters(ctx.query.get('filters'));
   checkFilterKeys(filters, CONTAINER_FILTERS);
-  let items = ctx.services.containers
-    .list()
+  let items = listable('container', ctx.services.containers.list(), listedContainer, (c) => c?.Id)
     .filter((c) => all || (limit !== undefined && limit > 0) || c.State.Running || c.State.Status === 'restarting' || filters.has('status') || filters.has('exited'))
     .filter((c) => matches(ctx, c, filters))
     .sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
@@ -133,7 +136,7 @@ async function sizesOf(ctx: Ctx, c: ContainerRecord): Promise<{ rw: number; root
 }
 
 async function create(ctx: Ctx): Promise<void> {
-  const body = await readJson<CreateRequest>(ctx);
+  const body = await readTyped<CreateRequest>(ctx, createRequest);
   const name = ctx.query.get('name') ?? undefined;
   json(ctx, 201, await ctx.services.containers.create(body, name || undefined));
 }
@@ -149,7 +152,7 @@ async function start(ctx: Ctx): Promise<void> {
 }
 
 function stopOpts(ctx: Ctx) {
-  const t = qInt(ctx.query, 't') ?? qInt(ctx.query, 'timeout');
+  const t = qTimeoutSeconds(ctx.query);
   return { signal: ctx.query.get('signal') ?? undefined, timeout: t };
 }
 
@@ -303,7 +306,7 @@ async function stats(ctx: Ctx): Promise<void> {
 }
 
 async function update(ctx: Ctx): Promise<void> {
-  const body = await readJson<Record<string, unknown>>(ctx, {});
+  const body = await readTyped<Record<string, unknown>>(ctx, updateConfig, {});
   json(ctx, 200, await ctx.services.containers.update(ctx.params.id, body));
 }
 

@@ -1,12 +1,15 @@
 /** `docker exec`: create a session, start it over a hijacked connection, read its exit code. */
 import type { ExecConfig } from '../../containers/exec.js';
+import { conflict } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
-import { json, qInt, readBody, readJson } from '../http.js';
+import { json, qInt, readBody } from '../http.js';
 import type { Router } from '../router.js';
 import { hijack } from '../streams.js';
+import { parseTyped, readTyped } from '../validate/body.js';
+import { execOptions, execStartCheck } from '../validate/engine-types.js';
 
 async function create(ctx: Ctx): Promise<void> {
-  const cfg = await readJson<ExecConfig>(ctx);
+  const cfg = await readTyped<ExecConfig>(ctx, execOptions);
   json(ctx, 201, { Id: ctx.services.containers.exec.create(ctx.params.id, cfg) });
 }
 
@@ -27,13 +30,13 @@ async function upgradeBody(ctx: Ctx): Promise<{ body: StartBody; rest: Buffer }>
     const end = buf.indexOf('0\r\n\r\n');
     const text = buf.subarray(0, end >= 0 ? end : buf.length).toString();
     const jsonStart = text.indexOf('{');
-    const body = jsonStart >= 0 ? (JSON.parse(text.slice(jsonStart, text.lastIndexOf('}') + 1)) as StartBody) : {};
+    const body = jsonStart >= 0 ? parseTyped<StartBody>(text.slice(jsonStart, text.lastIndexOf('}') + 1), execStartCheck, {}) : {};
     return { body, rest: buf.subarray(end >= 0 ? end + 5 : buf.length) };
   }
   const len = Number(ctx.req.headers['content-length'] ?? 0);
   while (buf.length < len) buf = Buffer.concat([buf, await nextChunk(socket)]);
   const text = buf.subarray(0, len).toString().trim();
-  return { body: text ? (JSON.parse(text) as StartBody) : {}, rest: buf.subarray(len) };
+  return { body: parseTyped<StartBody>(text, execStartCheck, {}), rest: buf.subarray(len) };
 }
 
 function nextChunk(socket: NodeJS.ReadableStream): Promise<Buffer> {
@@ -64,9 +67,11 @@ async function start(ctx: Ctx): Promise<void> {
   if (ctx.upgrade) ({ body, rest } = await upgradeBody(ctx));
   else {
     const raw = (await readBody(ctx.req)).toString().trim();
-    body = raw ? (JSON.parse(raw) as StartBody) : {};
+    body = parseTyped<StartBody>(raw, execStartCheck, {});
   }
   const session = execs.get(ctx.params.id);
+  // Checked before anything else, and before the connection is hijacked: a 409 as dockerd answers.
+  if (session.started) throw conflict(`Error: Exec command ${session.ID} has already run`);
   if (body.Detach) {
     await execs.start(ctx.params.id, { detach: true, tty: body.Tty, consoleSize: body.ConsoleSize });
     if (ctx.res) json(ctx, 200, {});
@@ -76,7 +81,6 @@ async function start(ctx: Ctx): Promise<void> {
   // Validate before hijacking, so errors are plain HTTP answers.
   const c = ctx.services.containers.get(session.ContainerID);
   if (!c.State.Running) {
-    const { conflict } = await import('../../util/errors.js');
     throw conflict(`container ${c.Id} is not running`);
   }
   const tty = body.Tty ?? Boolean(session.ProcessConfig.tty);

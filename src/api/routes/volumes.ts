@@ -4,8 +4,11 @@ import type { CreateVolumeRequest } from '../../volumes/index.js';
 import { invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { versionAtLeast } from '../version.js';
-import { json, noContent, parseFilters, qBool, readJson } from '../http.js';
+import { json, noContent, parseFilters, qBool } from '../http.js';
 import type { Router } from '../router.js';
+import { readTyped } from '../validate/body.js';
+import { volumeCreate } from '../validate/engine-types.js';
+import { listable, listedVolume } from '../validate/listable.js';
 
 function isStringMap(v: unknown): v is Record<string, string> {
   return (
@@ -16,8 +19,13 @@ function isStringMap(v: unknown): v is Record<string, string> {
   );
 }
 
+async function listVolumes(ctx: Ctx) {
+  const r = await ctx.services.volumes.list(parseFilters(ctx.query.get('filters')));
+  return { ...r, Volumes: listable('volume', r.Volumes ?? [], listedVolume, (v) => v?.Name) };
+}
+
 async function createVolume(ctx: Ctx): Promise<void> {
-  const body = await readJson<CreateVolumeRequest & Record<string, unknown>>(ctx, {});
+  const body = await readTyped<CreateVolumeRequest & Record<string, unknown>>(ctx, volumeCreate, {});
   if (body.Name !== undefined && typeof body.Name !== 'string')
     throw invalid('invalid volume name: must be a string');
   if (body.Driver !== undefined && typeof body.Driver !== 'string')
@@ -96,7 +104,7 @@ async function systemDf(ctx: Ctx): Promise<void> {
 
 export function registerVolumeRoutes(router: Router): void {
   router.get('/volumes', async (ctx) =>
-    json(ctx, 200, await ctx.services.volumes.list(parseFilters(ctx.query.get('filters')))),
+    json(ctx, 200, await listVolumes(ctx)),
   );
   router.post('/volumes/create', createVolume);
   router.post('/volumes/prune', async (ctx) => {

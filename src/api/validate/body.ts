@@ -1,0 +1,26 @@
+/** Reading a JSON request body that must decode into one of the Engine API's Go types. */
+import { invalid } from '../../util/errors.js';
+import type { Ctx } from '../context.js';
+import { readJson } from '../http.js';
+import { checkGoJson, type GoType } from './go-json.js';
+
+/** As readJson, then refused with a 400 unless the value has the shape of `type`. */
+export async function readTyped<T>(ctx: Ctx, type: GoType, fallback?: T): Promise<T> {
+  const value = await readJson<T>(ctx, fallback);
+  checkGoJson(value, type);
+  return value;
+}
+
+/** The same check for a body already parsed (the exec start body read from an upgraded socket). */
+export function parseTyped<T>(text: string, type: GoType, fallback: T): T {
+  const trimmed = text.trim();
+  if (trimmed === '' || trimmed === 'null') return fallback;
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch (err) {
+    throw invalid(`invalid JSON: ${(err as Error).message}`);
+  }
+  checkGoJson(value, type);
+  return value as T;
+}
