@@ -85,7 +85,25 @@ export class ContainerService implements ContainerDirectory {
     const svc = new ContainerService(deps);
     await svc.runtime.init();
     for (const c of await svc.store.loadAll()) svc.byId.set(c.Id, c);
+    await svc.removeOrphans();
     return svc;
+  }
+
+  /**
+   * A create interrupted by a crash made its layer and its anonymous volumes before its record:
+   * what no record names (readable or not) is removed before anything new is made.
+   */
+  private async removeOrphans(): Promise<void> {
+    const keep = new Set([...this.byId.keys(), ...this.store.unreadable]);
+    const layers = await this.s.rootfs.removeOrphans(keep).catch((err) => {
+      log.warn('cannot remove orphaned container layers', { err: String(err) });
+      return [];
+    });
+    const plans = await this.s.volumes.releaseOrphans(keep).catch((err) => {
+      log.warn('cannot release orphaned volume plans', { err: String(err) });
+      return [];
+    });
+    if (layers.length || plans.length) log.info('removed what no container record names', { layers, plans });
   }
 
   /** After the API is up: re-adopt containers that kept running, and apply restart policies. */
@@ -93,7 +111,8 @@ export class ContainerService implements ContainerDirectory {
     const running: ContainerRecord[] = [];
     for (const c of this.list()) {
       if (c.State.Status === 'removing') {
-        await this.remove(c.Id, { force: true, volumes: false }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
+        // Finished as it was asked: with its anonymous volumes after `rm -v` (recorded at its start).
+        await this.remove(c.Id, { force: true, volumes: Boolean(c.RemoveVolumes) }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
         continue;
       }
       // An --rm container that ran and is stopped was on its way out when berthd stopped (as Docker).
@@ -328,8 +347,6 @@ export class ContainerService implements ContainerDirectory {
       this.runtime
         .deleteStopped(c.Id, runtime)
         .catch(() => {})
-        .then(() => this.runtime.cleanup(c.Id))
-        .catch(() => {})
         .then(() => lap('runtime')),
       this.s.networks
         .detach(c)
@@ -352,6 +369,9 @@ export class ContainerService implements ContainerDirectory {
     live.stopped = undefined;
     // An --rm container's record is about to go: no need to make this state durable first.
     if (!c.HostConfig.AutoRemove) await this.store.saveState(c);
+    // conmon's exit file goes only now: should berthd die before the state above is written, the
+    // restart reads the code from it (137, not an unknown 255).
+    await this.runtime.cleanup(c.Id).catch(() => {});
     this.publish(c, 'die', { exitCode: String(code) });
     this.notifyWaiters(c, 'next-exit');
     if (c.HostConfig.AutoRemove && !this.shuttingDown) {
@@ -546,6 +566,7 @@ export class ContainerService implements ContainerDirectory {
       const t0 = performance.now();
       const lap = (what: string) => log.debug('remove phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
       c.State.Status = 'removing';
+      c.RemoveVolumes = opts.volumes;
       // Made durable so that a restart finishes the removal; an --rm container is removed at
       // restart anyway (see restore), so its removal does not wait for the disk.
       if (!c.HostConfig.AutoRemove) await this.store.save(c).catch(() => {});

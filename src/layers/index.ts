@@ -17,6 +17,11 @@ export interface RootfsStore {
   mount(containerId: string): Promise<string>;
   unmount(containerId: string): Promise<void>;
   remove(containerId: string): Promise<void>;
+  /**
+   * Removes the read-write layers of containers not in `keep` (a create that crashed between its
+   * layer and its record); returns their IDs. Only at start-up, before any create.
+   */
+  removeOrphans(keep: Set<string>): Promise<string[]>;
   /** The image layers (diff IDs, bottom first) under the container's read-write layer. */
   baseLayers(containerId: string): Promise<string[]>;
   changes(containerId: string): Promise<Change[]>;

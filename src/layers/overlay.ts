@@ -450,6 +450,12 @@ export class OverlayStore implements RootfsStore, LayerStore {
     });
   }
 
+  async removeOrphans(keep: Set<string>): Promise<string[]> {
+    const orphans = (await fs.readdir(path.join(this.root, 'containers'))).filter((id) => !keep.has(id));
+    for (const id of orphans) await this.remove(id);
+    return orphans;
+  }
+
   private async discard(trash: string): Promise<void> {
     const merged = path.join(trash, 'merged');
     if (await this.isMounted(merged)) {

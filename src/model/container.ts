@@ -159,4 +159,6 @@ export interface ContainerRecord {
   };
   /** Not in Docker's API: set when the user stopped it, so unless-stopped/always know not to restart. */
   ManuallyStopped?: boolean;
+  /** Not in Docker's API: a removal under way (Status `removing`) also removes anonymous volumes. */
+  RemoveVolumes?: boolean;
 }

@@ -99,6 +99,7 @@ export class BerthNetworks implements NetworkService {
   async open(): Promise<void> {
     await setIpScratchDir(`${this.config.execRoot}/network`);
     await this.store.load();
+    const loaded = JSON.stringify(this.store.state);
     if (this.config.ipForward) await setSysctl('net.ipv4.ip_forward', '1');
     const { networks, endpoints } = this.store.state;
     for (const net of networks) {
@@ -133,7 +134,10 @@ export class BerthNetworks implements NetworkService {
       undefined,
       true,
     ).catch(() => {});
-    await this.store.save();
+    // Written only when the start changed something: a daemon must come up on a full disk, and
+    // what was dropped above is dropped again at the next start should this write fail.
+    if (JSON.stringify(this.store.state) !== loaded)
+      await this.store.save().catch((err) => log.warn('cannot save the network state', { err: String(err) }));
     await this.applyFirewall();
     for (const net of this.store.state.networks) await this.startDns(net);
   }

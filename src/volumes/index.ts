@@ -50,6 +50,11 @@ export interface VolumeService {
   unmount(record: ContainerRecord): Promise<void>;
   /** On container removal: drops references; removes anonymous volumes when `removeAnonymous`. */
   release(record: ContainerRecord, removeAnonymous: boolean): Promise<void>;
+  /**
+   * Releases the plans of containers not in `alive` (a create that crashed before its record was
+   * written), with the anonymous volumes they made; returns their IDs. Only at start-up.
+   */
+  releaseOrphans(alive: Set<string>): Promise<string[]>;
 
   // --- the volume API (`docker volume …`, `system df`, `docker cp`)
   create(req: CreateVolumeRequest): Promise<Volume>;

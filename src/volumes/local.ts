@@ -4,11 +4,12 @@
  * o=size=64m`, `type=none o=bind device=/srv/x`, any `type` mount(8) knows). Options follow moby's
  * `volume/local` rules and words; `opts.json` is written in moby's format.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errnoCode, invalid, systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { sweepDiscarded, writeJsonAtomic } from '../util/fsx.js';
 import { validateLocalName } from './specs.js';
 
 const VALID_OPTS = new Set(['type', 'o', 'device', 'size']);
@@ -51,6 +52,7 @@ export class LocalDriver {
 
   async init(): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
+    await sweepDiscarded(this.root);
   }
 
   dir(name: string): string {
@@ -147,7 +149,11 @@ export class LocalDriver {
       );
     // A bind (`o=bind`) or tmpfs still mounted would make rm delete its content: never rm through a mount.
     if (this.isMounted(name)) throw systemError(`volume ${name} is still mounted at ${this.dataPath(name)}`);
-    await fs.rm(dir, { recursive: true, force: true });
+    // Renamed away first (one atomic step), deleted after: a crash mid-way never leaves a volume
+    // with half its files; the trash is swept at the next start (init).
+    const trash = path.join(this.root, `.discarded-${name}-${randomBytes(4).toString('hex')}`);
+    await fs.rename(dir, trash);
+    await fs.rm(trash, { recursive: true, force: true });
   }
 
   /** Bytes of data in the volume (sum of file sizes, hard links once, as Docker's `directory.Size`). */

@@ -383,7 +383,7 @@ export class LocalVolumeService implements VolumeService {
   }
 
   /** Removes a volume that nobody uses: driver first (the data), then the metadata. */
-  private async destroy(m: VolumeMeta, force: boolean): Promise<void> {
+  private async destroy(m: VolumeMeta, force: boolean, keepPlanOf?: string): Promise<void> {
     try {
       if (m.Driver === 'local') await this.local.remove(m.Name);
       else await (await this.plugins.get(m.Driver)).remove(m.Name);
@@ -398,7 +398,8 @@ export class LocalVolumeService implements VolumeService {
     await fs.rm(this.metaFile(m.Name), { force: true });
     this.metas.delete(m.Name);
     for (const p of this.plans.values())
-      if (p.mounts.some((x) => x.type === 'volume' && x.source === m.Name)) await this.dropPlan(p.id);
+      if (p.id !== keepPlanOf && p.mounts.some((x) => x.type === 'volume' && x.source === m.Name))
+        await this.dropPlan(p.id);
     this.opts.events.publish('volume', 'destroy', m.Name, { driver: m.Driver });
   }
 
@@ -726,23 +727,39 @@ export class LocalVolumeService implements VolumeService {
     return this.locked(async () => {
       const plan = this.plans.get(record.Id);
       if (!plan) return;
+      // The plan is the only record of which anonymous volumes are this container's: it goes
+      // last, so a removal interrupted half-way is finished at the next start (see restore).
+      if (removeAnonymous) await this.removeAnonymous(record, plan);
       await this.dropPlan(record.Id);
-      if (!removeAnonymous) return;
-      for (const m of plan.mounts) {
-        if (m.type !== 'volume') continue;
-        // Anonymous volumes (also when reached through --volumes-from) go; named ones stay.
-        const meta = this.metas.get(m.source);
-        if (
-          !meta ||
-          !(ANONYMOUS_LABEL in (meta.Labels ?? {})) ||
-          this.refs(m.source).filter((id) => id !== record.Id).length
-        )
-          continue;
-        await this.destroy(meta, false).catch((err) =>
-          log.warn('could not remove anonymous volume', { volume: m.source, err }),
-        );
-      }
     });
+  }
+
+  async releaseOrphans(alive: Set<string>): Promise<string[]> {
+    return this.locked(async () => {
+      const orphans = [...this.plans.values()].filter((p) => !alive.has(p.id));
+      for (const p of orphans) {
+        await this.removeAnonymous({ Id: p.id } as ContainerRecord, p);
+        await this.dropPlan(p.id);
+      }
+      return orphans.map((p) => p.id);
+    });
+  }
+
+  private async removeAnonymous(record: ContainerRecord, plan: ContainerPlan): Promise<void> {
+    for (const m of plan.mounts) {
+      if (m.type !== 'volume') continue;
+      // Anonymous volumes (also when reached through --volumes-from) go; named ones stay.
+      const meta = this.metas.get(m.source);
+      if (
+        !meta ||
+        !(ANONYMOUS_LABEL in (meta.Labels ?? {})) ||
+        this.refs(m.source).filter((id) => id !== record.Id).length
+      )
+        continue;
+      await this.destroy(meta, false, record.Id).catch((err) =>
+        log.warn('could not remove anonymous volume', { volume: m.source, err }),
+      );
+    }
   }
 
   /** The container's filesystem view for `docker cp`: rootfs, volumes, binds and its /etc files. */

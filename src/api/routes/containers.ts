@@ -19,7 +19,7 @@ import { qTimeoutSeconds } from '../validate/query.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
-  const { ImageName, ManuallyStopped: _m, NetworkingConfig: _n, ...rest } = c;
+  const { ImageName, ManuallyStopped: _m, RemoveVolumes: _r, NetworkingConfig: _n, ...rest } = c;
   return {
     ...rest,
     Config: { ...c.Config, Image: ImageName },

@@ -1,0 +1,83 @@
+/**
+ * A full data root: berthd still starts (it does not rewrite its state at every start), running
+ * containers and records survive, an operation that needs space says so (`no space left on
+ * device`), and a failed atomic write leaves no temp file. The data root is a small tmpfs, filled.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
+
+let d: TestDaemon | undefined;
+const base = mkdtempSync(path.join(tmpdir(), 'berth-test-'));
+const fill = path.join(base, 'data', 'fill');
+
+before(async () => {
+  mkdirSync(path.join(base, 'data'));
+  const m = await runCmd('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', path.join(base, 'data')]);
+  assert.equal(m.code, 0, m.stderr);
+  d = await startDaemon({ base });
+});
+after(async () => {
+  rmSync(fill, { force: true });
+  if (d) await d.destroy();
+  else await runCmd('umount', ['-l', path.join(base, 'data')]).catch(() => {});
+  rmSync(base, { recursive: true, force: true });
+});
+
+/** Every `.tmp-*` file under dir (leftovers of atomic writes). */
+function temps(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.name.startsWith('.tmp-')) out.push(p);
+    else if (e.isDirectory() && !statSync(p).isSymbolicLink() && !p.includes('/overlay/'))
+      out.push(...temps(p));
+  }
+  return out;
+}
+
+test('on a full data root: ENOSPC said as such, no temp left, the daemon restarts, containers survive', async () => {
+  const dm = d!;
+  const run = await dm.docker([
+    'run',
+    '-d',
+    '--name',
+    'keeper',
+    '--network',
+    'none',
+    'busybox',
+    'sleep',
+    '600',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal((await dm.docker(['network', 'create', '--subnet', '10.232.7.0/24', 'fullnet'])).code, 0);
+  // Fill it: dd stops at ENOSPC.
+  const dd = await runCmd('dd', ['if=/dev/zero', `of=${fill}`, 'bs=1M'], { timeoutMs: 60_000 });
+  assert.notEqual(dd.code, 0);
+  assert.match(dd.stderr, /No space left on device/);
+
+  const vol = await dm.docker(['volume', 'create', 'nospace', '--label', 'x=y']);
+  assert.notEqual(vol.code, 0);
+  assert.match(vol.stderr, /no space left on device/);
+  const net = await dm.docker(['network', 'create', '--subnet', '10.232.8.0/24', 'nospace']);
+  assert.notEqual(net.code, 0);
+  assert.match(net.stderr, /no space left on device/);
+  assert.deepEqual(temps(dm.dataRoot), []);
+
+  await dm.restart();
+  const ps = await dm.docker(['ps', '--format', '{{.Names}} {{.State}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.equal(ps.stdout.trim(), 'keeper running');
+  const ls = await dm.docker(['network', 'ls', '--format', '{{.Name}}']);
+  assert.ok(ls.stdout.split('\n').includes('fullnet'), ls.stdout);
+  assert.equal((await dm.docker(['volume', 'ls', '-q'])).code, 0);
+
+  rmSync(fill, { force: true });
+  const ok = await dm.docker(['volume', 'create', 'roomnow']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((await dm.docker(['rm', '-f', 'keeper'])).code, 0);
+});
