@@ -305,8 +305,10 @@ test('cp both ways, diff, commit, export, events', async () => {
     const t = await runCmd('tar', ['-tf', path.join(dir, 'x.tar')]);
     assert.match(t.stdout, /^tmp\/f$/m);
     // One absolute --until for both CLIs: `0s` is read at each CLI's own start, which may fall
-    // on either side of a second boundary.
-    const until = String(Math.floor(Date.now() / 1000));
+    // on either side of a second boundary. The next whole second: every event so far is at or
+    // before it (the create may fall in this very second; a floor would leave it out), and
+    // nothing happens to the container until then, so both CLIs see the same events.
+    const until = String(Math.floor(Date.now() / 1000) + 1);
     const ev = ['events', '--since', '5m', '--until', until, '--filter', 'container=cli-cp'];
     const [ea, eb] = await Promise.all([d.docker(ev), d.berth(ev)]);
     assert.equal(eb.stdout, ea.stdout);
