@@ -17,7 +17,7 @@ import type { ContainerRecord, MountPoint } from '../model/container.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import type { Filters } from '../model/filters.js';
 import type { EventBus } from '../model/events.js';
-import { BerthError, conflict, errnoCode, invalid, isKind, notFound, systemError } from '../util/errors.js';
+import { BerthError, conflict, errnoCode, invalid, notFound, systemError } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -263,20 +263,6 @@ export class LocalVolumeService implements VolumeService {
         );
       return this.toApi(existing, true);
     }
-    try {
-      if (driver !== 'local') validateAnyName(name);
-      if (driver === 'local') {
-        this.local.validate(name, opts);
-        await this.local.create(name, opts);
-      } else {
-        const c = await this.plugins.get(driver);
-        await c.create(name, opts);
-      }
-    } catch (err) {
-      if (driver === 'local' && !isKind(err, 'invalid'))
-        await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
-      wrap(err);
-    }
     const meta: VolumeMeta = {
       Name: name,
       Driver: driver,
@@ -284,12 +270,32 @@ export class LocalVolumeService implements VolumeService {
       Options: { ...opts },
       CreatedAt: rfc3339(new Date()),
     };
-    try {
-      await this.saveMeta(meta);
-    } catch (err) {
-      if (driver === 'local')
-        await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
-      wrap(err);
+    if (driver === 'local') {
+      // The metadata first, the directory after: a crash in between leaves metadata without a
+      // directory, which the next start drops (open). The other order would leave a directory
+      // that start-up adopts as a volume with no labels: an anonymous volume nobody names.
+      let made = false;
+      try {
+        this.local.validate(name, opts);
+        await this.saveMeta(meta);
+        made = true;
+        await this.local.create(name, opts);
+      } catch (err) {
+        if (made) {
+          await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
+          await fs.rm(this.metaFile(name), { force: true }).catch(() => {});
+        }
+        wrap(err);
+      }
+    } else {
+      try {
+        validateAnyName(name);
+        const c = await this.plugins.get(driver);
+        await c.create(name, opts);
+        await this.saveMeta(meta);
+      } catch (err) {
+        wrap(err);
+      }
     }
     this.metas.set(name, meta);
     this.opts.events.publish('volume', 'create', name, { driver });
@@ -514,7 +520,14 @@ export class LocalVolumeService implements VolumeService {
     const mounts = [...byDest.values()];
     return this.locked(async () => {
       const created: VolumeMeta[] = [];
+      const plan: ContainerPlan = { id: record.Id, mounts, mounted: false };
+      // Intent first: anonymous volumes get their names now and the plan naming them is written
+      // before they are made, so a crash mid-create leaves a plan that start-up releases
+      // (releaseOrphans), never a volume nobody names.
+      for (const m of mounts) if (m.type === 'volume' && !m.source && m.anonymous) m.source = newId();
+      const makes = mounts.some((m) => m.type === 'volume' && !this.metas.has(m.source));
       try {
+        if (makes) await this.savePlan(plan);
         for (const m of mounts) {
           if (m.type !== 'volume') continue;
           if (m.source && !m.driver && !this.metas.has(m.source)) await this.adoptFromPlugins(m.source);
@@ -538,9 +551,9 @@ export class LocalVolumeService implements VolumeService {
         }
       } catch (err) {
         for (const c of created) await this.destroy(c, true).catch(() => {});
+        if (makes) await this.dropPlan(record.Id);
         throw err;
       }
-      const plan: ContainerPlan = { id: record.Id, mounts, mounted: false };
       // Most containers mount nothing: their (empty) plan is rebuilt from the record when needed,
       // so it costs no durable write at create.
       if (mounts.length) await this.savePlan(plan);

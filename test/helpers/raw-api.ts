@@ -19,6 +19,7 @@ export function apiRequest(
     const req = http.request(
       {
         socketPath: socket,
+        agent: false, // a connection per request: no reuse of a pooled socket the server has closed
         method,
         path,
         headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
