@@ -8,6 +8,7 @@
  * each kill interrupts, so the outcome does not depend on timing.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -53,6 +54,9 @@ async function inspectAll(): Promise<Inspected[]> {
   return JSON.parse(r.stdout) as Inspected[];
 }
 
+/** The daemon's cgroup parent (see daemon/config.ts: named after a hash of the data root). */
+const cgroupParent = () => `berth-${createHash('sha256').update(d.dataRoot).digest('hex').slice(0, 6)}`;
+
 const dirs = (p: string) => (existsSync(p) ? readdirSync(p).filter((n) => !n.startsWith('.')) : []);
 
 /** The invariants that must hold after any crash and restart. */
@@ -67,6 +71,14 @@ async function checkConsistent(round: number): Promise<Inspected[]> {
       `${where}: ${c.Id} has no layer`,
     );
     if (c.State.Running) continue;
+    // A start interrupted by the crash must not leave a process the record does not know of.
+    const held = path.join(d.execRoot, 'crun', c.Id.slice(0, 16));
+    assert.ok(!existsSync(held), `${where}: ${c.State.Status} container ${c.Id} still held by the runtime`);
+    assert.ok(
+      !existsSync(path.join('/sys/fs/cgroup/pids', cgroupParent(), c.Id, 'cgroup.procs')) ||
+        !readFileSync(path.join('/sys/fs/cgroup/pids', cgroupParent(), c.Id, 'cgroup.procs'), 'utf8').trim(),
+      `${where}: processes in the cgroup of ${c.State.Status} container ${c.Id}`,
+    );
     const kind = c.Config.Labels.kind;
     if (c.State.Status === 'created') continue;
     if (kind === 'writer')
@@ -154,4 +166,12 @@ test('SIGKILL during parallel run / kill / rm -fv: whole or gone, real exit code
     assert.equal(rm.code, 0, rm.stderr);
   }
   assert.deepEqual(await checkConsistent(delays.length), []);
+  const cgroups = readdirSync(path.join('/sys/fs/cgroup/pids', cgroupParent()), {
+    withFileTypes: true,
+  }).filter((e) => e.isDirectory());
+  assert.deepEqual(
+    cgroups.map((e) => e.name),
+    [],
+    'container cgroups left',
+  );
 });

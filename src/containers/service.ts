@@ -120,7 +120,10 @@ export class ContainerService implements ContainerDirectory {
         await this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('cannot finish removal', { id: c.Id, err }));
         continue;
       }
-      if (!c.State.Running && c.State.Status !== 'restarting') continue;
+      if (!c.State.Running && c.State.Status !== 'restarting') {
+        if (this.runtime.holds(c.Id, this.runtimeOf(c))) await this.releaseInterruptedStart(c);
+        continue;
+      }
       const rt = await this.runtime.state(c.Id, this.runtimeOf(c));
       if (rt && (rt.status === 'running' || rt.status === 'paused')) {
         running.push(c);
@@ -139,6 +142,20 @@ export class ContainerService implements ContainerDirectory {
         void this.start(c.Id).catch((err) => log.warn('restart policy: start failed', { id: c.Id, err }));
       }
     }
+  }
+
+  /**
+   * berthd died between the runtime's create and the record saying `running`: the process runs
+   * (or waits) unknown to the record. Docker deletes such a task at restore; so does this, with
+   * what the start had set up (network, volume and rootfs mounts). The record stays as it was.
+   */
+  private async releaseInterruptedStart(c: ContainerRecord): Promise<void> {
+    log.info('releasing a start interrupted by a stop of the daemon', { id: c.Id });
+    await this.runtime.delete(c.Id, this.runtimeOf(c)).catch((err) => log.warn('runtime delete failed', { id: c.Id, err }));
+    await this.runtime.cleanup(c.Id).catch(() => {});
+    await this.s.networks.detach(c).catch((err) => log.warn('network detach failed', { id: c.Id, err }));
+    await this.s.volumes.unmount(c).catch((err) => log.warn('volume unmount failed', { id: c.Id, err }));
+    await this.s.rootfs.unmount(c.Id).catch(() => {});
   }
 
   /** Daemon shutdown: containers keep running (live restore); only watchers are dropped. */

@@ -217,6 +217,10 @@ export class ConmonRuntime implements OciRuntime {
     discardDir(stateDir); // renamed to a dot-name, which crun skips; deleted in the background
   }
 
+  holds(id: string, runtime: string): boolean {
+    return fsSync.existsSync(path.join(this.execRoot, runtime, rid(id)));
+  }
+
   async state(id: string, runtime: string): Promise<RuntimeState | undefined> {
     const r = await this.runtimeCmd(runtime, ['state', rid(id)], true);
     if (r.code !== 0) return undefined;

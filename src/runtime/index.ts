@@ -56,6 +56,8 @@ export interface OciRuntime {
   /** `delete` for a container known to have exited: its state goes without a runtime call where possible. */
   deleteStopped(id: string, runtime: string): Promise<void>;
   state(id: string, runtime: string): Promise<RuntimeState | undefined>;
+  /** Whether the runtime holds a container of this ID (created, running or stopped); no process spawned. */
+  holds(id: string, runtime: string): boolean;
   /** Path of the attach socket (SOCK_SEQPACKET; 1 stream byte + payload per message). */
   attachSocket(id: string): string;
   /** Resizes the container's terminal through the monitor's window-size pipe. */
