@@ -11,10 +11,12 @@ import { matchesReferenceFilter, parseReference, type Reference, withDefaultTag 
 import { BerthError, invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { versionAtLeast } from '../version.js';
-import { checkFilterKeys, json, parseFilters, qBool, readJson, registryAuth, resOf } from '../http.js';
+import { checkFilterKeys, json, parseFilters, qBool, registryAuth, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
 import { startJsonMessages } from '../streams.js';
+import { readTyped } from '../validate/body.js';
+import { containerConfig as commitConfig } from '../validate/engine-types.js';
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
 
@@ -276,8 +278,9 @@ async function commit(ctx: Ctx): Promise<void> {
   const q = ctx.query;
   const ref = q.get('container');
   if (!ref) throw invalid('container is required');
-  const body = await readJson<Partial<ImageConfig['config']> | null>(
+  const body = await readTyped<Partial<ImageConfig['config']> | null>(
     ctx,
+    commitConfig,
     null as unknown as Partial<ImageConfig['config']>,
   ).catch((err) => {
     if (err instanceof BerthError) throw err;

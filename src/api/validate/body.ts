@@ -2,13 +2,11 @@
 import { invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { readJson } from '../http.js';
-import { checkGoJson, type GoType } from './go-json.js';
+import { decodeGoJson, type GoType } from './go-json.js';
 
-/** As readJson, then refused with a 400 unless the value has the shape of `type`. */
+/** As readJson, then refused with a 400 unless the value has the shape of `type` (see decodeGoJson). */
 export async function readTyped<T>(ctx: Ctx, type: GoType, fallback?: T): Promise<T> {
-  const value = await readJson<T>(ctx, fallback);
-  checkGoJson(value, type);
-  return value;
+  return decodeGoJson<T>(await readJson<T>(ctx, fallback), type);
 }
 
 /** The same check for a body already parsed (the exec start body read from an upgraded socket). */
@@ -21,6 +19,5 @@ export function parseTyped<T>(text: string, type: GoType, fallback: T): T {
   } catch (err) {
     throw invalid(`invalid JSON: ${(err as Error).message}`);
   }
-  checkGoJson(value, type);
-  return value as T;
+  return decodeGoJson<T>(value, type);
 }

@@ -201,6 +201,9 @@ export const createRequest = struct('CreateRequest', {
   NetworkingConfig: struct('NetworkingConfig', { EndpointsConfig: map(endpointSettings) }),
 });
 
+/** POST /commit: the new image's container config. */
+export const containerConfig = struct('Config', configFields);
+
 /** POST /containers/{id}/update */
 export const updateConfig = struct('UpdateConfig', { ...resourceFields, RestartPolicy: restartPolicy });
 

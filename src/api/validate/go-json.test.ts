@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRequest, execOptions } from './engine-types.js';
-import { checkGoJson } from './go-json.js';
+import { checkGoJson, decodeGoJson } from './go-json.js';
 
 const refused = (value: unknown, type = createRequest) => {
   try {
@@ -41,4 +41,20 @@ test('top-level shapes and fixed-length arrays', () => {
   assert.match(refused('x', execOptions) ?? '', /cannot unmarshal string into Go value of type ExecOptions/);
   assert.match(refused({ ConsoleSize: ['a', 1] }, execOptions) ?? '', /ConsoleSize of type uint64/);
   assert.equal(refused({ Cmd: ['sh'], ConsoleSize: [24, 80] }, execOptions), undefined);
+});
+
+test('decoding hands on what dockerd sees: canonical names, a lone string as a StrSlice', () => {
+  const body = decodeGoJson<Record<string, unknown>>(
+    { image: 'busybox', cmd: 'echo hi', HostConfig: { capadd: 'NET_ADMIN', CapDrop: ['ALL'] } },
+    createRequest,
+  );
+  assert.deepEqual(body, {
+    Image: 'busybox',
+    Cmd: ['echo hi'],
+    HostConfig: { CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'] },
+  });
+  assert.deepEqual(decodeGoJson({ Cmd: 'true' }, execOptions), { Cmd: ['true'] });
+  const stored = { Labels: { a: 'b' }, cmd: 'x' };
+  checkGoJson(stored, createRequest);
+  assert.deepEqual(stored, { Labels: { a: 'b' }, cmd: 'x' }, 'checking alone changes nothing');
 });

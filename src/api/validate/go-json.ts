@@ -87,48 +87,68 @@ function mismatch(what: string, t: GoType, at: Where, top: GoType): Error {
   return invalid(`invalid JSON: json: cannot unmarshal ${what} into ${into} of type ${typeName}`);
 }
 
-function check(v: unknown, t: GoType, at: Where, top: GoType): void {
-  if (v === null || t.kind === 'any') return;
+/** Checks `v` against `t`; returns it as Go would hand it on (see decodeGoJson). */
+function check(v: unknown, t: GoType, at: Where, top: GoType): unknown {
+  if (v === null || t.kind === 'any') return v;
   switch (t.kind) {
     case 'string':
     case 'bool':
       if (jsonKind(v) !== t.kind) throw mismatch(jsonKind(v), t, at, top);
-      return;
+      return v;
     case 'strslice':
-      if (typeof v === 'string') return;
+      if (typeof v === 'string') return [v];
       if (!Array.isArray(v)) throw mismatch(jsonKind(v), t, at, top);
       for (const e of v) if (typeof e !== 'string') throw mismatch(jsonKind(e), str, at, top);
-      return;
+      return v;
     case 'float':
       if (typeof v !== 'number') throw mismatch(jsonKind(v), t, at, top);
-      return;
+      return v;
     case 'int':
       if (typeof v !== 'number') throw mismatch(jsonKind(v), t, at, top);
       if (!Number.isInteger(v) || v < t.min || v > t.max) throw mismatch(`number ${v}`, t, at, top);
-      return;
+      return v;
     case 'slice':
-    case 'array':
+    case 'array': {
       if (!Array.isArray(v)) throw mismatch(jsonKind(v), t, at, top);
-      for (const e of v) check(e, t.of, at, top);
-      return;
-    case 'map':
+      const list = v as unknown[];
+      for (let i = 0; i < list.length; i++) list[i] = check(list[i], t.of, at, top);
+      return list;
+    }
+    case 'map': {
       if (jsonKind(v) !== 'object') throw mismatch(jsonKind(v), t, at, top);
-      for (const e of Object.values(v as object)) check(e, t.of, at, top);
-      return;
+      const obj = v as Record<string, unknown>;
+      for (const k of Object.keys(obj)) obj[k] = check(obj[k], t.of, at, top);
+      return obj;
+    }
     case 'struct': {
       if (jsonKind(v) !== 'object') throw mismatch(jsonKind(v), t, at, top);
+      const obj = v as Record<string, unknown>;
       const lower = new Map(Object.keys(t.fields).map((k) => [k.toLowerCase(), k]));
-      for (const [key, value] of Object.entries(v as object)) {
+      for (const key of Object.keys(obj)) {
         const field = key in t.fields ? key : lower.get(key.toLowerCase());
         if (!field) continue;
-        check(value, t.fields[field], { struct: t.name, path: [...at.path, field] }, top);
+        const value = check(obj[key], t.fields[field], { struct: t.name, path: [...at.path, field] }, top);
+        // Go matches field names case-insensitively; the services read the canonical name.
+        if (field !== key) {
+          delete obj[key];
+          if (!(field in obj)) obj[field] = value;
+        } else obj[key] = value;
       }
-      return;
+      return obj;
     }
   }
 }
 
+/**
+ * Checks a parsed body against `type` and returns it as dockerd's decoder would see it: field
+ * names in their canonical case, a lone string where a `StrSlice` is declared (Cmd, Entrypoint,
+ * CapAdd…) made a one-element list. The value is changed in place. Throws a 400 on a mismatch.
+ */
+export function decodeGoJson<T>(value: unknown, type: GoType): T {
+  return check(value, type, { path: [] }, type) as T;
+}
+
 /** Throws a 400 (invalid) when `value` would not decode into `type`. */
 export function checkGoJson(value: unknown, type: GoType): void {
-  check(value, type, { path: [] }, type);
+  check(structuredClone(value), type, { path: [] }, type);
 }
