@@ -1,0 +1,88 @@
+/**
+ * What `docker logs` receives: entries batched into few large writes. Without a TTY, consecutive
+ * entries of one stream share one multiplexed frame (8-byte header: stream, 0, 0, 0, length);
+ * with one, bytes go raw. Writers call flush() after each batch of input: it waits for the client
+ * to take the bytes (backpressure), so memory stays at one batch whatever the log's size.
+ */
+import { fixedTime } from './json-format.js';
+
+const CAP = 256 * 1024;
+export const STREAM_STDOUT = 1;
+export const STREAM_STDERR = 2;
+
+export interface LogSink {
+  /** As `Writable.write`: false asks the caller to wait for drain(). */
+  write(b: Buffer): boolean;
+  drain(): Promise<void>;
+}
+
+export class LogOutput {
+  private buf = Buffer.allocUnsafe(CAP);
+  private pos = 0;
+  private header = -1;
+  private headerStream = 0;
+  private queued: Buffer[] = [];
+
+  constructor(
+    private readonly sink: LogSink,
+    readonly tty: boolean,
+    readonly timestamps: boolean,
+  ) {}
+
+  /** One entry; `time` (Docker's json-file form) is printed first when timestamps are asked for. */
+  add(stream: number, src: Buffer, start: number, end: number, time: string | undefined): void {
+    const stamp = this.timestamps && time ? `${fixedTime(time)} ` : '';
+    const len = end - start + stamp.length;
+    const framing = this.tty || (this.header >= 0 && this.headerStream === stream) ? 0 : 8;
+    if (this.pos + len + framing > CAP) {
+      this.cut();
+      if (len + 8 > CAP) {
+        // Larger than a batch: its own frame, written as it is.
+        if (!this.tty) this.queued.push(frameHeader(stream, len));
+        if (stamp) this.queued.push(Buffer.from(stamp, 'latin1'));
+        this.queued.push(src.subarray(start, end));
+        return;
+      }
+    }
+    if (!this.tty && (this.header < 0 || this.headerStream !== stream)) {
+      this.closeFrame();
+      this.header = this.pos;
+      this.headerStream = stream;
+      this.buf.writeUInt32BE(stream << 24, this.pos);
+      this.pos += 8;
+    }
+    if (stamp) this.pos += this.buf.write(stamp, this.pos, 'latin1');
+    this.pos += src.copy(this.buf, this.pos, start, end);
+  }
+
+  /** Hands the batch to the client; resolves once it may take more. */
+  async flush(): Promise<void> {
+    this.cut();
+    if (this.queued.length === 0) return;
+    const q = this.queued;
+    this.queued = [];
+    let ok = true;
+    for (const b of q) ok = this.sink.write(b);
+    if (!ok) await this.sink.drain();
+  }
+
+  private closeFrame(): void {
+    if (this.header >= 0) this.buf.writeUInt32BE(this.pos - this.header - 8, this.header + 4);
+    this.header = -1;
+  }
+
+  private cut(): void {
+    this.closeFrame();
+    if (this.pos === 0) return;
+    this.queued.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(CAP);
+    this.pos = 0;
+  }
+}
+
+function frameHeader(stream: number, len: number): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(len, 4);
+  return h;
+}

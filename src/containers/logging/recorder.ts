@@ -1,0 +1,395 @@
+/**
+ * Turns the container monitor's output file into Docker's json-file log.
+ *
+ * conmon (Debian's 2.1.6) can only write its own `k8s-file` format, so it keeps writing that to
+ * `monitor.log` in the container's directory: that file is the container's output buffer, filled
+ * whether berthd runs or not. berthd appends what it has not yet converted to `<id>-json.log`,
+ * rotating as dockerd rotates, and records how far it got in `log-position.json` (conmon's file
+ * inode and offset, the json file's inode and size, and any partial line still waiting for its
+ * end), so that after a restart it resumes exactly there: nothing written while berthd was down
+ * is lost, nothing converted twice (a crash can repeat the entries of one batch at a rotation).
+ * The converted part of conmon's file is punched out (fallocate) so that it does not hold the
+ * disk twice. See docs/logs.md for the measurements behind this choice.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gzipSync } from 'node:zlib';
+import { errnoCode } from '../../util/errors.js';
+import { log } from '../../util/log.js';
+import { goTime, maxEntryBytes, writeEntry } from './json-format.js';
+import type { Rotation } from './options.js';
+
+/** Docker's copier buffer: a line longer than this is split into partial entries of this size. */
+export const LINE_LIMIT = 16 * 1024;
+const READ_SIZE = 256 * 1024;
+const OUT_SIZE = 1024 * 1024;
+const PUNCH_EVERY = 8 * 1024 * 1024;
+
+export interface RecorderPaths {
+  /** conmon's k8s-file output. */
+  monitor: string;
+  /** Docker's `<id>-json.log`. */
+  json: string;
+  /** Durable progress. */
+  position: string;
+}
+
+interface Position {
+  monIno: number;
+  offset: number;
+  jsonIno: number;
+  jsonSize: number;
+  /** Partial lines not yet ended, per stream: base64 bytes and the time of their first piece. */
+  pending: { data: string; time: string }[];
+}
+
+interface Pending {
+  buf: Buffer;
+  len: number;
+  time: string;
+}
+
+export class JsonFileRecorder {
+  private pos: Position = { monIno: 0, offset: 0, jsonIno: 0, jsonSize: 0, pending: [] };
+  private readonly pending: (Pending | undefined)[] = [undefined, undefined];
+  private inFd?: number;
+  private outFd?: number;
+  private outSize = 0;
+  private readonly out = Buffer.allocUnsafe(OUT_SIZE);
+  private outPos = 0;
+  private readonly inBuf = Buffer.allocUnsafe(READ_SIZE * 2);
+  private carry = 0;
+  private running?: Promise<void>;
+  private again = false;
+  private watcher?: fs.FSWatcher;
+  private punched = 0;
+  private compressJob?: { cancelled: boolean };
+  private closed = false;
+  private lastTsKey = '';
+  private lastUtc = '';
+
+  constructor(
+    private readonly paths: RecorderPaths,
+    private readonly rotation: Rotation,
+    /** Called after each batch reaches the json file (wakes `logs -f` readers). */
+    private readonly onWrite: () => void,
+  ) {}
+
+  /** Loads the durable position and opens the json file, undoing a batch a crash left unrecorded. */
+  open(): void {
+    try {
+      this.pos = JSON.parse(fs.readFileSync(this.paths.position, 'utf8')) as Position;
+    } catch {}
+    for (let i = 0; i < 2; i++) {
+      const p = this.pos.pending?.[i];
+      if (p?.data) {
+        const data = Buffer.from(p.data, 'base64');
+        const buf = Buffer.allocUnsafe(LINE_LIMIT);
+        data.copy(buf);
+        this.pending[i] = { buf, len: Math.min(data.length, LINE_LIMIT), time: p.time };
+      }
+    }
+    this.outFd = fs.openSync(this.paths.json, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
+    const st = fs.fstatSync(this.outFd);
+    this.outSize = st.size;
+    if (st.ino === this.pos.jsonIno && st.size > this.pos.jsonSize) {
+      fs.ftruncateSync(this.outFd, this.pos.jsonSize);
+      this.outSize = this.pos.jsonSize;
+    }
+    this.pos.jsonIno = st.ino;
+    this.pos.jsonSize = this.outSize;
+    // A compression that a restart interrupted.
+    if (this.rotation.compress && fs.existsSync(`${this.paths.json}.1`)) this.startCompress();
+  }
+
+  /** Follows conmon's file as it grows (the container runs). */
+  follow(): void {
+    if (this.watcher || this.closed) return;
+    try {
+      this.watcher = fs.watch(this.paths.monitor, () => void this.sync());
+      this.watcher.on('error', () => {});
+    } catch (err) {
+      log.warn('cannot watch the container output', { file: this.paths.monitor, err });
+    }
+    void this.sync();
+  }
+
+  /** Converts everything conmon has written so far; resolves when it is in the json file. */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        while (!this.closed && this.step()) await new Promise((r) => setImmediate(r));
+      } catch (err) {
+        log.error('cannot record container output', { file: this.paths.json, err });
+        return;
+      }
+    } while (this.again && !this.closed);
+  }
+
+  /**
+   * The container's run ended: convert the rest, write a last line without newline as Docker
+   * does at EOF, and start the next run's conmon file afresh.
+   */
+  async exited(): Promise<void> {
+    this.stopWatching();
+    await this.sync();
+    if (this.closed) return;
+    for (let i = 0; i < 2; i++) {
+      const p = this.pending[i];
+      if (p && p.len > 0) this.entry(i, p.buf, 0, p.len, false, p.time);
+      this.pending[i] = undefined;
+    }
+    this.flushOut();
+    if (this.inFd !== undefined) fs.closeSync(this.inFd);
+    this.inFd = undefined;
+    this.carry = 0;
+    fs.rmSync(this.paths.monitor, { force: true });
+    this.pos.monIno = 0;
+    this.pos.offset = 0;
+    this.punched = 0;
+    this.savePosition();
+    this.onWrite();
+  }
+
+  /** berthd stops or the container goes: stop following; the position is already durable. */
+  close(): void {
+    this.closed = true;
+    this.stopWatching();
+    if (this.inFd !== undefined) fs.closeSync(this.inFd);
+    if (this.outFd !== undefined) fs.closeSync(this.outFd);
+    this.inFd = this.outFd = undefined;
+    if (this.compressJob) this.compressJob.cancelled = true;
+  }
+
+  private stopWatching(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** One read of conmon's file, converted and appended; false at its end. */
+  private step(): boolean {
+    if (this.inFd === undefined) {
+      try {
+        this.inFd = fs.openSync(this.paths.monitor, fs.constants.O_RDONLY);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') return false;
+        throw err;
+      }
+      const ino = fs.fstatSync(this.inFd).ino;
+      if (ino !== this.pos.monIno) {
+        this.pos.monIno = ino;
+        this.pos.offset = 0;
+        this.punched = 0;
+      }
+      this.carry = 0;
+    }
+    const readAt = this.pos.offset + this.carry;
+    const n = fs.readSync(this.inFd, this.inBuf, this.carry, this.inBuf.length - this.carry, readAt);
+    if (n === 0) return false;
+    const data = this.inBuf;
+    const end = this.carry + n;
+    let p = 0;
+    for (;;) {
+      const nl = data.indexOf(10, p);
+      if (nl < 0 || nl >= end) break;
+      this.line(data, p, nl);
+      p = nl + 1;
+    }
+    if (p === 0 && end === data.length) p = end; // a full buffer without a newline: not conmon's format, skip it
+    this.carry = end - p;
+    if (this.carry > 0) data.copy(data, 0, p, end);
+    this.pos.offset += p;
+    this.flushOut();
+    this.savePosition();
+    this.punch();
+    this.onWrite();
+    return true;
+  }
+
+  /** One conmon line: `<time> <stdout|stderr> <F|P> <bytes>`; anything else is skipped. */
+  private line(b: Buffer, s: number, e: number): void {
+    const sp1 = b.indexOf(32, s);
+    if (sp1 < 0 || sp1 + 9 > e || b[sp1 + 7] !== 32 || (sp1 + 9 < e && b[sp1 + 9] !== 32)) return;
+    const stream = b[sp1 + 4] === 0x6f ? 0 : b[sp1 + 4] === 0x65 ? 1 : -1;
+    if (stream < 0) return;
+    const full = b[sp1 + 8] === 0x46; // F; P is a partial piece
+    const time = this.time(b.toString('latin1', s, sp1));
+    if (!time) return;
+    const cs = Math.min(sp1 + 10, e);
+    const pend = this.pending[stream];
+    if (full && !pend) {
+      this.whole(stream, b, cs, e, time);
+      return;
+    }
+    const p = pend ?? { buf: Buffer.allocUnsafe(LINE_LIMIT), len: 0, time };
+    this.pending[stream] = p;
+    let i = cs;
+    while (i < e) {
+      const take = Math.min(e - i, LINE_LIMIT - p.len);
+      b.copy(p.buf, p.len, i, i + take);
+      p.len += take;
+      i += take;
+      if (p.len === LINE_LIMIT) {
+        this.entry(stream, p.buf, 0, LINE_LIMIT, false, p.time);
+        p.len = 0;
+      }
+    }
+    if (full) {
+      this.entry(stream, p.buf, 0, p.len, true, p.time);
+      this.pending[stream] = undefined;
+    }
+  }
+
+  /** A whole line, in Docker's 16 KiB pieces when longer. */
+  private whole(stream: number, b: Buffer, s: number, e: number, time: string): void {
+    while (e - s >= LINE_LIMIT) {
+      this.entry(stream, b, s, s + LINE_LIMIT, false, time);
+      s += LINE_LIMIT;
+    }
+    this.entry(stream, b, s, e, true, time);
+  }
+
+  private entry(stream: number, b: Buffer, s: number, e: number, newline: boolean, time: string): void {
+    const need = maxEntryBytes(e - s);
+    if (this.outPos + need > OUT_SIZE) this.flushOut();
+    // dockerd rotates before a write once the file has reached max-size.
+    if (this.rotation.maxSize !== undefined && this.outSize + this.outPos >= this.rotation.maxSize) {
+      this.flushOut();
+      this.rotate();
+    }
+    this.outPos = writeEntry(this.out, this.outPos, b, s, e, newline, stream === 1, time);
+  }
+
+  /** conmon's RFC 3339 time (its zone) → Docker's (UTC, Z, trimmed fraction). */
+  private time(ts: string): string | undefined {
+    if (ts.length < 20 || ts.charCodeAt(4) !== 0x2d || ts.charCodeAt(10) !== 0x54) return undefined;
+    const z = ts.charCodeAt(ts.length - 1) === 0x5a ? ts.length - 1 : ts.length - 6;
+    const dot = ts.charCodeAt(19) === 0x2e ? 19 : -1;
+    const frac = dot < 0 ? '' : ts.slice(20, z);
+    const key = ts.slice(0, 19) + ts.slice(z);
+    if (key !== this.lastTsKey) {
+      const zone = ts.slice(z);
+      let utc = ts.slice(0, 19);
+      if (zone !== 'Z' && zone !== '+00:00' && zone !== '-00:00') {
+        const ms = Date.parse(utc + zone);
+        if (Number.isNaN(ms)) return undefined;
+        utc = new Date(ms).toISOString().slice(0, 19);
+      }
+      this.lastTsKey = key;
+      this.lastUtc = utc;
+    }
+    return goTime(this.lastUtc, frac);
+  }
+
+  private flushOut(): void {
+    if (this.outPos === 0 || this.outFd === undefined) return;
+    let off = 0;
+    while (off < this.outPos) off += fs.writeSync(this.outFd, this.out, off, this.outPos - off);
+    this.outSize += this.outPos;
+    this.outPos = 0;
+  }
+
+  private savePosition(): void {
+    this.pos.jsonSize = this.outSize;
+    this.pos.pending = this.pending.map((p) => (p?.len ? { data: p.buf.subarray(0, p.len).toString('base64'), time: p.time } : { data: '', time: '' }));
+    const tmp = `${this.paths.position}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.pos));
+    fs.renameSync(tmp, this.paths.position);
+  }
+
+  /** Frees the disk blocks of what is converted (the file keeps its size: conmon appends). */
+  private punch(): void {
+    const upTo = Math.floor(this.pos.offset / 4096) * 4096;
+    if (upTo - this.punched < PUNCH_EVERY) return;
+    const from = this.punched;
+    this.punched = upTo;
+    execFile('fallocate', ['--punch-hole', '--offset', String(from), '--length', String(upTo - from), this.paths.monitor], (err) => {
+      if (err && !punchWarned) {
+        punchWarned = true;
+        log.warn('cannot free converted container output (fallocate --punch-hole)', { err: err.message });
+      }
+    });
+  }
+
+  /** dockerd's rotation: `.1` … `.N-1` (gzipped with compress), or a fresh file when max-file is 1. */
+  private rotate(): void {
+    const { maxFiles, compress } = this.rotation;
+    const base = this.paths.json;
+    if (this.outFd !== undefined) fs.closeSync(this.outFd);
+    if (maxFiles < 2) {
+      fs.rmSync(base, { force: true });
+    } else {
+      // A compression still running must finish first: `.1` is about to be replaced.
+      if (compress && this.compressJob) {
+        this.compressJob.cancelled = true;
+        this.compressJob = undefined;
+        compressNow(`${base}.1`);
+      }
+      const ext = compress ? '.gz' : '';
+      fs.rmSync(`${base}.${maxFiles - 1}${ext}`, { force: true });
+      for (let i = maxFiles - 1; i > 1; i--) renameIfThere(`${base}.${i - 1}${ext}`, `${base}.${i}${ext}`);
+      renameIfThere(base, `${base}.1`);
+    }
+    this.outFd = fs.openSync(base, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o640);
+    this.outSize = 0;
+    this.pos.jsonIno = fs.fstatSync(this.outFd).ino;
+    this.savePosition();
+    if (maxFiles >= 2 && compress) this.startCompress();
+  }
+
+  /** Gzips `.1` in the background; the swap to `.1.gz` is one synchronous step (readers see either). */
+  private startCompress(): void {
+    const src = `${this.paths.json}.1`;
+    const job = { cancelled: false };
+    this.compressJob = job;
+    const tmp = `${src}.gz.partial`;
+    pipeline(fs.createReadStream(src), createGzip(), fs.createWriteStream(tmp, { mode: 0o640 }))
+      .then(() => {
+        if (job.cancelled) return fs.rmSync(tmp, { force: true });
+        fs.renameSync(tmp, `${src}.gz`);
+        fs.rmSync(src, { force: true });
+      })
+      .catch((err) => {
+        fs.rmSync(tmp, { force: true });
+        if (!job.cancelled) log.warn('cannot compress a rotated log', { file: src, err });
+      })
+      .finally(() => {
+        if (this.compressJob === job) this.compressJob = undefined;
+      });
+  }
+}
+
+let punchWarned = false;
+
+function compressNow(src: string): void {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(src);
+  } catch {
+    return;
+  }
+  const tmp = `${src}.gz.sync`;
+  fs.writeFileSync(tmp, gzipSync(data), { mode: 0o640 });
+  fs.renameSync(tmp, `${src}.gz`);
+  fs.rmSync(src, { force: true });
+}
+
+function renameIfThere(from: string, to: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+}
