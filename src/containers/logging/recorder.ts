@@ -13,6 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync } from 'node:zlib';
 import { errnoCode } from '../../util/errors.js';
@@ -100,6 +101,8 @@ export class JsonFileRecorder {
     this.pos.jsonIno = st.ino;
     this.pos.jsonSize = this.outSize;
     // A compression that a restart interrupted.
+    const dir = path.dirname(this.paths.json);
+    for (const n of fs.readdirSync(dir)) if (/\.gz\.(partial-\d+|sync)$/.test(n)) fs.rmSync(path.join(dir, n), { force: true });
     if (this.rotation.compress && fs.existsSync(`${this.paths.json}.1`)) this.startCompress();
   }
 
@@ -354,7 +357,7 @@ export class JsonFileRecorder {
     const src = `${this.paths.json}.1`;
     const job = { cancelled: false };
     this.compressJob = job;
-    const tmp = `${src}.gz.partial`;
+    const tmp = `${src}.gz.partial-${++compressSeq}`;
     pipeline(fs.createReadStream(src), createGzip(), fs.createWriteStream(tmp, { mode: 0o640 }))
       .then(() => {
         if (job.cancelled) return fs.rmSync(tmp, { force: true });
@@ -372,6 +375,7 @@ export class JsonFileRecorder {
 }
 
 let punchWarned = false;
+let compressSeq = 0;
 
 function compressNow(src: string): void {
   let data: Buffer;
