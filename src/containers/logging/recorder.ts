@@ -26,6 +26,13 @@ export const LINE_LIMIT = 16 * 1024;
 const READ_SIZE = 256 * 1024;
 const OUT_SIZE = 1024 * 1024;
 const PUNCH_EVERY = 8 * 1024 * 1024;
+/**
+ * One input and one output buffer for all recorders: a step (read, convert, write) runs without
+ * yielding, so they are never shared at the same time, and a running container costs no
+ * megabytes of its own.
+ */
+const IN = Buffer.allocUnsafe(READ_SIZE * 2);
+const OUT = Buffer.allocUnsafe(OUT_SIZE);
 
 export interface RecorderPaths {
   /** conmon's k8s-file output. */
@@ -57,10 +64,9 @@ export class JsonFileRecorder {
   private inFd?: number;
   private outFd?: number;
   private outSize = 0;
-  private readonly out = Buffer.allocUnsafe(OUT_SIZE);
   private outPos = 0;
-  private readonly inBuf = Buffer.allocUnsafe(READ_SIZE * 2);
-  private carry = 0;
+  /** The start of a line whose end is not read yet. */
+  private carry: Buffer = Buffer.alloc(0);
   private running?: Promise<void>;
   private again = false;
   private watcher?: fs.FSWatcher;
@@ -157,7 +163,7 @@ export class JsonFileRecorder {
     this.flushOut();
     if (this.inFd !== undefined) fs.closeSync(this.inFd);
     this.inFd = undefined;
-    this.carry = 0;
+    this.carry = Buffer.alloc(0);
     fs.rmSync(this.paths.monitor, { force: true });
     this.pos.monIno = 0;
     this.pos.offset = 0;
@@ -196,13 +202,13 @@ export class JsonFileRecorder {
         this.pos.offset = 0;
         this.punched = 0;
       }
-      this.carry = 0;
+      this.carry = Buffer.alloc(0);
     }
-    const readAt = this.pos.offset + this.carry;
-    const n = fs.readSync(this.inFd, this.inBuf, this.carry, this.inBuf.length - this.carry, readAt);
+    const carried = this.carry.copy(IN, 0);
+    const n = fs.readSync(this.inFd, IN, carried, IN.length - carried, this.pos.offset + carried);
     if (n === 0) return false;
-    const data = this.inBuf;
-    const end = this.carry + n;
+    const end = carried + n;
+    const data = IN.subarray(0, end);
     let p = 0;
     for (;;) {
       const nl = data.indexOf(10, p);
@@ -210,9 +216,8 @@ export class JsonFileRecorder {
       this.line(data, p, nl);
       p = nl + 1;
     }
-    if (p === 0 && end === data.length) p = end; // a full buffer without a newline: not conmon's format, skip it
-    this.carry = end - p;
-    if (this.carry > 0) data.copy(data, 0, p, end);
+    if (p === 0 && end === IN.length) p = end; // a full buffer without a newline: not conmon's format, skip it
+    this.carry = Buffer.from(data.subarray(p, end));
     this.pos.offset += p;
     this.flushOut();
     this.savePosition();
@@ -272,7 +277,7 @@ export class JsonFileRecorder {
       this.flushOut();
       this.rotate();
     }
-    this.outPos = writeEntry(this.out, this.outPos, b, s, e, newline, stream === 1, time);
+    this.outPos = writeEntry(OUT, this.outPos, b, s, e, newline, stream === 1, time);
   }
 
   /** conmon's RFC 3339 time (its zone) → Docker's (UTC, Z, trimmed fraction). */
@@ -299,7 +304,7 @@ export class JsonFileRecorder {
   private flushOut(): void {
     if (this.outPos === 0 || this.outFd === undefined) return;
     let off = 0;
-    while (off < this.outPos) off += fs.writeSync(this.outFd, this.out, off, this.outPos - off);
+    while (off < this.outPos) off += fs.writeSync(this.outFd, OUT, off, this.outPos - off);
     this.outSize += this.outPos;
     this.outPos = 0;
   }
