@@ -50,7 +50,7 @@ export async function readK8sLog(file: string, o: ReadOptions, out: LogOutput, s
   const decoder = new StringDecoder('utf8');
   const emit = (l: LogLine) => {
     const b = Buffer.from(l.text);
-    out.add(l.stream === 'stdout' ? STREAM_STDOUT : STREAM_STDERR, b, 0, b.length, l.time);
+    out.add(l.stream === 'stdout' ? STREAM_STDOUT : STREAM_STDERR, b, 0, b.length, out.timestamps ? Buffer.from(`${l.time} `) : undefined);
   };
   const readMore = async (collect?: LogLine[]) => {
     let size: number;

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { errnoCode } from '../../util/errors.js';
-import { timeOf } from './json-format.js';
+import { fixedTime, timeOf } from './json-format.js';
 import { type LogOutput, STREAM_STDERR, STREAM_STDOUT } from './output.js';
 
 const CHUNK = 256 * 1024;
@@ -89,6 +89,11 @@ class LineReader {
   /** Set when an entry is past `until`: reading stops. */
   done = false;
   private readonly needTime: boolean;
+  /** The last time stamp seen (bytes), its `-t` prefix and its value: runs of lines share one. */
+  private readonly lastTime = Buffer.alloc(48);
+  private lastTimeLen = 0;
+  private stamp?: Buffer;
+  private time?: LogTime;
 
   constructor(
     private readonly o: ReadOptions,
@@ -104,17 +109,20 @@ class LineReader {
       b = Buffer.concat([this.carry, chunk]);
       this.carry = Buffer.alloc(0);
     }
+    const n = b.length;
     let p = 0;
-    let backslash = -2; // next backslash at or after the current line, -1 when none, -2 unknown
-    for (;;) {
+    while (p < n && !this.done) {
+      const e = this.fast(b, p, n);
+      if (e >= 0) {
+        p = e + 1;
+        continue;
+      }
       const nl = b.indexOf(10, p);
       if (nl < 0) break;
-      if (backslash !== -1 && backslash < p) backslash = b.indexOf(92, p);
-      this.line(b, p, nl, backslash);
-      if (this.done) return;
+      this.slow(b, p, nl);
       p = nl + 1;
     }
-    if (p < b.length) this.carry = Buffer.from(b.subarray(p));
+    if (p < n && !this.done) this.carry = Buffer.from(b.subarray(p));
   }
 
   /** Drops a trailing part (a file's last line without newline, cut off by a crash). */
@@ -122,38 +130,66 @@ class LineReader {
     this.carry = Buffer.alloc(0);
   }
 
-  private line(b: Buffer, s: number, e: number, backslash: number): void {
-    // {"log":"
-    if (e - s > 40 && b[s] === 0x7b && b[s + 1] === 0x22 && b[s + 2] === 0x6c && b[s + 5] === 0x22 && b[s + 6] === 0x3a && b[s + 7] === 0x22) {
-      const q = b.indexOf(0x22, s + 8);
-      if (q > 0 && q < e && (backslash < 0 || backslash > q)) {
-        // ","stream":"stdout","time":"…"}
-        if (b[q + 1] === 0x2c && b[q + 3] === 0x73 && b[q + 11] === 0x22 && b[q + 18] === 0x22 && b[e - 1] === 0x7d && b[e - 2] === 0x22) {
-          const stream = b[q + 15] === 0x6f ? STREAM_STDOUT : b[q + 15] === 0x65 ? STREAM_STDERR : 0;
-          if (stream) {
-            const time = this.needTime ? b.toString('latin1', q + 28, e - 2) : undefined;
-            this.emit(stream, b, s + 8, q, time);
-            return;
-          }
-        }
+  /**
+   * dockerd's own shape, read in place: `{"log":"<no backslash>","stream":"stdout","time":"…"}\n`.
+   * Returns the index of the line's newline, or -1 for anything else (or a line not whole yet).
+   */
+  private fast(b: Buffer, s: number, n: number): number {
+    if (s + 60 > n || b[s] !== 0x7b || b[s + 1] !== 0x22 || b[s + 2] !== 0x6c || b[s + 5] !== 0x22 || b[s + 6] !== 0x3a || b[s + 7] !== 0x22) return -1;
+    let q = s + 8;
+    let nl = false;
+    for (; q < n; q++) {
+      const c = b[q];
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        // The one escape every whole line has: its final \n.
+        if (b[q + 1] !== 0x6e || b[q + 2] !== 0x22) return -1;
+        nl = true;
+        q += 2;
+        break;
       }
+      if (c === 0x0a) return -1;
     }
+    // ","stream":"stdout","time":"
+    const t = q + 28;
+    if (t + 22 > n || b[q + 1] !== 0x2c || b[q + 3] !== 0x73 || b[q + 11] !== 0x22 || b[q + 18] !== 0x22 || b[t - 1] !== 0x22) return -1;
+    const stream = b[q + 15] === 0x6f ? STREAM_STDOUT : b[q + 15] === 0x65 ? STREAM_STDERR : 0;
+    if (!stream) return -1;
+    let te = t + 20;
+    const limit = Math.min(n - 2, t + 40);
+    while (te < limit && b[te] !== 0x22) te++;
+    if (b[te] !== 0x22 || b[te + 1] !== 0x7d || b[te + 2] !== 0x0a) return -1;
+    this.emit(stream, b, s + 8, nl ? q - 2 : q, nl, b, t, te);
+    return te + 2;
+  }
+
+  /** Any other line: JSON.parse; not JSON at all (a damaged file) is skipped. */
+  private slow(b: Buffer, s: number, e: number): void {
     let j: { log?: unknown; stream?: unknown; time?: unknown };
     try {
       j = JSON.parse(b.toString('utf8', s, e)) as typeof j;
     } catch {
-      return; // damaged: skip the line, keep reading
+      return;
     }
     if (typeof j !== 'object' || j === null) return;
     const stream = j.stream === 'stderr' ? STREAM_STDERR : STREAM_STDOUT;
     const payload = Buffer.from(typeof j.log === 'string' ? j.log : '', 'utf8');
-    this.emit(stream, payload, 0, payload.length, typeof j.time === 'string' ? j.time : undefined);
+    const time = Buffer.from(typeof j.time === 'string' ? j.time : '', 'latin1');
+    this.emit(stream, payload, 0, payload.length, false, time, 0, time.length);
   }
 
-  private emit(stream: number, b: Buffer, s: number, e: number, time: string | undefined): void {
+  private emit(stream: number, b: Buffer, s: number, e: number, nl: boolean, tb: Buffer, ts: number, te: number): void {
     if (stream === STREAM_STDOUT ? !this.o.stdout : !this.o.stderr) return;
-    if (time !== undefined && (this.o.since || this.o.until)) {
-      const t = timeOf(time);
+    if (this.needTime) {
+      const len = te - ts;
+      if (len !== this.lastTimeLen || len > this.lastTime.length || tb.compare(this.lastTime, 0, len, ts, te) !== 0) {
+        const text = tb.toString('latin1', ts, te);
+        this.time = timeOf(text);
+        this.stamp = this.time ? Buffer.from(`${fixedTime(text)} `, 'latin1') : undefined;
+        if (len <= this.lastTime.length) tb.copy(this.lastTime, 0, ts, te);
+        this.lastTimeLen = len;
+      }
+      const t = this.time;
       if (t) {
         if (this.o.since && before(t, this.o.since)) return;
         if (this.o.until && before(this.o.until, t)) {
@@ -162,7 +198,7 @@ class LineReader {
         }
       }
     }
-    this.out.add(stream, b, s, e, time);
+    this.out.add(stream, b, s, e, this.stamp, nl);
   }
 }
 

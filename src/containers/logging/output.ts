@@ -4,11 +4,11 @@
  * with one, bytes go raw. Writers call flush() after each batch of input: it waits for the client
  * to take the bytes (backpressure), so memory stays at one batch whatever the log's size.
  */
-import { fixedTime } from './json-format.js';
 
 const CAP = 256 * 1024;
 export const STREAM_STDOUT = 1;
 export const STREAM_STDERR = 2;
+const NEWLINE = Buffer.from('\n');
 
 export interface LogSink {
   /** As `Writable.write`: false asks the caller to wait for drain(). */
@@ -29,18 +29,22 @@ export class LogOutput {
     readonly timestamps: boolean,
   ) {}
 
-  /** One entry; `time` (Docker's json-file form) is printed first when timestamps are asked for. */
-  add(stream: number, src: Buffer, start: number, end: number, time: string | undefined): void {
-    const stamp = this.timestamps && time ? `${fixedTime(time)} ` : '';
-    const len = end - start + stamp.length;
+  /**
+   * One entry: `src[start, end)`, then a newline when `nl`; `stamp` (`<time> `) is printed first
+   * when timestamps are asked for.
+   */
+  add(stream: number, src: Buffer, start: number, end: number, stamp: Buffer | undefined, nl = false): void {
+    if (!this.timestamps) stamp = undefined;
+    const len = end - start + (stamp ? stamp.length : 0) + (nl ? 1 : 0);
     const framing = this.tty || (this.header >= 0 && this.headerStream === stream) ? 0 : 8;
     if (this.pos + len + framing > CAP) {
       this.cut();
       if (len + 8 > CAP) {
         // Larger than a batch: its own frame, written as it is.
         if (!this.tty) this.queued.push(frameHeader(stream, len));
-        if (stamp) this.queued.push(Buffer.from(stamp, 'latin1'));
+        if (stamp) this.queued.push(stamp);
         this.queued.push(src.subarray(start, end));
+        if (nl) this.queued.push(NEWLINE);
         return;
       }
     }
@@ -51,8 +55,18 @@ export class LogOutput {
       this.buf.writeUInt32BE(stream << 24, this.pos);
       this.pos += 8;
     }
-    if (stamp) this.pos += this.buf.write(stamp, this.pos, 'latin1');
-    this.pos += src.copy(this.buf, this.pos, start, end);
+    const buf = this.buf;
+    let o = this.pos;
+    if (stamp) o += stamp.copy(buf, o);
+    const n = end - start;
+    if (n > 48) o += src.copy(buf, o, start, end);
+    else {
+      // A short line: byte by byte is cheaper than a native call.
+      for (let k = 0; k < n; k++) buf[o + k] = src[start + k];
+      o += n;
+    }
+    if (nl) buf[o++] = 0x0a;
+    this.pos = o;
   }
 
   /** Hands the batch to the client; resolves once it may take more. */

@@ -7,7 +7,10 @@
  * rotating as dockerd rotates, and records how far it got in `log-position.json` (conmon's file
  * inode and offset, the json file's inode and size, and any partial line still waiting for its
  * end), so that after a restart it resumes exactly there: nothing written while berthd was down
- * is lost, nothing converted twice (a crash can repeat the entries of one batch at a rotation).
+ * is lost, nothing converted twice. The position is saved at most every half second (a rename per
+ * batch cost more than the conversion), at each rotation and when following stops; after a crash
+ * the json file is cut back to the saved size and that stretch converted again (only a crash
+ * between a rotation and its save can repeat entries).
  * The converted part of conmon's file is punched out (fallocate) so that it does not hold the
  * disk twice. See docs/logs.md for the measurements behind this choice.
  */
@@ -18,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync } from 'node:zlib';
 import { errnoCode } from '../../util/errors.js';
 import { log } from '../../util/log.js';
-import { goTime, maxEntryBytes, writeEntry } from './json-format.js';
+import { entrySuffix, goTime, maxEntryBytes, writeEntry } from './json-format.js';
 import type { Rotation } from './options.js';
 
 /** Docker's copier buffer: a line longer than this is split into partial entries of this size. */
@@ -73,8 +76,16 @@ export class JsonFileRecorder {
   private punched = 0;
   private compressJob?: { cancelled: boolean };
   private closed = false;
+  private saveTimer?: NodeJS.Timeout;
+  /** The conmon offset last made durable: only what is before it may be punched out. */
+  private savedOffset = 0;
   private lastTsKey = '';
   private lastUtc = '';
+  /** conmon's last time stamp as read, its Docker form, and the entry endings made from it. */
+  private readonly lastTs = Buffer.alloc(64);
+  private lastTsLen = 0;
+  private curTime = '';
+  private suffixes: Buffer[] = [];
 
   constructor(
     private readonly paths: RecorderPaths,
@@ -106,6 +117,7 @@ export class JsonFileRecorder {
     }
     this.pos.jsonIno = st.ino;
     this.pos.jsonSize = this.outSize;
+    this.savedOffset = this.pos.offset;
     // A compression that a restart interrupted.
     const dir = path.dirname(this.paths.json);
     for (const n of fs.readdirSync(dir)) if (/\.gz\.(partial-\d+|sync)$/.test(n)) fs.rmSync(path.join(dir, n), { force: true });
@@ -145,6 +157,16 @@ export class JsonFileRecorder {
         return;
       }
     } while (this.again && !this.closed);
+    this.saveSoon();
+  }
+
+  private saveSoon(): void {
+    if (this.saveTimer || this.closed) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      if (!this.closed) this.savePosition();
+    }, 500);
+    this.saveTimer.unref();
   }
 
   /**
@@ -174,6 +196,8 @@ export class JsonFileRecorder {
 
   /** berthd stops or the container goes: stop following; the position is already durable. */
   close(): void {
+    if (this.closed) return;
+    if (this.outFd !== undefined) this.savePosition();
     this.closed = true;
     this.stopWatching();
     if (this.inFd !== undefined) fs.closeSync(this.inFd);
@@ -220,7 +244,6 @@ export class JsonFileRecorder {
     this.carry = Buffer.from(data.subarray(p, end));
     this.pos.offset += p;
     this.flushOut();
-    this.savePosition();
     this.punch();
     this.onWrite();
     return true;
@@ -233,8 +256,16 @@ export class JsonFileRecorder {
     const stream = b[sp1 + 4] === 0x6f ? 0 : b[sp1 + 4] === 0x65 ? 1 : -1;
     if (stream < 0) return;
     const full = b[sp1 + 8] === 0x46; // F; P is a partial piece
-    const time = this.time(b.toString('latin1', s, sp1));
-    if (!time) return;
+    const tsLen = sp1 - s;
+    if (!this.sameTs(b, s, tsLen)) {
+      const t = tsLen <= this.lastTs.length ? this.time(b.toString('latin1', s, sp1)) : undefined;
+      if (!t) return;
+      b.copy(this.lastTs, 0, s, sp1);
+      this.lastTsLen = tsLen;
+      this.curTime = t;
+      this.suffixes = [];
+    }
+    const time = this.curTime;
     const cs = Math.min(sp1 + 10, e);
     const pend = this.pending[stream];
     if (full && !pend) {
@@ -260,6 +291,14 @@ export class JsonFileRecorder {
     }
   }
 
+  /** Whether conmon's time stamp at b[s…] is the last one seen (compared from its end, where they differ). */
+  private sameTs(b: Buffer, s: number, len: number): boolean {
+    if (len !== this.lastTsLen) return false;
+    const last = this.lastTs;
+    for (let k = len - 1; k >= 0; k--) if (b[s + k] !== last[k]) return false;
+    return true;
+  }
+
   /** A whole line, in Docker's 16 KiB pieces when longer. */
   private whole(stream: number, b: Buffer, s: number, e: number, time: string): void {
     while (e - s >= LINE_LIMIT) {
@@ -269,15 +308,28 @@ export class JsonFileRecorder {
     this.entry(stream, b, s, e, true, time);
   }
 
+  /** The entry ending for a stream, newline and time; cached for the current time stamp. */
+  private suffix(stream: number, newline: boolean, time: string): Buffer {
+    if (time !== this.curTime) return entrySuffix(stream === 1, time, newline);
+    const k = stream * 2 + (newline ? 1 : 0);
+    let sfx = this.suffixes[k];
+    if (!sfx) {
+      sfx = entrySuffix(stream === 1, time, newline);
+      this.suffixes[k] = sfx;
+    }
+    return sfx;
+  }
+
   private entry(stream: number, b: Buffer, s: number, e: number, newline: boolean, time: string): void {
-    const need = maxEntryBytes(e - s);
+    const sfx = this.suffix(stream, newline, time);
+    const need = maxEntryBytes(e - s, sfx);
     if (this.outPos + need > OUT_SIZE) this.flushOut();
     // dockerd rotates before a write once the file has reached max-size.
     if (this.rotation.maxSize !== undefined && this.outSize + this.outPos >= this.rotation.maxSize) {
       this.flushOut();
       this.rotate();
     }
-    this.outPos = writeEntry(OUT, this.outPos, b, s, e, newline, stream === 1, time);
+    this.outPos = writeEntry(OUT, this.outPos, b, s, e, sfx);
   }
 
   /** conmon's RFC 3339 time (its zone) → Docker's (UTC, Z, trimmed fraction). */
@@ -310,16 +362,19 @@ export class JsonFileRecorder {
   }
 
   private savePosition(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     this.pos.jsonSize = this.outSize;
     this.pos.pending = this.pending.map((p) => (p?.len ? { data: p.buf.subarray(0, p.len).toString('base64'), time: p.time } : { data: '', time: '' }));
     const tmp = `${this.paths.position}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(this.pos));
     fs.renameSync(tmp, this.paths.position);
+    this.savedOffset = this.pos.offset;
   }
 
   /** Frees the disk blocks of what is converted (the file keeps its size: conmon appends). */
   private punch(): void {
-    const upTo = Math.floor(this.pos.offset / 4096) * 4096;
+    const upTo = Math.floor(this.savedOffset / 4096) * 4096;
     if (upTo - this.punched < PUNCH_EVERY) return;
     const from = this.punched;
     this.punched = upTo;
