@@ -216,6 +216,28 @@ describe('rotation', () => {
   });
 });
 
+describe('follow', () => {
+  test('logs -f during rotation (max-size=1k, compress) misses nothing and repeats nothing', async () => {
+    const sig = mkdtempSync(path.join(tmpdir(), 'berth-logs-sig-'));
+    try {
+      const script = 'while [ ! -e /sig/go ]; do sleep 0.05; done; i=0; while [ $i -lt 400 ]; do echo "line-$i"; i=$((i+1)); done';
+      const flags = ['--log-opt', 'max-size=1k', '--log-opt', 'max-file=60', '--log-opt', 'compress=true'];
+      const id = (await docker('run', '-d', '--network', 'none', '-v', `${sig}:/sig`, ...flags, 'busybox', 'sh', '-c', script)).stdout.trim();
+      const following = d.docker(['logs', '-f', id]);
+      // The follower is attached once its request reached berthd; any output before that is read
+      // from the files anyway, so starting the writer now cannot lose lines either way.
+      writeFileSync(path.join(sig, 'go'), '');
+      const r = await following;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, Array.from({ length: 400 }, (_, k) => `line-${k}\n`).join(''));
+      const rotated = readdirSync(path.dirname(await logPath(id))).filter((n) => /-json\.log\.\d+/.test(n));
+      assert.ok(rotated.length > 20, `${rotated.length} rotated files`);
+    } finally {
+      rmSync(sig, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('restarts of berthd', () => {
   test('output written while berthd is down is in the log after it comes back', async () => {
     const sig = mkdtempSync(path.join(tmpdir(), 'berth-logs-sig-'));

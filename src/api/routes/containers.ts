@@ -339,7 +339,7 @@ export function registerContainerRoutes(router: Router): void {
 /** A response or socket as the log reader's output: write, and wait for drain (or for the client to go). */
 function sinkOf(w: NodeJS.WritableStream & { once(ev: 'close', fn: () => void): unknown; destroyed?: boolean }): LogSink {
   return {
-    write: (b) => w.write(b),
+    write: (b, done) => w.write(b, () => done()),
     drain: () =>
       new Promise<void>((resolve) => {
         if (w.destroyed) return resolve();

@@ -114,7 +114,7 @@ export class LogService {
     for (const fn of w) fn();
   }
 
-  private followSource(id: string, stopped: Promise<void>): FollowSource {
+  private followSource(id: string, recorder: JsonFileRecorder, stopped: Promise<void>): FollowSource {
     let s = this.signals.get(id);
     if (!s) {
       s = { version: 0, waiters: [] };
@@ -125,6 +125,7 @@ export class LogService {
       version: () => sig.version,
       changed: (v) => (sig.version !== v ? Promise.resolve() : new Promise((resolve) => sig.waiters.push(resolve))),
       stopped,
+      generation: () => recorder.rotations,
     };
   }
 
@@ -136,8 +137,9 @@ export class LogService {
     const driver = this.driverOf(c);
     if (driver === 'none' || !c.LogPath) throw notImplemented('configured logging driver does not support reading');
     if (driver === 'k8s-file') return readK8sLog(c.LogPath, o, out, follow?.stopped ?? Promise.resolve(), abort, Boolean(follow));
-    await this.recorder(c).sync();
-    await readJsonLog(c.LogPath, o, out, abort, follow ? this.followSource(c.Id, follow.stopped) : undefined);
+    const recorder = this.recorder(c);
+    await recorder.sync();
+    await readJsonLog(c.LogPath, o, out, abort, follow ? this.followSource(c.Id, recorder, follow.stopped) : undefined);
   }
 }
 

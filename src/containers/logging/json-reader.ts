@@ -38,6 +38,8 @@ export interface FollowSource {
   changed(version: number): Promise<void>;
   /** Resolves when the container's run ended and its last output is in the log. */
   stopped: Promise<void>;
+  /** How many times the log was rotated (the current file's generation). */
+  generation(): number;
 }
 
 type Source = { kind: 'plain'; fd: number; size: number } | { kind: 'gz'; fd: number };
@@ -267,6 +269,8 @@ function skipLines(n: number): (chunk: Buffer) => Buffer | undefined {
  * until the container has stopped and everything is read, or `abort` fires.
  */
 export async function readJsonLog(file: string, o: ReadOptions, out: LogOutput, abort: AbortSignal, follow?: FollowSource): Promise<void> {
+  // Same tick as the opens: the generation is that of the current file opened.
+  const generation = follow?.generation() ?? 0;
   const { sources, current } = openAll(file);
   const reader = new LineReader(o, out);
   const buf = Buffer.allocUnsafe(CHUNK);
@@ -300,16 +304,41 @@ export async function readJsonLog(file: string, o: ReadOptions, out: LogOutput, 
     }
     if (o.tail === 0 && current) pos = current.size;
     if (!follow || !current || reader.done) return;
-    await followCurrent(file, current.fd, current.ino, pos, reader, out, buf, abort, follow);
+    await followCurrent(file, current.fd, generation, pos, reader, out, buf, abort, follow);
   } finally {
     for (const s of sources) fs.closeSync(s.fd);
   }
 }
 
+/** Reads a whole rotated file of the log (gzipped or not), opened at the moment it is named. */
+async function readWhole(fd: number, gz: boolean, reader: LineReader, out: LogOutput, buf: Buffer, abort: AbortSignal): Promise<void> {
+  if (gz) {
+    for await (const chunk of gunzip(fd)) {
+      reader.feed(chunk);
+      await out.flush();
+      if (reader.done || abort.aborted) break;
+    }
+  } else {
+    for (let at = 0; !reader.done && !abort.aborted; ) {
+      const n = await readAt(fd, buf, 0, CHUNK, at);
+      if (n === 0) break;
+      at += n;
+      reader.feed(buf.subarray(0, n));
+      await out.flush();
+    }
+  }
+  reader.reset();
+}
+
+/**
+ * Follows the log from the current file. Rotations are counted by the writer: the file that came
+ * after ours is the one of the next generation, `.<generations since>` now (or the current file),
+ * so that a follower slower than several rotations still reads every file that is kept.
+ */
 async function followCurrent(
   file: string,
   firstFd: number,
-  firstIno: number,
+  firstGeneration: number,
   startPos: number,
   reader: LineReader,
   out: LogOutput,
@@ -318,7 +347,7 @@ async function followCurrent(
   follow: FollowSource,
 ): Promise<void> {
   let fd = firstFd;
-  let ino = firstIno;
+  let gen = firstGeneration;
   let pos = startPos;
   let stopped = false;
   void follow.stopped.then(() => (stopped = true));
@@ -339,28 +368,45 @@ async function followCurrent(
       const wasStopped = stopped;
       await drain();
       if (reader.done || abort.aborted) return;
-      // Rotated: the old file is complete once it is renamed; finish it, then take the new one.
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.statSync(file);
-      } catch {}
-      if (st && st.ino !== ino) {
+      if (follow.generation() !== gen) {
+        // Ours was rotated out: it is complete now; finish it, then the files that followed it.
         await drain();
         if (fd !== firstFd) fs.closeSync(fd);
+        fd = -1;
         reader.reset();
-        try {
-          fd = fs.openSync(file, 'r');
-        } catch {
-          return;
+        for (let next = gen + 1; !reader.done && !abort.aborted; next++) {
+          const now = follow.generation();
+          if (next >= now) {
+            fd = fs.openSync(file, 'r');
+            gen = now;
+            pos = 0;
+            break;
+          }
+          const name = `${file}.${now - next}`;
+          let rotated: number | undefined;
+          let gz = false;
+          try {
+            rotated = fs.openSync(name, 'r');
+          } catch {
+            try {
+              rotated = fs.openSync(`${name}.gz`, 'r');
+              gz = true;
+            } catch {} // already removed (max-file): nothing to read
+          }
+          if (rotated === undefined) continue;
+          try {
+            await readWhole(rotated, gz, reader, out, buf, abort);
+          } finally {
+            fs.closeSync(rotated);
+          }
         }
-        ino = fs.fstatSync(fd).ino;
-        pos = 0;
+        if (fd < 0) return;
         continue;
       }
       if (wasStopped) return;
       await Promise.race([follow.changed(v), follow.stopped, aborted]);
     }
   } finally {
-    if (fd !== firstFd) fs.closeSync(fd);
+    if (fd >= 0 && fd !== firstFd) fs.closeSync(fd);
   }
 }

@@ -76,6 +76,8 @@ export class JsonFileRecorder {
   private punched = 0;
   private compressJob?: { cancelled: boolean };
   private closed = false;
+  /** Rotations done by this recorder (followers find the files after theirs by it). */
+  rotations = 0;
   private saveTimer?: NodeJS.Timeout;
   /** The conmon offset last made durable: only what is before it may be punched out. */
   private savedOffset = 0;
@@ -407,6 +409,7 @@ export class JsonFileRecorder {
     }
     this.outFd = fs.openSync(base, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o640);
     this.outSize = 0;
+    this.rotations++;
     this.pos.jsonIno = fs.fstatSync(this.outFd).ino;
     this.savePosition();
     if (maxFiles >= 2 && compress) this.startCompress();
