@@ -83,7 +83,6 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw invalid(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === 'default') hostConfig.NetworkMode = 'bridge';
   if (!hostConfig.RestartPolicy) hostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
-  if (!hostConfig.LogConfig?.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} };
   const endpoints = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) };
   if (endpoints.default) {
     endpoints[hostConfig.NetworkMode] = endpoints.default;

@@ -1,19 +1,12 @@
 /**
- * Reads a container's log (conmon's k8s-file format: `<RFC3339Nano> <stdout|stderr> <F|P> <msg>`)
- * for `docker logs`: since/until/tail/timestamps, and follow until the container stops.
+ * Reads a `k8s-file` log (conmon's format: `<RFC3339Nano> <stdout|stderr> <F|P> <msg>`), the
+ * driver kept for containers that chose it (and those created before json-file was the default):
+ * since/until/tail/timestamps, and follow until the container stops.
  */
 import { createReadStream, promises as fs, watch } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-
-export interface LogOptions {
-  stdout: boolean;
-  stderr: boolean;
-  since?: number; // unix seconds
-  until?: number;
-  tail?: number; // lines; undefined = all
-  timestamps: boolean;
-  follow: boolean;
-}
+import type { ReadOptions } from './logging/json-reader.js';
+import { type LogOutput, STREAM_STDERR, STREAM_STDOUT } from './logging/output.js';
 
 export interface LogLine {
   stream: 'stdout' | 'stderr';
@@ -39,28 +32,26 @@ export function parseLogLine(line: string): LogLine | undefined {
   return { stream, time: `${iso}.${frac}Z`, seconds, text: line.slice(c + 1) + (tag === 'P' ? '' : '\n') };
 }
 
-function wanted(l: LogLine, o: LogOptions): boolean {
+function wanted(l: LogLine, o: ReadOptions): boolean {
   if (l.stream === 'stdout' && !o.stdout) return false;
   if (l.stream === 'stderr' && !o.stderr) return false;
-  if (o.since !== undefined && l.seconds < o.since) return false;
-  if (o.until !== undefined && l.seconds > o.until) return false;
+  if (o.since !== undefined && l.seconds < o.since.s + o.since.ns / 1e9) return false;
+  if (o.until !== undefined && l.seconds > o.until.s + o.until.ns / 1e9) return false;
   return true;
 }
 
 /**
- * Streams matching lines to `emit`. With `follow`, keeps reading appended lines until `stopped`
- * resolves (the container stopped) and the file has been drained, or `abort` fires.
+ * Streams matching lines of a k8s-file log to `out`. With `follow`, keeps reading appended lines
+ * until `stopped` resolves (the container stopped) and the file has been drained, or `abort` fires.
  */
-export async function readLogs(
-  file: string,
-  o: LogOptions,
-  emit: (l: LogLine) => void,
-  stopped: Promise<void>,
-  abort: AbortSignal,
-): Promise<void> {
+export async function readK8sLog(file: string, o: ReadOptions, out: LogOutput, stopped: Promise<void>, abort: AbortSignal, follow: boolean): Promise<void> {
   let offset = 0;
   let rest = '';
   const decoder = new StringDecoder('utf8');
+  const emit = (l: LogLine) => {
+    const b = Buffer.from(l.text);
+    out.add(l.stream === 'stdout' ? STREAM_STDOUT : STREAM_STDERR, b, 0, b.length, out.timestamps ? Buffer.from(`${l.time} `) : undefined);
+  };
   const readMore = async (collect?: LogLine[]) => {
     let size: number;
     try {
@@ -70,7 +61,7 @@ export async function readLogs(
     }
     if (size < offset) offset = 0; // truncated (log size limit)
     if (size === offset) return;
-    const stream = createReadStream(file, { start: offset, end: size - 1 });
+    const stream = createReadStream(file, { start: offset, end: size - 1, highWaterMark: 256 * 1024 });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       offset += chunk.length;
       const text = rest + decoder.write(chunk);
@@ -79,20 +70,22 @@ export async function readLogs(
       for (const raw of lines) {
         const l = parseLogLine(raw);
         if (l && wanted(l, o)) {
-          if (collect) collect.push(l);
-          else emit(l);
+          if (!collect) emit(l);
+          else if (collect.push(l) > 2 * (o.tail ?? 0) + 1000) collect.splice(0, collect.length - (o.tail ?? 0));
         }
       }
+      await out.flush();
     }
   };
   if (o.tail !== undefined) {
     const all: LogLine[] = [];
     await readMore(all);
     for (const l of o.tail === 0 ? [] : all.slice(-o.tail)) emit(l);
+    await out.flush();
   } else {
     await readMore();
   }
-  if (!o.follow || abort.aborted) return;
+  if (!follow || abort.aborted) return;
   let done = false;
   await new Promise<void>((resolve) => {
     let busy = Promise.resolve();

@@ -18,6 +18,7 @@ import { BerthError, conflict, invalid, isKind, notFound, notModified } from '..
 import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
 import { processTable, sampleStats, type StatsBase } from './process-stats.js';
+import { LogService } from './logging/index.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -71,6 +72,7 @@ export class ContainerService implements ContainerDirectory {
   readonly runtime: OciRuntime;
   readonly exec: ExecService;
   readonly archive: ContainerArchive;
+  readonly logs: LogService;
   private readonly store: ContainerStore;
   private shuttingDown = false;
 
@@ -79,6 +81,7 @@ export class ContainerService implements ContainerDirectory {
     this.store = new ContainerStore(path.join(s.config.dataRoot, 'containers'));
     this.exec = new ExecService(this, s.runtime, (id) => s.rootfs.mount(id));
     this.archive = new ContainerArchive(this, s.rootfs, s.volumes);
+    this.logs = new LogService({ Type: s.config.logDriver, Config: s.config.logOpts });
   }
 
   static async open(deps: ContainerDeps): Promise<ContainerService> {
@@ -127,6 +130,7 @@ export class ContainerService implements ContainerDirectory {
       const rt = await this.runtime.state(c.Id, this.runtimeOf(c));
       if (rt && (rt.status === 'running' || rt.status === 'paused')) {
         running.push(c);
+        this.logs.following(c);
         this.watchExit(c);
         log.info('re-adopted running container', { id: c.Id, pid: rt.pid });
       } else {
@@ -165,6 +169,7 @@ export class ContainerService implements ContainerDirectory {
       l.stopExitWatch?.();
       if (l.restartTimer) clearTimeout(l.restartTimer);
     }
+    this.logs.shutdown();
     this.runtime.close();
   }
 
@@ -226,6 +231,8 @@ export class ContainerService implements ContainerDirectory {
     while (this.list().some((c) => c.Id.slice(0, 16) === id.slice(0, 16))) id = newId();
     const dir = this.store.dir(id);
     const record = buildRecord(id, name, req, image, req.Image, { dir });
+    record.HostConfig.LogConfig = this.logs.configFor(req.HostConfig?.LogConfig);
+    record.LogPath = this.logs.logPath(record.HostConfig.LogConfig.Type, dir, id);
     await this.s.networks.validate(record);
     // Reserve the name at once: a concurrent create with the same name must see it.
     this.byId.set(id, record);
@@ -299,7 +306,8 @@ export class ContainerService implements ContainerDirectory {
       lap('network');
       const spec = containerSpec(c, { rootfs, net, mounts: mounts.oci, config: this.s.config });
       lap('spec');
-      await fs.rm(c.LogPath, { force: true }).catch(() => {});
+      await this.logs.beforeStart(c);
+      const monitorLog = this.logs.monitorLog(c);
       const pid = await this.runtime.create({
         id: c.Id,
         name: c.Name.slice(1),
@@ -308,9 +316,11 @@ export class ContainerService implements ContainerDirectory {
         tty: c.Config.Tty,
         openStdin: c.Config.OpenStdin,
         leaveStdinOpen: c.Config.OpenStdin && !c.Config.StdinOnce,
-        logPath: c.LogPath,
-        logSizeMax: parseSize(c.HostConfig.LogConfig?.Config?.['max-size']),
+        logDriver: monitorLog.driver,
+        logPath: monitorLog.driver === 'none' ? '' : monitorLog.path,
+        logSizeMax: monitorLog.driver === 'none' ? undefined : monitorLog.sizeMax,
       });
+      this.logs.following(c);
       // Attach sessions waiting for this start connect before the process runs: no output is lost.
       lap('create');
       await Promise.all([...live.pendingAttach].map((a) => a.connect(this.runtime.attachSocket(c.Id))));
@@ -325,6 +335,7 @@ export class ContainerService implements ContainerDirectory {
     } catch (err) {
       await this.runtime.delete(c.Id, runtime).catch(() => {});
       await this.runtime.cleanup(c.Id).catch(() => {});
+      await this.logs.exited(c).catch(() => {});
       if (net) await this.s.networks.detach(c).catch(() => {});
       if (mountedVolumes) await this.s.volumes.unmount(c).catch(() => {});
       await this.s.rootfs.unmount(c.Id).catch(() => {});
@@ -374,6 +385,8 @@ export class ContainerService implements ContainerDirectory {
         .catch((err) => log.warn('volume unmount failed', { id: c.Id, err }))
         .then(() => lap('volumes')),
       this.oomKilled(c),
+      // Its last output reaches the log before anyone hears that it stopped.
+      this.logs.exited(c).catch((err) => log.warn('cannot record the last output', { id: c.Id, err })),
     ]);
     // An --rm container's removal follows at once and unmounts its rootfs off the wait path.
     const removing = c.HostConfig.AutoRemove && !this.shuttingDown;
@@ -599,6 +612,7 @@ export class ContainerService implements ContainerDirectory {
       lap('volumes');
       await this.s.rootfs.remove(c.Id);
       lap('rootfs');
+      this.logs.forget(c.Id);
       await this.store.remove(c.Id);
       lap('record');
       this.byId.delete(c.Id);
@@ -718,14 +732,6 @@ function raceTimeout(p: Promise<void>, ms: number): Promise<boolean> {
       resolve(true);
     });
   });
-}
-
-function parseSize(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(v.trim());
-  if (!m) throw invalid(`invalid size: '${v}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.floor(Number(m[1]) * mult);
 }
 
 export { ZERO_TIME };

@@ -31,6 +31,8 @@ export function defaultConfig(): DaemonConfig {
     dnsForward: true,
     pluginDirs: [],
     liveRestore: true,
+    logDriver: 'json-file',
+    logOpts: {},
     raw: {},
   };
 }

@@ -42,4 +42,12 @@ export async function applyDaemonJson(config: DaemonConfig, file: string, mustEx
   if (bool('dns-forward') !== undefined) config.dnsForward = bool('dns-forward')!;
   if (strs('plugin-dirs')) config.pluginDirs = strs('plugin-dirs')!;
   if (bool('live-restore') !== undefined) config.liveRestore = bool('live-restore')!;
+  if (str('log-driver')) config.logDriver = str('log-driver')!;
+  if (j['log-opts'] !== undefined) {
+    const o = j['log-opts'];
+    if (typeof o !== 'object' || o === null || Array.isArray(o) || Object.values(o).some((v) => typeof v !== 'string')) {
+      throw new Error(`invalid config file ${file}: log-opts must be an object of strings`);
+    }
+    config.logOpts = o as Record<string, string>;
+  }
 }

@@ -29,6 +29,9 @@ export interface DaemonConfig {
   /** Extra directories to discover volume plugins in. */
   pluginDirs: string[];
   liveRestore: boolean;
+  /** Default log driver and its options for new containers (`log-driver`, `log-opts`). */
+  logDriver: string;
+  logOpts: Record<string, string>;
   /** Anything else daemon.json carried, kept for `info`. */
   raw: Record<string, unknown>;
 }

@@ -114,7 +114,7 @@ export class ConmonRuntime implements OciRuntime {
       '--exit-dir', this.exitsDir,
       '--full-attach',
       '--socket-dir-path', path.join(this.execRoot, 'sock'),
-      '-l', `k8s-file:${o.logPath}`,
+      '-l', o.logDriver === 'none' ? 'none:' : `k8s-file:${o.logPath}`,
       '--conmon-pidfile', path.join(bundle, 'conmon.pid'),
       '--runtime-arg', this.rootArg(o.runtime),
       '--log-level', 'error',

@@ -14,6 +14,8 @@ export interface CreateOptions {
   openStdin: boolean;
   /** Keep the container's stdin open after an attached client goes (OpenStdin without StdinOnce). */
   leaveStdinOpen: boolean;
+  /** conmon's log: its k8s-file at logPath (json-file is made from it above), or none. */
+  logDriver?: 'k8s-file' | 'none';
   logPath: string;
   logSizeMax?: number;
 }

@@ -1,17 +1,16 @@
 /** `/containers/*`: the container life cycle and queries, as the docker CLI 28 speaks them. */
 import { AttachSession } from '../../containers/attach.js';
 import type { CreateRequest } from '../../containers/create.js';
-import { readLogs } from '../../containers/logs.js';
+import { LogOutput, type LogSink, parseLogTime } from '../../containers/logging/index.js';
 import type { WaitCondition } from '../../containers/service.js';
 import { statusText } from '../../containers/status.js';
 import type { ContainerRecord } from '../../model/container.js';
-import { conflict, invalid } from '../../util/errors.js';
+import { conflict, invalid, notImplemented } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
 import { checkFilterKeys, json, noContent, parseFilters, qBool, qInt, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
 import { hijack } from '../streams.js';
-import { frame, STDERR, STDOUT } from '../../util/stdcopy.js';
 import { readTyped } from '../validate/body.js';
 import { createRequest, updateConfig } from '../validate/engine-types.js';
 import { listable, listedContainer } from '../validate/listable.js';
@@ -201,13 +200,10 @@ async function attach(ctx: Ctx): Promise<void> {
   const { socket, head } = hijack(ctx, !c.Config.Tty);
   const opts = { tty: c.Config.Tty, stdin: qBool(q, 'stdin') && c.Config.OpenStdin, stdout: qBool(q, 'stdout'), stderr: qBool(q, 'stderr') };
   if (logs) {
-    await readLogs(
-      c.LogPath,
-      { stdout: opts.stdout, stderr: opts.stderr, timestamps: false, follow: false },
-      (l) => socket.write(c.Config.Tty ? Buffer.from(l.text) : frame(l.stream === 'stdout' ? STDOUT : STDERR, Buffer.from(l.text))),
-      Promise.resolve(),
-      new AbortController().signal,
-    ).catch(() => {});
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    const out = new LogOutput(sinkOf(socket), c.Config.Tty, false);
+    await ctx.services.containers.logs.read(c, { stdout: opts.stdout, stderr: opts.stderr }, out, abort.signal).catch(() => {});
   }
   if (!stream) {
     socket.end();
@@ -228,30 +224,21 @@ async function logs(ctx: Ctx): Promise<void> {
   const tailRaw = q.get('tail');
   const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? undefined : Number(tailRaw);
   if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw invalid(`invalid value for "tail": "${tailRaw}"`);
-  const num = (k: string) => {
-    const v = q.get(k);
-    if (!v || v === '0') return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw invalid(`invalid value for "${k}": "${v}"`);
-    return n;
-  };
+  const since = parseLogTime('since', q.get('since'));
+  const until = parseLogTime('until', q.get('until'));
   const timestamps = qBool(q, 'timestamps');
+  const svc = ctx.services.containers;
+  const follow = qBool(q, 'follow') && (c.State.Running || c.State.Status === 'restarting');
+  const stopped = svc.whenStopped(c);
+  // Refused before the headers go out (a `none` driver): a plain API error.
+  if (!c.LogPath || c.HostConfig.LogConfig?.Type === 'none') throw notImplemented('configured logging driver does not support reading');
   const res = resOf(ctx);
   res.writeHead(200, { 'Content-Type': c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
   res.flushHeaders();
   const abort = new AbortController();
   ctx.req.socket.once('close', () => abort.abort());
-  const follow = qBool(q, 'follow');
-  await readLogs(
-    c.LogPath,
-    { stdout, stderr, since: num('since'), until: num('until'), tail, timestamps, follow: follow && (c.State.Running || c.State.Status === 'restarting') },
-    (l) => {
-      const text = Buffer.from(timestamps ? `${l.time} ${l.text}` : l.text);
-      res.write(c.Config.Tty ? text : frame(l.stream === 'stdout' ? STDOUT : STDERR, text));
-    },
-    ctx.services.containers.whenStopped(c),
-    abort.signal,
-  );
+  const out = new LogOutput(sinkOf(res), c.Config.Tty, timestamps);
+  await svc.logs.read(c, { stdout, stderr, since, until, tail }, out, abort.signal, follow ? { stopped } : undefined);
   res.end();
 }
 
@@ -350,4 +337,22 @@ export function registerContainerRoutes(router: Router): void {
   router.get('/containers/{id}/top', top);
   router.get('/containers/{id}/stats', stats);
   router.delete('/containers/{id}', remove);
+}
+
+/** A response or socket as the log reader's output: write, and wait for drain (or for the client to go). */
+function sinkOf(w: NodeJS.WritableStream & { once(ev: 'close', fn: () => void): unknown; destroyed?: boolean }): LogSink {
+  return {
+    write: (b, done) => w.write(b, () => done()),
+    drain: () =>
+      new Promise<void>((resolve) => {
+        if (w.destroyed) return resolve();
+        const done = () => {
+          w.removeListener('drain', done);
+          w.removeListener('close', done);
+          resolve();
+        };
+        w.once('drain', done);
+        w.once('close', done);
+      }),
+  };
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import type { EngineEvent } from '../../model/events.js';
+import { LOG_DRIVERS } from '../../containers/logging/index.js';
 import { invalid } from '../../util/errors.js';
 import { goArch } from '../../util/platform.js';
 import type { Ctx } from '../context.js';
@@ -10,6 +11,8 @@ import type { Router } from '../router.js';
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../version.js';
 
 const GIT_COMMIT = 'berth';
+/** As dockerd: the drivers that record output (`none` is accepted but not listed). */
+const LOG_PLUGINS = LOG_DRIVERS.filter((d) => d !== 'none');
 
 function ping(ctx: Ctx): void {
   const res = resOf(ctx);
@@ -64,7 +67,7 @@ async function info(ctx: Ctx): Promise<void> {
     Images: s.images.count(),
     Driver: 'overlay2',
     DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
-    Plugins: { Volume: await ctx.services.volumes.driverNames(), Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
+    Plugins: { Volume: await ctx.services.volumes.driverNames(), Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: LOG_PLUGINS },
     MemoryLimit: true,
     SwapLimit: false,
     CpuCfsPeriod: true,
@@ -78,7 +81,7 @@ async function info(ctx: Ctx): Promise<void> {
     OomKillDisable: false,
     NGoroutines: 0,
     SystemTime: new Date().toISOString(),
-    LoggingDriver: 'k8s-file',
+    LoggingDriver: ctx.services.containers.logs.defaults.Type,
     CgroupDriver: 'cgroupfs',
     CgroupVersion: '1',
     NEventsListener: s.events.listenerCount('event'),

@@ -1,0 +1,152 @@
+/**
+ * Container logs: which file a driver writes, what conmon is told, the json-file recorders of
+ * running containers, and reading for `docker logs` / attach `logs=1`.
+ */
+import * as path from 'node:path';
+import { invalid, notImplemented } from '../../util/errors.js';
+import { readK8sLog } from '../logs.js';
+import { type FollowSource, type LogTime, type ReadOptions, readJsonLog } from './json-reader.js';
+import { type LogConfig, resolveLogConfig, rotationOf, validateLogConfig } from './options.js';
+import type { LogOutput } from './output.js';
+import { JsonFileRecorder } from './recorder.js';
+
+export { LOG_DRIVERS, type LogConfig } from './options.js';
+export { LogOutput, type LogSink } from './output.js';
+export type { ReadOptions } from './json-reader.js';
+
+/** The parts of a container record logging reads. */
+export interface LoggedContainer {
+  Id: string;
+  LogPath: string;
+  HostConfig: { LogConfig?: LogConfig };
+}
+
+/** How conmon records the container's output. */
+export type MonitorLog = { driver: 'k8s-file'; path: string; sizeMax?: number } | { driver: 'none' };
+
+const MONITOR_FILE = 'monitor.log';
+const POSITION_FILE = 'log-position.json';
+
+export class LogService {
+  private readonly recorders = new Map<string, JsonFileRecorder>();
+  private readonly signals = new Map<string, { version: number; waiters: (() => void)[] }>();
+
+  constructor(readonly defaults: LogConfig) {
+    validateLogConfig(defaults);
+  }
+
+  /** The log configuration a create request ends up with (daemon defaults applied, validated). */
+  configFor(requested: Partial<LogConfig> | undefined): LogConfig {
+    return resolveLogConfig(requested, this.defaults);
+  }
+
+  /** Docker's `LogPath`: `<dir>/<id>-json.log` for json-file, none for `none`. */
+  logPath(driver: string, dir: string, id: string): string {
+    if (driver === 'json-file') return path.join(dir, `${id}-json.log`);
+    if (driver === 'k8s-file') return path.join(dir, 'ctr.log');
+    return '';
+  }
+
+  private driverOf(c: LoggedContainer): string {
+    return c.HostConfig.LogConfig?.Type ?? 'k8s-file';
+  }
+
+  /** What conmon is told for this container. */
+  monitorLog(c: LoggedContainer): MonitorLog {
+    const driver = this.driverOf(c);
+    if (driver === 'json-file') return { driver: 'k8s-file', path: path.join(path.dirname(c.LogPath), MONITOR_FILE) };
+    if (driver === 'k8s-file') {
+      const max = c.HostConfig.LogConfig?.Config?.['max-size'];
+      return { driver: 'k8s-file', path: c.LogPath, sizeMax: max ? rotationOf({ 'max-size': max }).maxSize : undefined };
+    }
+    return { driver: 'none' };
+  }
+
+  private recorder(c: LoggedContainer): JsonFileRecorder {
+    let r = this.recorders.get(c.Id);
+    if (!r) {
+      const dir = path.dirname(c.LogPath);
+      r = new JsonFileRecorder(
+        { monitor: path.join(dir, MONITOR_FILE), json: c.LogPath, position: path.join(dir, POSITION_FILE) },
+        rotationOf(c.HostConfig.LogConfig?.Config ?? {}),
+        () => this.bump(c.Id),
+      );
+      r.open();
+      this.recorders.set(c.Id, r);
+    }
+    return r;
+  }
+
+  /** Before a (re)start: what the previous run left in conmon's file goes to the log first. */
+  async beforeStart(c: LoggedContainer): Promise<void> {
+    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+  }
+
+  /** The container runs (started, or found running after a berthd restart): follow its output. */
+  following(c: LoggedContainer): void {
+    if (this.driverOf(c) === 'json-file') this.recorder(c).follow();
+  }
+
+  /** Its run ended: the rest of its output into the log (before anyone is told it stopped). */
+  async exited(c: LoggedContainer): Promise<void> {
+    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+  }
+
+  /** The container is removed. */
+  forget(id: string): void {
+    this.recorders.get(id)?.close();
+    this.recorders.delete(id);
+    this.signals.delete(id);
+  }
+
+  /** berthd stops: recorders stop; conmon goes on writing, converted at the next start. */
+  shutdown(): void {
+    for (const r of this.recorders.values()) r.close();
+    this.recorders.clear();
+  }
+
+  private bump(id: string): void {
+    const s = this.signals.get(id);
+    if (!s) return;
+    s.version++;
+    const w = s.waiters;
+    s.waiters = [];
+    for (const fn of w) fn();
+  }
+
+  private followSource(id: string, recorder: JsonFileRecorder, stopped: Promise<void>): FollowSource {
+    let s = this.signals.get(id);
+    if (!s) {
+      s = { version: 0, waiters: [] };
+      this.signals.set(id, s);
+    }
+    const sig = s;
+    return {
+      version: () => sig.version,
+      changed: (v) => (sig.version !== v ? Promise.resolve() : new Promise((resolve) => sig.waiters.push(resolve))),
+      stopped,
+      generation: () => recorder.rotations,
+    };
+  }
+
+  /**
+   * Streams the container's log to `out`. `follow` (the container's current run) keeps the
+   * stream open for new output until the run ends.
+   */
+  async read(c: LoggedContainer, o: ReadOptions, out: LogOutput, abort: AbortSignal, follow?: { stopped: Promise<void> }): Promise<void> {
+    const driver = this.driverOf(c);
+    if (driver === 'none' || !c.LogPath) throw notImplemented('configured logging driver does not support reading');
+    if (driver === 'k8s-file') return readK8sLog(c.LogPath, o, out, follow?.stopped ?? Promise.resolve(), abort, Boolean(follow));
+    const recorder = this.recorder(c);
+    await recorder.sync();
+    await readJsonLog(c.LogPath, o, out, abort, follow ? this.followSource(c.Id, recorder, follow.stopped) : undefined);
+  }
+}
+
+/** `since`/`until` as the API sends them: unix seconds with an optional fraction (`1700000000.5`). */
+export function parseLogTime(name: string, v: string | null): LogTime | undefined {
+  if (v === null || v === '' || v === '0') return undefined;
+  const m = /^(-?\d+)(?:\.(\d{1,9}))?$/.exec(v);
+  if (!m) throw invalid(`invalid value for "${name}": "${v}"`);
+  return { s: Number(m[1]), ns: Number((m[2] ?? '').padEnd(9, '0')) };
+}
