@@ -5,6 +5,7 @@
 import type { Image } from '../images/index.js';
 import { invalid } from '../util/errors.js';
 import type { ContainerConfig, ContainerRecord, EndpointSettings, HostConfig } from '../model/container.js';
+import { mergeHealthcheck, validateHealthcheck } from './health.js';
 
 export interface CreateRequest extends Partial<ContainerConfig> {
   HostConfig?: HostConfig;
@@ -70,7 +71,7 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
     StdinOnce: Boolean(req.StdinOnce),
     Env: env,
     Cmd: cmd.length ? cmd : null,
-    Healthcheck: (req.Healthcheck as ContainerConfig['Healthcheck']) ?? (ic.Healthcheck as ContainerConfig['Healthcheck']),
+    Healthcheck: mergeHealthcheck(req.Healthcheck as ContainerConfig['Healthcheck'], ic.Healthcheck as ContainerConfig['Healthcheck']),
     Image: imageRef,
     Volumes: { ...(ic.Volumes ?? {}), ...(req.Volumes ?? {}) },
     WorkingDir: req.WorkingDir || ic.WorkingDir || '',
@@ -80,6 +81,9 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
     StopSignal: req.StopSignal || ic.StopSignal || undefined,
     StopTimeout: req.StopTimeout,
   };
+  const shell = arr(req.Shell, 'Shell') ?? ic.Shell;
+  if (shell?.length) config.Shell = shell;
+  validateHealthcheck(config.Healthcheck);
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw invalid(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === 'default') hostConfig.NetworkMode = 'bridge';
   if (!hostConfig.RestartPolicy) hostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };

@@ -18,6 +18,7 @@ import { BerthError, conflict, invalid, isKind, notFound, notModified } from '..
 import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
 import { processTable, sampleStats, type StatsBase } from './process-stats.js';
+import { HealthMonitors } from './health.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -71,6 +72,7 @@ export class ContainerService implements ContainerDirectory {
   readonly runtime: OciRuntime;
   readonly exec: ExecService;
   readonly archive: ContainerArchive;
+  private readonly health: HealthMonitors;
   private readonly store: ContainerStore;
   private shuttingDown = false;
 
@@ -79,6 +81,11 @@ export class ContainerService implements ContainerDirectory {
     this.store = new ContainerStore(path.join(s.config.dataRoot, 'containers'));
     this.exec = new ExecService(this, s.runtime, (id) => s.rootfs.mount(id));
     this.archive = new ContainerArchive(this, s.rootfs, s.volumes);
+    this.health = new HealthMonitors({
+      probe: (c, cmd, timeoutMs) => this.exec.probe(c, cmd, timeoutMs),
+      saveState: (c) => this.store.saveState(c),
+      publish: (c, action) => this.publish(c, action),
+    });
   }
 
   static async open(deps: ContainerDeps): Promise<ContainerService> {
@@ -106,6 +113,7 @@ export class ContainerService implements ContainerDirectory {
       if (rt && (rt.status === 'running' || rt.status === 'paused')) {
         running.push(c);
         this.watchExit(c);
+        this.health.start(c, false);
         log.info('re-adopted running container', { id: c.Id, pid: rt.pid });
       } else {
         const code = (await this.runtime.exitCode(c.Id)) ?? 255;
@@ -125,6 +133,7 @@ export class ContainerService implements ContainerDirectory {
   /** Daemon shutdown: containers keep running (live restore); only watchers are dropped. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.health.stopAll();
     for (const l of this.live.values()) {
       l.stopExitWatch?.();
       if (l.restartTimer) clearTimeout(l.restartTimer);
@@ -285,6 +294,7 @@ export class ContainerService implements ContainerDirectory {
       live.stopped = new Promise((resolve) => (live.markStopped = resolve));
       await this.store.saveState(c);
       this.watchExit(c);
+      this.health.start(c, true);
       this.publish(c, 'start');
     } catch (err) {
       await this.runtime.delete(c.Id, runtime).catch(() => {});
@@ -322,6 +332,7 @@ export class ContainerService implements ContainerDirectory {
     const t0 = performance.now();
     const lap = (what: string) => log.debug('exit phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     log.debug('container exited', { id: c.Id.slice(0, 12), code });
+    this.health.stop(c.Id);
     const runtime = this.runtimeOf(c);
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
     const [, , , oom] = await Promise.all([
@@ -548,6 +559,7 @@ export class ContainerService implements ContainerDirectory {
       // restart anyway (see restore), so its removal does not wait for the disk.
       if (!c.HostConfig.AutoRemove) await this.store.save(c).catch(() => {});
       live.stopExitWatch?.();
+      this.health.stop(c.Id);
       if (!live.released) {
         await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});
         await this.runtime.cleanup(c.Id).catch(() => {});

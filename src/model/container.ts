@@ -31,7 +31,8 @@ export interface ContainerConfig {
   StdinOnce: boolean;
   Env: string[];
   Cmd: string[] | null;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number; StartInterval?: number };
+  Shell?: string[];
   Image: string;
   Volumes?: Record<string, object> | null;
   WorkingDir: string;
@@ -110,7 +111,7 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
-  Health?: { Status: string; FailingStreak: number; Log: unknown[] };
+  Health?: { Status: string; FailingStreak: number; Log: { Start: string; End: string; ExitCode: number; Output: string }[] };
 }
 
 /** A mount as shown by inspect (`Mounts`), also what the volumes layer resolved for the runtime. */

@@ -354,6 +354,25 @@ export class ConmonRuntime implements OciRuntime {
     };
   }
 
+  /** An exec session's combined output as the monitor logged it (k8s-file lines), at most `max` bytes. */
+  async execOutput(execId: string, max: number): Promise<string> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(this.execDir(execId), 'log'), 'utf8');
+    } catch {
+      return '';
+    }
+    let out = '';
+    for (const line of text.split('\n')) {
+      // <time> <stream> <F|P> <text>: F ends a line, P is part of a longer one.
+      const m = /^\S+ (?:stdout|stderr) ([FP])(?: (.*))?$/.exec(line);
+      if (!m) continue;
+      out += (m[2] ?? '') + (m[1] === 'F' ? '\n' : '');
+      if (out.length >= max) break;
+    }
+    return out.slice(0, max);
+  }
+
   async resizeExec(execId: string, height: number, width: number): Promise<void> {
     const ctl = path.join(this.execDir(execId), 'ctl');
     if (existsSync(ctl)) await writeFifo(ctl, `1 ${height} ${width}\n`);

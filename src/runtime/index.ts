@@ -70,6 +70,8 @@ export interface OciRuntime {
   onExecExit(execId: string, cb: (code: number) => void): () => void;
   resizeExec(execId: string, height: number, width: number): Promise<void>;
   removeExec(execId: string): Promise<void>;
+  /** An exec session's combined output as the monitor logged it, at most `max` bytes. */
+  execOutput(execId: string, max: number): Promise<string>;
   /** Removes the monitor's files for a container. */
   cleanup(id: string): Promise<void>;
 }
