@@ -334,8 +334,10 @@ export class ContainerService implements ContainerDirectory {
     log.debug('container exited', { id: c.Id.slice(0, 12), code });
     this.health.stop(c.Id);
     const runtime = this.runtimeOf(c);
+    // Read before the runtime's delete removes the cgroup that counted the kills.
+    const oom = await this.oomKilled(c);
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
-    const [, , , oom] = await Promise.all([
+    await Promise.all([
       this.runtime
         .deleteStopped(c.Id, runtime)
         .catch(() => {})
@@ -350,7 +352,6 @@ export class ContainerService implements ContainerDirectory {
         .unmount(c)
         .catch((err) => log.warn('volume unmount failed', { id: c.Id, err }))
         .then(() => lap('volumes')),
-      this.oomKilled(c),
     ]);
     // An --rm container's removal follows at once and unmounts its rootfs off the wait path.
     const removing = c.HostConfig.AutoRemove && !this.shuttingDown;
@@ -581,6 +582,33 @@ export class ContainerService implements ContainerDirectory {
     });
   }
 
+  /**
+   * `docker update`: records the new limits and restart policy; on a running container the
+   * limits go to its cgroup at once through the runtime.
+   */
+  async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
+    const c = this.get(ref);
+    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
+    const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
+    const h = { ...c.HostConfig };
+    for (const [k, v] of changed) (h as Record<string, unknown>)[k] = v;
+    if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
+    if (h.Memory && h.MemorySwap && h.MemorySwap > 0 && h.MemorySwap < h.Memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+    const resources = changed.some(([k]) => k !== 'RestartPolicy');
+    if (resources && (c.State.Running || c.State.Status === 'restarting')) {
+      const cpu = h.NanoCpus ? { cpuPeriod: 100_000, cpuQuota: Math.round((h.NanoCpus * 100_000) / 1e9) } : { cpuPeriod: h.CpuPeriod, cpuQuota: h.CpuQuota };
+      await this.runtime
+        .update(c.Id, this.runtimeOf(c), { memory: h.Memory, memorySwap: h.MemorySwap, cpuShares: h.CpuShares, pidsLimit: h.PidsLimit ?? undefined, ...cpu })
+        .catch((err) => {
+          throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
+        });
+    }
+    c.HostConfig = h;
+    await this.store.save(c);
+    this.publish(c, 'update');
+    return { Warnings: [] };
+  }
+
   async rename(ref: string, newName: string): Promise<void> {
     const c = this.get(ref);
     if (!newName) throw invalid('Neither old nor new names may be empty');
@@ -595,21 +623,6 @@ export class ContainerService implements ContainerDirectory {
     c.Name = name;
     await this.store.save(c);
     this.publish(c, 'rename', { oldName: old });
-  }
-
-  /** `docker update`: resource limits and the restart policy. */
-  async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
-    const c = this.get(ref);
-    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
-    const changed = Object.entries(body).filter(
-      ([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name),
-    );
-    if (c.State.Running && changed.some(([k]) => k !== 'RestartPolicy')) {
-      throw invalid('Cannot update resources of a running container yet: stop it first');
-    }
-    for (const [k, v] of changed) (c.HostConfig as Record<string, unknown>)[k] = v;
-    await this.store.save(c);
-    return { Warnings: [] };
   }
 
   // ---- networks ------------------------------------------------------------------------------

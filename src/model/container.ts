@@ -77,6 +77,7 @@ export interface HostConfig {
   ConsoleSize?: [number, number];
   ShmSize?: number;
   Links?: string[] | null;
+  Sysctls?: Record<string, string> | null;
   [key: string]: unknown;
 }
 

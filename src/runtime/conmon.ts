@@ -23,7 +23,7 @@ import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
 import { discardDir, sweepDiscarded } from '../util/fsx.js';
 import { SEALED_ENV, sealedBinary } from './sealed-binary.js';
-import { type CreateOptions, type ExecHandle, type ExecOptions, type OciRuntime, RuntimeStartError, type RuntimeState } from './index.js';
+import { type CreateOptions, type ExecHandle, type ExecOptions, type OciRuntime, type ResourceUpdate, RuntimeStartError, type RuntimeState } from './index.js';
 
 export const rid = (id: string) => id.slice(0, 16);
 
@@ -175,6 +175,24 @@ export class ConmonRuntime implements OciRuntime {
     if (r.code !== 0 && !/not running|does not exist|container .* is not running|process already finished/i.test(r.stderr)) {
       throw systemError(`cannot kill container: ${cleanRuntimeMessage(r.stderr)}`);
     }
+  }
+
+  async update(id: string, runtime: string, r: ResourceUpdate): Promise<void> {
+    const flags: string[] = [];
+    const add = (flag: string, v: number | undefined) => {
+      if (v !== undefined && v !== 0) flags.push(`--${flag}=${v}`);
+    };
+    // On cgroup v1 the memory+swap limit must never be below the memory limit, at any instant:
+    // raise the larger one first.
+    add('memory-swap', r.memorySwap);
+    add('memory', r.memory);
+    add('cpu-share', r.cpuShares);
+    add('cpu-period', r.cpuPeriod);
+    add('cpu-quota', r.cpuQuota);
+    add('pids-limit', r.pidsLimit);
+    if (!flags.length) return;
+    const res = await this.runtimeCmd(runtime, ['update', ...flags, rid(id)], true);
+    if (res.code !== 0) throw systemError(cleanRuntimeMessage(res.stderr));
   }
 
   async pause(id: string, runtime: string): Promise<void> {

@@ -223,8 +223,9 @@ async function logs(ctx: Ctx): Promise<void> {
   const stderr = qBool(q, 'stderr');
   if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
   const tailRaw = q.get('tail');
-  const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? undefined : Number(tailRaw);
-  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw invalid(`invalid value for "tail": "${tailRaw}"`);
+  // As Docker: anything but a whole number ≥ 0 ("all", "-1", "") means every line.
+  const tailNum = tailRaw === null ? Number.NaN : Number(tailRaw);
+  const tail = tailRaw !== '' && Number.isInteger(tailNum) && tailNum >= 0 ? tailNum : undefined;
   const num = (k: string) => {
     const v = q.get(k);
     if (!v || v === '0') return undefined;
