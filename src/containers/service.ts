@@ -200,6 +200,7 @@ export class ContainerService implements ContainerDirectory {
     const dir = this.store.dir(id);
     const record = buildRecord(id, name, req, image, req.Image, { dir });
     await this.s.networks.validate(record);
+    record.NetworkSettings.Networks = this.s.networks.plannedNetworks(record);
     // Reserve the name at once: a concurrent create with the same name must see it.
     this.byId.set(id, record);
     try {
@@ -649,6 +650,8 @@ export class ContainerService implements ContainerDirectory {
     c.NetworkingConfig = { ...c.NetworkingConfig, EndpointsConfig: change.EndpointsConfig };
     c.HostConfig.NetworkMode = change.NetworkMode;
     c.NetworkSettings = change.NetworkSettings;
+    if (change.PrimaryNetworkLeft) c.PrimaryNetworkLeft = true;
+    else delete c.PrimaryNetworkLeft;
     await this.store.save(c);
   }
 

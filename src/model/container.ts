@@ -161,4 +161,9 @@ export interface ContainerRecord {
   };
   /** Not in Docker's API: set when the user stopped it, so unless-stopped/always know not to restart. */
   ManuallyStopped?: boolean;
+  /**
+   * Not in Docker's API: set by `network disconnect` from the network `NetworkMode` names. Docker
+   * keeps the mode and the container leaves that network (Compose disconnects and reconnects it).
+   */
+  PrimaryNetworkLeft?: boolean;
 }

@@ -73,6 +73,14 @@ export class Sandboxes {
     const eps = record.NetworkingConfig?.EndpointsConfig ?? {};
     const out: { net: NetworkRecord; cfg: EndpointSettings }[] = [];
     const primary = store.get(primaryRef);
+    // Left by `network disconnect`: only the networks connected since (none: loopback only).
+    if (record.PrimaryNetworkLeft) {
+      for (const [key, cfg] of Object.entries(eps)) {
+        const net = key === 'default' ? store.get('bridge') : store.get(key);
+        if (!out.some((o) => o.net.Id === net.Id)) out.push({ net, cfg: cfg ?? {} });
+      }
+      return out;
+    }
     const cfgFor = (net: NetworkRecord, key?: string) =>
       (key !== undefined ? eps[key] : undefined) ??
       eps[net.Name] ??
@@ -111,6 +119,7 @@ export class Sandboxes {
       };
     }
     const wanted = this.wanted(record);
+    if (wanted.length === 0) wanted.push({ net: store.get('none'), cfg: {} });
     const primary = wanted[0].net;
     if (primary.Driver === 'host' || primary.Driver === 'null') {
       return {
@@ -118,7 +127,7 @@ export class Sandboxes {
         hosts: etc.extraHosts(record),
         addresses: [],
         resolvConf: await etc.resolvConf(record, primary, false),
-        settings: { ...base, Networks: { [primary.Name]: endpointView(primary, undefined, wanted[0].cfg) } },
+        settings: { ...base, Networks: record.PrimaryNetworkLeft && primary.Driver === 'null' ? {} : { [primary.Name]: endpointView(primary, undefined, wanted[0].cfg) } },
       };
     }
 

@@ -99,10 +99,11 @@ def networks():
         aliases = db.attrs["NetworkSettings"]["Networks"]["clients-py-net"]["Aliases"] or []
         assert "database" in aliases, aliases
         ip = db.attrs["NetworkSettings"]["Networks"]["clients-py-net"]["IPAddress"]
-        out = client.containers.run("busybox", ["nslookup", "database"], network="clients-py-net", remove=True)
-        assert ip.encode() in out, out
+        web = client.containers.run("busybox", ["sleep", "300"], detach=True, labels=LABEL, network="clients-py-net")
+        r = web.exec_run(["nslookup", "database"])
+        assert r.exit_code == 0 and ip.encode() in r.output, r
         net.reload()
-        assert [c.id for c in net.containers] == [db.id], net.containers
+        assert sorted(c.id for c in net.containers) == sorted([db.id, web.id]), net.containers
         assert client.networks.list(names=["clients-py-net"])[0].id == net.id
     finally:
         for c in (db, web):

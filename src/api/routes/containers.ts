@@ -15,7 +15,7 @@ import { frame, STDERR, STDOUT } from '../../util/stdcopy.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
-  const { ImageName, ManuallyStopped: _m, NetworkingConfig: _n, ...rest } = c;
+  const { ImageName, ManuallyStopped: _m, NetworkingConfig: _n, PrimaryNetworkLeft: _p, ...rest } = c;
   return {
     ...rest,
     Config: { ...c.Config, Image: ImageName },
