@@ -47,14 +47,15 @@ export function mergeHealthcheck(own: Healthcheck | undefined | null, image: Hea
 export function validateHealthcheck(h: Healthcheck | undefined): void {
   if (!h) return;
   const min = 1_000_000; // 1ms in ns
-  const check = (v: number | undefined, what: string) => {
-    if (v !== undefined && v !== 0 && (typeof v !== 'number' || v < min)) throw invalid(`${what} in Healthcheck cannot be less than 1ms`);
+  // null (as docker-py sends an unset field) counts as 0: Docker's default.
+  const check = (v: number | undefined | null, what: string) => {
+    if (v !== undefined && v !== null && v !== 0 && (typeof v !== 'number' || v < min)) throw invalid(`${what} in Healthcheck cannot be less than 1ms`);
   };
   check(h.Interval, 'Interval');
   check(h.Timeout, 'Timeout');
   check(h.StartPeriod, 'StartPeriod');
   check(h.StartInterval, 'StartInterval');
-  if (h.Retries !== undefined && h.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
+  if (typeof h.Retries === 'number' && h.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
 }
 
 /** The probe's argv, or undefined when the container has no (or a disabled) healthcheck. */
