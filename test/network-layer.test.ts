@@ -152,7 +152,8 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
   assert.ok(attachMs < 1000, `attach took ${attachMs} ms`);
 
   const gw = (await svc.inspect('neta')).IPAM.Config[0].Gateway!;
-  assert.equal(appA.resolvConf.split('\n')[0], `nameserver ${gw}`);
+  // Docker's resolver address, redirected in the namespace to the network's embedded DNS.
+  assert.equal(appA.resolvConf.split('\n')[0], 'nameserver 127.0.0.11');
   const dbIp = dbA.addresses[0];
   assert.equal(dbA.settings.Networks.neta.IPAddress, dbIp);
   assert.deepEqual(dbA.settings.Networks.neta.DNSNames, ['db', 'database', db.Id.slice(0, 12)]);
@@ -160,6 +161,8 @@ test('user networks: DNS by name, alias and short ID; isolation; connect/disconn
 
   await httpd(nsName(dbA.netnsPath));
   const appNs = nsName(appA.netnsPath);
+  const viaResolver = await inNs(appNs, ['nslookup', 'db', '127.0.0.11']);
+  assert.match(viaResolver.stdout, new RegExp(`Address: ${dbIp.replace(/\./g, '\\.')}`), viaResolver.stdout + viaResolver.stderr);
   for (const name of ['db', 'database', db.Id.slice(0, 12), 'db.neta']) {
     const r = await inNs(appNs, ['nslookup', name, gw]);
     assert.match(

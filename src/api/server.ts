@@ -17,7 +17,7 @@ import { Router } from './router.js';
 import { registerRoutes } from './routes/index.js';
 import { API_VERSION, compareApiVersions, ENGINE_VERSION, MIN_API_VERSION } from './version.js';
 
-const SERVER_HEADER = `Docker/${ENGINE_VERSION} (linux)`;
+const SERVER_HEADER = `Berth/${ENGINE_VERSION} (linux)`;
 
 export function commonHeaders(): Record<string, string> {
   return { Server: SERVER_HEADER, 'Api-Version': API_VERSION, Ostype: 'linux', 'Docker-Experimental': 'false' };

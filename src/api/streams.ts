@@ -12,6 +12,15 @@ export function startJsonMessages(res: ServerResponse): JsonMessageStream {
 }
 
 /**
+ * A JSON-message stream that answers 200 only with its first message: an error before it can
+ * still get its own HTTP status, as Docker answers a pull that fails before any progress
+ * (Testcontainers and dockerode rely on it). `started` tells which case it is.
+ */
+export function lazyJsonMessages(res: ServerResponse): JsonMessageStream {
+  return new JsonMessageStream(res, () => res.writeHead(200, { 'Content-Type': 'application/json' }));
+}
+
+/**
  * Takes over the connection for attach/exec: `101 UPGRADED` when the client asked for an upgrade
  * (docker CLI ≥ 1.x requires it), otherwise `200 OK` and a raw stream on the same socket.
  * Returns the socket plus bytes that already arrived after the headers.
@@ -30,7 +39,7 @@ export function hijack(ctx: Ctx, multiplexed: boolean): { socket: Duplex; head: 
     );
     return { socket, head };
   }
-  // No upgrade asked for: answer 200 and stream raw on the same connection, as moby does.
+  // No upgrade asked for: answer 200 and stream on the same connection, as moby does.
   const res = ctx.res!;
   const socket = ctx.req.socket;
   res.detachSocket(socket);
@@ -39,6 +48,7 @@ export function hijack(ctx: Ctx, multiplexed: boolean): { socket: Duplex; head: 
   (socket as unknown as { parser: unknown }).parser = null;
   for (const ev of ['data', 'end', 'error', 'close', 'drain', 'timeout']) socket.removeAllListeners(ev);
   socket.setTimeout(0);
-  socket.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
+  // Docker names this answer raw-stream whatever the framing (only the 101 says multiplexed).
+  socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n');
   return { socket, head: Buffer.alloc(0) };
 }

@@ -1,7 +1,10 @@
 /** The API versions berthd speaks and the one comparison every version check uses. */
+import { readFileSync } from 'node:fs';
+
 export const API_VERSION = '1.50';
 export const MIN_API_VERSION = '1.24';
-export const ENGINE_VERSION = '28.2.2';
+/** Berth's own version (package.json, one level above src/ and dist/), as Podman reports its own: not Docker's. */
+export const ENGINE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
 /** Compares API versions like `1.41`: negative, zero or positive as `a` is older, equal or newer. */
 export function compareApiVersions(a: string, b: string): number {

@@ -5,6 +5,7 @@
 import type { Image } from '../images/index.js';
 import { invalid } from '../util/errors.js';
 import type { ContainerConfig, ContainerRecord, EndpointSettings, HostConfig } from '../model/container.js';
+import { mergeHealthcheck, validateHealthcheck } from './health.js';
 
 export interface CreateRequest extends Partial<ContainerConfig> {
   HostConfig?: HostConfig;
@@ -38,8 +39,22 @@ export function validateHostConfig(h: HostConfig): void {
   if (rp && (rp.MaximumRetryCount ?? 0) < 0) throw invalid('invalid restart policy: maximum retry count must be a positive integer');
   if (h.AutoRemove && rp?.Name && rp.Name !== 'no') throw invalid(`conflicting options: cannot specify both --restart and --rm`);
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
+  validateSysctls(h);
   if (h.NanoCpus && h.NanoCpus < 0) throw invalid('Range of CPUs is from 0.01 to the number of CPUs available');
   if (h.CpuQuota && h.NanoCpus) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+}
+
+/** Only sysctls of a namespace the container has its own of can be set (the host's are not ours). */
+const NAMESPACED_SYSCTLS = /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\..+|net\..+)$/;
+
+function validateSysctls(h: HostConfig): void {
+  const sysctls = h.Sysctls ?? {};
+  if (typeof sysctls !== 'object' || Array.isArray(sysctls)) throw invalid('invalid Sysctls: expected an object');
+  const hostNet = h.NetworkMode === 'host' || (h.NetworkMode ?? '').startsWith('container:');
+  for (const k of Object.keys(sysctls)) {
+    if (!NAMESPACED_SYSCTLS.test(k)) throw invalid(`sysctl '${k}' is not allowed: it is not in a separate kernel namespace`);
+    if (hostNet && k.startsWith('net.')) throw invalid(`sysctl '${k}' is not allowed in host network namespace`);
+  }
 }
 
 export function buildRecord(id: string, name: string, req: CreateRequest, image: Image, imageRef: string, paths: { dir: string }): ContainerRecord {
@@ -70,7 +85,7 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
     StdinOnce: Boolean(req.StdinOnce),
     Env: env,
     Cmd: cmd.length ? cmd : null,
-    Healthcheck: (req.Healthcheck as ContainerConfig['Healthcheck']) ?? (ic.Healthcheck as ContainerConfig['Healthcheck']),
+    Healthcheck: mergeHealthcheck(req.Healthcheck as ContainerConfig['Healthcheck'], ic.Healthcheck as ContainerConfig['Healthcheck']),
     Image: imageRef,
     Volumes: { ...(ic.Volumes ?? {}), ...(req.Volumes ?? {}) },
     WorkingDir: req.WorkingDir || ic.WorkingDir || '',
@@ -80,6 +95,9 @@ export function buildRecord(id: string, name: string, req: CreateRequest, image:
     StopSignal: req.StopSignal || ic.StopSignal || undefined,
     StopTimeout: req.StopTimeout,
   };
+  const shell = arr(req.Shell, 'Shell') ?? ic.Shell;
+  if (shell?.length) config.Shell = shell;
+  validateHealthcheck(config.Healthcheck);
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) throw invalid(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
   if (!hostConfig.NetworkMode || hostConfig.NetworkMode === 'default') hostConfig.NetworkMode = 'bridge';
   if (!hostConfig.RestartPolicy) hostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };

@@ -11,6 +11,7 @@ import type { ContainerRecord } from '../model/container.js';
 import { resolveUser } from './user.js';
 import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
 import type { ContainerDirectory } from '../model/container-directory.js';
+import { goDuration, MAX_PROBE_OUTPUT } from './health.js';
 
 export interface ExecConfig {
   AttachStdin?: boolean;
@@ -138,6 +139,45 @@ export class ExecService {
         return;
       }
       throw err instanceof RuntimeStartError ? new Error(e) : err;
+    }
+  }
+
+  /**
+   * Runs a healthcheck probe: an exec without a client whose output is read back from the
+   * monitor's log of the session. Past `timeoutMs` the probe is killed and reported as Docker
+   * reports it (exit code -1).
+   */
+  async probe(c: ContainerRecord, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const id = newId();
+    const runtime = this.runtime;
+    const rootfs = await this.rootfsOf(c.Id);
+    const proc = this.processSpec(c, { Cmd: cmd }, rootfs, false);
+    let stopWatch: (() => void) | undefined;
+    try {
+      const handle = await runtime.exec({ containerId: c.Id, execId: id, runtime: c.HostConfig.Runtime || 'crun', process: proc, tty: false, openStdin: false });
+      const exited = new Promise<number>((resolve) => {
+        stopWatch = runtime.onExecExit(id, resolve);
+      });
+      const pid = await handle.start();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      });
+      const outcome = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+        return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
+      }
+      return { exitCode: outcome, output: await runtime.execOutput(id, MAX_PROBE_OUTPUT) };
+    } catch (err) {
+      if (err instanceof RuntimeStartError) throw new Error(startError(err.message).message.replace('failed to create task for container: OCI runtime create failed', 'OCI runtime exec failed: exec failed'));
+      throw err;
+    } finally {
+      stopWatch?.();
+      await runtime.removeExec(id).catch(() => {});
     }
   }
 

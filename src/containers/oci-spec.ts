@@ -20,6 +20,7 @@ import {
   withResources,
   withRlimits,
   withSeccomp,
+  withSysctls,
   withTerminal,
   withUser,
 } from '../runtime/spec/opts.js';
@@ -165,6 +166,7 @@ export function containerSpec(c: ContainerRecord, inp: SpecInputs): OciSpec {
       pidsLimit: h.PidsLimit,
     }),
     withCgroupsPath(`/${inp.config.cgroupParent}/${c.Id}`),
+    withSysctls(h.Sysctls ?? {}),
     withRlimits(
       (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard })),
       hostHardLimit,

@@ -19,6 +19,7 @@ import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
 import { processTable, sampleStats, type StatsBase } from './process-stats.js';
 import { LogService } from './logging/index.js';
+import { HealthMonitors } from './health.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -73,6 +74,7 @@ export class ContainerService implements ContainerDirectory {
   readonly exec: ExecService;
   readonly archive: ContainerArchive;
   readonly logs: LogService;
+  private readonly health: HealthMonitors;
   private readonly store: ContainerStore;
   private shuttingDown = false;
 
@@ -82,6 +84,11 @@ export class ContainerService implements ContainerDirectory {
     this.exec = new ExecService(this, s.runtime, (id) => s.rootfs.mount(id));
     this.archive = new ContainerArchive(this, s.rootfs, s.volumes);
     this.logs = new LogService({ Type: s.config.logDriver, Config: s.config.logOpts });
+    this.health = new HealthMonitors({
+      probe: (c, cmd, timeoutMs) => this.exec.probe(c, cmd, timeoutMs),
+      saveState: (c) => this.store.saveState(c),
+      publish: (c, action) => this.publish(c, action),
+    });
   }
 
   static async open(deps: ContainerDeps): Promise<ContainerService> {
@@ -132,6 +139,7 @@ export class ContainerService implements ContainerDirectory {
         running.push(c);
         this.logs.following(c);
         this.watchExit(c);
+        this.health.start(c, false);
         log.info('re-adopted running container', { id: c.Id, pid: rt.pid });
       } else {
         const code = (await this.runtime.exitCode(c.Id)) ?? 255;
@@ -165,6 +173,7 @@ export class ContainerService implements ContainerDirectory {
   /** Daemon shutdown: containers keep running (live restore); only watchers are dropped. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.health.stopAll();
     for (const l of this.live.values()) {
       l.stopExitWatch?.();
       if (l.restartTimer) clearTimeout(l.restartTimer);
@@ -234,6 +243,7 @@ export class ContainerService implements ContainerDirectory {
     record.HostConfig.LogConfig = this.logs.configFor(req.HostConfig?.LogConfig);
     record.LogPath = this.logs.logPath(record.HostConfig.LogConfig.Type, dir, id);
     await this.s.networks.validate(record);
+    record.NetworkSettings.Networks = this.s.networks.plannedNetworks(record);
     // Reserve the name at once: a concurrent create with the same name must see it.
     this.byId.set(id, record);
     try {
@@ -331,6 +341,7 @@ export class ContainerService implements ContainerDirectory {
       live.stopped = new Promise((resolve) => (live.markStopped = resolve));
       await this.store.saveState(c);
       this.watchExit(c);
+      this.health.start(c, true);
       this.publish(c, 'start');
     } catch (err) {
       await this.runtime.delete(c.Id, runtime).catch(() => {});
@@ -369,9 +380,12 @@ export class ContainerService implements ContainerDirectory {
     const t0 = performance.now();
     const lap = (what: string) => log.debug('exit phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     log.debug('container exited', { id: c.Id.slice(0, 12), code });
+    this.health.stop(c.Id);
     const runtime = this.runtimeOf(c);
+    // Read before the runtime's delete removes the cgroup that counted the kills.
+    const oom = await this.oomKilled(c);
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
-    const [, , , oom] = await Promise.all([
+    await Promise.all([
       this.runtime
         .deleteStopped(c.Id, runtime)
         .catch(() => {})
@@ -384,7 +398,6 @@ export class ContainerService implements ContainerDirectory {
         .unmount(c)
         .catch((err) => log.warn('volume unmount failed', { id: c.Id, err }))
         .then(() => lap('volumes')),
-      this.oomKilled(c),
       // Its last output reaches the log before anyone hears that it stopped.
       this.logs.exited(c).catch((err) => log.warn('cannot record the last output', { id: c.Id, err })),
     ]);
@@ -601,6 +614,7 @@ export class ContainerService implements ContainerDirectory {
       // restart anyway (see restore), so its removal does not wait for the disk.
       if (!c.HostConfig.AutoRemove) await this.store.save(c).catch(() => {});
       live.stopExitWatch?.();
+      this.health.stop(c.Id);
       if (!live.released) {
         await this.runtime.delete(c.Id, this.runtimeOf(c)).catch(() => {});
         await this.runtime.cleanup(c.Id).catch(() => {});
@@ -623,6 +637,33 @@ export class ContainerService implements ContainerDirectory {
     });
   }
 
+  /**
+   * `docker update`: records the new limits and restart policy; on a running container the
+   * limits go to its cgroup at once through the runtime.
+   */
+  async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
+    const c = this.get(ref);
+    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
+    const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
+    const h = { ...c.HostConfig };
+    for (const [k, v] of changed) (h as Record<string, unknown>)[k] = v;
+    if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
+    if (h.Memory && h.MemorySwap && h.MemorySwap > 0 && h.MemorySwap < h.Memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+    const resources = changed.some(([k]) => k !== 'RestartPolicy');
+    if (resources && (c.State.Running || c.State.Status === 'restarting')) {
+      const cpu = h.NanoCpus ? { cpuPeriod: 100_000, cpuQuota: Math.round((h.NanoCpus * 100_000) / 1e9) } : { cpuPeriod: h.CpuPeriod, cpuQuota: h.CpuQuota };
+      await this.runtime
+        .update(c.Id, this.runtimeOf(c), { memory: h.Memory, memorySwap: h.MemorySwap, cpuShares: h.CpuShares, pidsLimit: h.PidsLimit ?? undefined, ...cpu })
+        .catch((err) => {
+          throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
+        });
+    }
+    c.HostConfig = h;
+    await this.store.save(c);
+    this.publish(c, 'update');
+    return { Warnings: [] };
+  }
+
   async rename(ref: string, newName: string): Promise<void> {
     const c = this.get(ref);
     if (!newName) throw invalid('Neither old nor new names may be empty');
@@ -637,21 +678,6 @@ export class ContainerService implements ContainerDirectory {
     c.Name = name;
     await this.store.save(c);
     this.publish(c, 'rename', { oldName: old });
-  }
-
-  /** `docker update`: resource limits and the restart policy. */
-  async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
-    const c = this.get(ref);
-    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
-    const changed = Object.entries(body).filter(
-      ([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name),
-    );
-    if (c.State.Running && changed.some(([k]) => k !== 'RestartPolicy')) {
-      throw invalid('Cannot update resources of a running container yet: stop it first');
-    }
-    for (const [k, v] of changed) (c.HostConfig as Record<string, unknown>)[k] = v;
-    await this.store.save(c);
-    return { Warnings: [] };
   }
 
   // ---- networks ------------------------------------------------------------------------------
@@ -678,6 +704,8 @@ export class ContainerService implements ContainerDirectory {
     c.NetworkingConfig = { ...c.NetworkingConfig, EndpointsConfig: change.EndpointsConfig };
     c.HostConfig.NetworkMode = change.NetworkMode;
     c.NetworkSettings = change.NetworkSettings;
+    if (change.PrimaryNetworkLeft) c.PrimaryNetworkLeft = true;
+    else delete c.PrimaryNetworkLeft;
     await this.store.save(c);
   }
 

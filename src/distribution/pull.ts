@@ -74,9 +74,11 @@ export async function pull(
   const { host, repo, reference } = remoteOf(ref);
   const name = ref.repo;
   const byDigest = reference.includes(':');
-  out.status(`Pulling from ${repo}`, byDigest ? reference : reference);
   const client = new RepositoryClient(host, repo, creds, 'pull');
+  // As Docker: nothing is said before the manifest is found, so a failure up to here is
+  // answered with an HTTP error status instead of inside a 200 stream.
   const top = await fetchManifest(client, reference, name);
+  out.status(`Pulling from ${repo}`, reference);
   let manifest = top;
   if (
     INDEX_TYPES.includes(top.type) ||

@@ -449,9 +449,21 @@ export class ImageStore implements ImageService {
           }
         }
         this.refs.delete(key);
-        await this.saveRefs();
         items.push({ Untagged: key });
         this.o.events.publish('image', 'untag', id, { name: key });
+        // The repository's last tag gone: its digest references go with it (as Docker).
+        if (!key.includes('@')) {
+          const repo = parseReference(key).repo;
+          const rest = this.refsOf(id);
+          if (!rest.some((k) => !k.includes('@') && parseReference(k).repo === repo)) {
+            for (const k of rest.filter((r) => r.includes('@') && parseReference(r).repo === repo)) {
+              this.refs.delete(k);
+              items.push({ Untagged: k });
+              this.o.events.publish('image', 'untag', id, { name: k });
+            }
+          }
+        }
+        await this.saveRefs();
         if (this.refsOf(id).length > 0) return items;
         await this.deleteHelper(id, items, force, prune, true);
       } else {

@@ -31,7 +31,8 @@ export interface ContainerConfig {
   StdinOnce: boolean;
   Env: string[];
   Cmd: string[] | null;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number; StartInterval?: number };
+  Shell?: string[];
   Image: string;
   Volumes?: Record<string, object> | null;
   WorkingDir: string;
@@ -76,6 +77,7 @@ export interface HostConfig {
   ConsoleSize?: [number, number];
   ShmSize?: number;
   Links?: string[] | null;
+  Sysctls?: Record<string, string> | null;
   [key: string]: unknown;
 }
 
@@ -110,7 +112,7 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
-  Health?: { Status: string; FailingStreak: number; Log: unknown[] };
+  Health?: { Status: string; FailingStreak: number; Log: { Start: string; End: string; ExitCode: number; Output: string }[] };
 }
 
 /** A mount as shown by inspect (`Mounts`), also what the volumes layer resolved for the runtime. */
@@ -161,4 +163,9 @@ export interface ContainerRecord {
   ManuallyStopped?: boolean;
   /** Not in Docker's API: a removal under way (Status `removing`) also removes anonymous volumes. */
   RemoveVolumes?: boolean;
+  /**
+   * Not in Docker's API: set by `network disconnect` from the network `NetworkMode` names. Docker
+   * keeps the mode and the container leaves that network (Compose disconnects and reconnects it).
+   */
+  PrimaryNetworkLeft?: boolean;
 }

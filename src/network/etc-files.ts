@@ -10,7 +10,7 @@ import type { ContainerRecord } from '../model/container.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import { replaceFile } from '../util/fsx.js';
 import { shortId } from '../util/ids.js';
-import { hostResolvConf } from './host.js';
+import { hostResolvConf, RESOLVER_ADDRESS } from './host.js';
 import { numToIp } from './ipam.js';
 import type { EmbeddedDns } from './resolver.js';
 import type { NetworkStore } from './store.js';
@@ -127,7 +127,8 @@ export class EtcFiles {
     const embedded = primary && routed && this.dns.serves(primary.Id);
     let servers: string[];
     if (embedded && !primary.predefined) {
-      servers = [numToIp(this.store.planOf(primary).gateway)];
+      // Docker's resolver address, redirected to this network's embedded DNS in the namespace.
+      servers = [RESOLVER_ADDRESS];
     } else if (hc.Dns?.length) {
       servers = hc.Dns;
     } else if (this.config.dns.length) {

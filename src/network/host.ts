@@ -179,6 +179,40 @@ export function netnsPath(name: string): string {
   return `/run/netns/${name}`;
 }
 
+/** The address containers on user networks are given as their resolver (Docker's). */
+export const RESOLVER_ADDRESS = '127.0.0.11';
+
+/**
+ * Makes Docker's resolver address work inside a namespace: 127.0.0.11:53 (UDP and TCP) is
+ * redirected to the embedded DNS on the network's gateway. Queries leave with the container's own
+ * address (masquerade: the resolver answers per asking container) and the replies come back to a
+ * loopback address through eth0, which needs route_localnet in that namespace. One process:
+ * nsenter joins the network namespace only.
+ */
+export async function redirectResolver(netns: string, gateway: string): Promise<void> {
+  const rules = [
+    'table ip berth_resolver {',
+    '  chain out {',
+    '    type nat hook output priority -100; policy accept;',
+    `    ip daddr ${RESOLVER_ADDRESS} udp dport 53 dnat to ${gateway}:53`,
+    `    ip daddr ${RESOLVER_ADDRESS} tcp dport 53 dnat to ${gateway}:53`,
+    '  }',
+    '  chain post {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    `    ip saddr 127.0.0.0/8 ip daddr ${gateway} masquerade`,
+    '  }',
+    '}',
+  ].join('\n');
+  const file = path.join(scratch || tmpdir(), `resolver-${randomBytes(6).toString('hex')}.nft`);
+  await fs.writeFile(file, `${rules}\n`);
+  try {
+    const errors = await shExec(`nsenter --net=${netnsPath(netns)} sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && nft -f ${file}' 2>&1`);
+    if (errors.length) throw systemError(`cannot redirect the container's resolver address: ${errors.join('; ')}`);
+  } finally {
+    await fs.rm(file, { force: true });
+  }
+}
+
 export async function setSysctl(key: string, value: string): Promise<void> {
   const file = `/proc/sys/${key.replace(/\./g, '/')}`;
   const cur = (await fs.readFile(file, 'utf8').catch(() => '')).trim();

@@ -52,6 +52,8 @@ export type NetworkView = Omit<NetworkRecord, 'ifname' | 'mtu' | 'predefined'> &
 export interface NetworkService {
   /** Checks a create request's NetworkMode/EndpointsConfig before the container is recorded (unknown network → 404). */
   validate(record: ContainerRecord): Promise<void>;
+  /** The networks a created container will join, as inspect lists them before it runs (no addresses yet). */
+  plannedNetworks(record: ContainerRecord): Record<string, EndpointSettings>;
   /** Sets up networking for a container about to start; reversed by `detach`. */
   attach(record: ContainerRecord): Promise<NetworkAttachment>;
   /** Releases everything `attach` made (addresses, links, rules, netns). Idempotent. */
@@ -81,4 +83,5 @@ export interface NetworkChange {
   EndpointsConfig: Record<string, EndpointSettings>;
   NetworkMode: string | undefined;
   NetworkSettings: ContainerRecord['NetworkSettings'];
+  PrimaryNetworkLeft: boolean | undefined;
 }

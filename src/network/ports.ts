@@ -29,7 +29,8 @@ function parsePortKey(key: string): { port: number; proto: 'tcp' | 'udp' } | und
 }
 
 function parseHostPort(hp: string | undefined): [number, number] {
-  if (!hp) return [0, 0];
+  // Empty or "0": any free port (Docker; Testcontainers asks for "0").
+  if (!hp || hp === '0') return [0, 0];
   const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
   if (!m) throw invalid(`invalid hostPort: ${hp}`);
   const lo = Number(m[1]);

@@ -14,7 +14,7 @@ import { newId, shortId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type { NetworkDriver } from './drivers.js';
 import type { EtcFiles } from './etc-files.js';
-import { hostResolvConf, ipBatch, listLinks, netnsPath } from './host.js';
+import { hostResolvConf, ipBatch, listLinks, netnsPath, redirectResolver } from './host.js';
 import type { NetworkAttachment } from './index.js';
 import { allocateAddress, checkFixedAddress, ipToNum, macFor, numToIp } from './ipam.js';
 import type { HostNames } from './names.js';
@@ -30,6 +30,8 @@ interface Spare {
   hostIf: string;
   ip: string;
   mac: string;
+  /** 127.0.0.11 already redirected to the network's resolver in this namespace. */
+  resolver?: boolean;
 }
 
 export interface SandboxDeps {
@@ -73,6 +75,14 @@ export class Sandboxes {
     const eps = record.NetworkingConfig?.EndpointsConfig ?? {};
     const out: { net: NetworkRecord; cfg: EndpointSettings }[] = [];
     const primary = store.get(primaryRef);
+    // Left by `network disconnect`: only the networks connected since (none: loopback only).
+    if (record.PrimaryNetworkLeft) {
+      for (const [key, cfg] of Object.entries(eps)) {
+        const net = key === 'default' ? store.get('bridge') : store.get(key);
+        if (!out.some((o) => o.net.Id === net.Id)) out.push({ net, cfg: cfg ?? {} });
+      }
+      return out;
+    }
     const cfgFor = (net: NetworkRecord, key?: string) =>
       (key !== undefined ? eps[key] : undefined) ??
       eps[net.Name] ??
@@ -111,6 +121,7 @@ export class Sandboxes {
       };
     }
     const wanted = this.wanted(record);
+    if (wanted.length === 0) wanted.push({ net: store.get('none'), cfg: {} });
     const primary = wanted[0].net;
     if (primary.Driver === 'host' || primary.Driver === 'null') {
       return {
@@ -118,7 +129,7 @@ export class Sandboxes {
         hosts: etc.extraHosts(record),
         addresses: [],
         resolvConf: await etc.resolvConf(record, primary, false),
-        settings: { ...base, Networks: { [primary.Name]: endpointView(primary, undefined, wanted[0].cfg) } },
+        settings: { ...base, Networks: record.PrimaryNetworkLeft && primary.Driver === 'null' ? {} : { [primary.Name]: endpointView(primary, undefined, wanted[0].cfg) } },
       };
     }
 
@@ -177,7 +188,9 @@ export class Sandboxes {
         });
       }
       // The namespace side, the state file and the port rules do not depend on each other.
-      const jobs = [spare ? Promise.resolve() : ipBatch(ns, sb.netns), store.save()];
+      const nsSide = spare ? Promise.resolve() : ipBatch(ns, sb.netns);
+      const resolver = this.resolverGateway(primary);
+      const jobs = [resolver && !spare?.resolver ? nsSide.then(() => redirectResolver(sb.netns, resolver)) : nsSide, store.save()];
       if (sb.ports.length) jobs.push(this.d.applyFirewall());
       const results = await Promise.allSettled(jobs);
       const failed = results.find((r) => r.status === 'rejected');
@@ -352,6 +365,12 @@ export class Sandboxes {
   }
 
   /** Makes the spare sandbox of a bridge network (run under the mutex, off any start's path). */
+  /** The gateway whose embedded DNS answers at 127.0.0.11 in the network's namespaces (user networks only, as Docker). */
+  resolverGateway(net: NetworkRecord): string | undefined {
+    if (net.predefined || !this.isRouted(net) || !this.d.dns.serves(net.Id)) return undefined;
+    return numToIp(this.d.store.planOf(net).gateway);
+  }
+
   private async refill(networkId: string): Promise<void> {
     if (this.closed || this.spares.has(networkId)) return;
     const net = this.d.store.byId(networkId);
@@ -380,6 +399,11 @@ export class Sandboxes {
     try {
       await ipBatch([`netns add ${sp.netns}`, ...join.host]);
       await ipBatch(['link set dev lo up', ...join.ns], sp.netns);
+      const resolver = this.resolverGateway(net);
+      if (resolver) {
+        await redirectResolver(sp.netns, resolver);
+        sp.resolver = true;
+      }
     } catch (err) {
       this.spares.delete(networkId);
       await ipBatch([`link del dev ${sp.hostIf}`, `netns del ${sp.netns}`], undefined, true).catch(() => {});

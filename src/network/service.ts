@@ -48,7 +48,7 @@ import { EmbeddedDns } from './resolver.js';
 import { Sandboxes } from './sandboxes.js';
 import { NetworkStore, networkRef } from './store.js';
 import type { NetworkRecord } from './types.js';
-import { clearSettings, networkView, settingsFor } from './views.js';
+import { clearSettings, endpointView, networkView, settingsFor } from './views.js';
 
 export interface NetworkServiceOptions {
   config: DaemonConfig;
@@ -192,6 +192,7 @@ export class BerthNetworks implements NetworkService {
       return;
     }
     const wanted = this.sandboxes.wanted(record);
+    if (wanted.length === 0) return;
     const primary = wanted[0].net;
     if (primary.Driver === 'host' || primary.Driver === 'null') {
       if (wanted.length > 1)
@@ -202,6 +203,13 @@ export class BerthNetworks implements NetworkService {
     }
     for (const { net, cfg } of wanted) this.checkEndpointConfig(net, cfg);
     checkPortRequests(record);
+  }
+
+  plannedNetworks(record: ContainerRecord): Record<string, EndpointSettings> {
+    if ((record.HostConfig.NetworkMode ?? '').startsWith('container:')) return {};
+    const out: Record<string, EndpointSettings> = {};
+    for (const { net, cfg } of this.sandboxes.wanted(record)) out[net.Name] = endpointView(net, undefined, cfg);
+    return out;
   }
 
   private checkEndpointConfig(net: NetworkRecord, cfg: EndpointSettings): void {
@@ -425,8 +433,9 @@ export class BerthNetworks implements NetworkService {
         throw forbidden('container cannot be disconnected from host network or connected to host network');
       const cfgs = { ...(record.NetworkingConfig?.EndpointsConfig ?? {}) };
       const primary = this.store.find(mode);
+      const rejoin = primary?.Id === net.Id && record.PrimaryNetworkLeft === true;
       const already =
-        primary?.Id === net.Id ||
+        (primary?.Id === net.Id && !rejoin) ||
         Object.keys(cfgs).some((k) => k !== 'default' && this.store.find(k)?.Id === net.Id) ||
         this.store.state.endpoints.some((e) => e.containerId === record.Id && e.networkId === net.Id);
       if (already)
@@ -439,7 +448,9 @@ export class BerthNetworks implements NetworkService {
       const change: NetworkChange = {
         EndpointsConfig: cfgs,
         NetworkMode: record.HostConfig.NetworkMode,
-        NetworkSettings: record.NetworkSettings,
+        // Inspect lists a connected network at once, without an address until the container runs.
+        NetworkSettings: { ...record.NetworkSettings, Networks: { ...record.NetworkSettings?.Networks, [net.Name]: endpointView(net, undefined, cfg) } },
+        PrimaryNetworkLeft: rejoin ? false : record.PrimaryNetworkLeft,
       };
       const sb = this.store.state.sandboxes.find((s) => s.containerId === record.Id);
       if (sb) {
@@ -483,8 +494,10 @@ export class BerthNetworks implements NetworkService {
       for (const k of keys) delete cfgs[k];
       const change: NetworkChange = {
         EndpointsConfig: cfgs,
-        NetworkMode: primary?.Id === net.Id ? 'none' : record.HostConfig.NetworkMode,
+        // As Docker: the mode stays; the container has left that network.
+        NetworkMode: record.HostConfig.NetworkMode,
         NetworkSettings: record.NetworkSettings,
+        PrimaryNetworkLeft: primary?.Id === net.Id ? true : record.PrimaryNetworkLeft,
       };
       if (sb)
         change.NetworkSettings = settingsFor(

@@ -23,7 +23,7 @@ import { conflict, errnoCode, systemError } from '../util/errors.js';
 import { quote, ShellPool } from '../util/shell-pool.js';
 import { discardDir, sweepDiscarded } from '../util/fsx.js';
 import { SEALED_ENV, sealedBinary } from './sealed-binary.js';
-import { type CreateOptions, type ExecHandle, type ExecOptions, type OciRuntime, RuntimeStartError, type RuntimeState } from './index.js';
+import { type CreateOptions, type ExecHandle, type ExecOptions, type OciRuntime, type ResourceUpdate, RuntimeStartError, type RuntimeState } from './index.js';
 
 export const rid = (id: string) => id.slice(0, 16);
 
@@ -175,6 +175,24 @@ export class ConmonRuntime implements OciRuntime {
     if (r.code !== 0 && !/not running|does not exist|container .* is not running|process already finished/i.test(r.stderr)) {
       throw systemError(`cannot kill container: ${cleanRuntimeMessage(r.stderr)}`);
     }
+  }
+
+  async update(id: string, runtime: string, r: ResourceUpdate): Promise<void> {
+    const flags: string[] = [];
+    const add = (flag: string, v: number | undefined) => {
+      if (v !== undefined && v !== 0) flags.push(`--${flag}=${v}`);
+    };
+    // On cgroup v1 the memory+swap limit must never be below the memory limit, at any instant:
+    // raise the larger one first.
+    add('memory-swap', r.memorySwap);
+    add('memory', r.memory);
+    add('cpu-share', r.cpuShares);
+    add('cpu-period', r.cpuPeriod);
+    add('cpu-quota', r.cpuQuota);
+    add('pids-limit', r.pidsLimit);
+    if (!flags.length) return;
+    const res = await this.runtimeCmd(runtime, ['update', ...flags, rid(id)], true);
+    if (res.code !== 0) throw systemError(cleanRuntimeMessage(res.stderr));
   }
 
   async pause(id: string, runtime: string): Promise<void> {
@@ -356,6 +374,25 @@ export class ConmonRuntime implements OciRuntime {
       done = true;
       w.close();
     };
+  }
+
+  /** An exec session's combined output as the monitor logged it (k8s-file lines), at most `max` bytes. */
+  async execOutput(execId: string, max: number): Promise<string> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(this.execDir(execId), 'log'), 'utf8');
+    } catch {
+      return '';
+    }
+    let out = '';
+    for (const line of text.split('\n')) {
+      // <time> <stream> <F|P> <text>: F ends a line, P is part of a longer one.
+      const m = /^\S+ (?:stdout|stderr) ([FP])(?: (.*))?$/.exec(line);
+      if (!m) continue;
+      out += (m[2] ?? '') + (m[1] === 'F' ? '\n' : '');
+      if (out.length >= max) break;
+    }
+    return out.slice(0, max);
   }
 
   async resizeExec(execId: string, height: number, width: number): Promise<void> {

@@ -42,6 +42,15 @@ export interface RuntimeState {
 
 /** The runtime refused to create the container (its message, cleaned, is the user's error). */
 export class RuntimeStartError extends Error {}
+/** Limits `docker update` changes on a running container (bytes, CFS µs, shares, pids). */
+export interface ResourceUpdate {
+  memory?: number;
+  memorySwap?: number;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  pidsLimit?: number;
+}
 
 export interface OciRuntime {
   /** Prepares the runtime's directories and exit watch; once, before any other call. */
@@ -74,6 +83,10 @@ export interface OciRuntime {
   onExecExit(execId: string, cb: (code: number) => void): () => void;
   resizeExec(execId: string, height: number, width: number): Promise<void>;
   removeExec(execId: string): Promise<void>;
+  /** An exec session's combined output as the monitor logged it, at most `max` bytes. */
+  execOutput(execId: string, max: number): Promise<string>;
+  /** Changes the cgroup limits of a running container. */
+  update(id: string, runtime: string, resources: ResourceUpdate): Promise<void>;
   /** Removes the monitor's files for a container. */
   cleanup(id: string): Promise<void>;
 }

@@ -6,8 +6,20 @@
 import type { Writable } from 'node:stream';
 
 export class JsonMessageStream {
-  constructor(private readonly out: Writable) {}
+  /** False until the first message (or the end) went out. */
+  started = false;
+  constructor(
+    private readonly out: Writable,
+    /** Called once, before the first bytes: a lazy stream opens its response here. */
+    private readonly onFirst?: () => void,
+  ) {}
+  private begin(): void {
+    if (this.started) return;
+    this.started = true;
+    this.onFirst?.();
+  }
   send(msg: Record<string, unknown>): void {
+    this.begin();
     this.out.write(JSON.stringify(msg) + '\n');
   }
   status(status: string, id?: string): void {
@@ -20,6 +32,7 @@ export class JsonMessageStream {
     this.send({ errorDetail: code === undefined ? { message } : { code, message }, error: message });
   }
   end(): void {
+    this.begin();
     this.out.end();
   }
 }

@@ -18,7 +18,7 @@ import { qTimeoutSeconds } from '../validate/query.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
-  const { ImageName, ManuallyStopped: _m, RemoveVolumes: _r, NetworkingConfig: _n, ...rest } = c;
+  const { ImageName, ManuallyStopped: _m, RemoveVolumes: _r, NetworkingConfig: _n, PrimaryNetworkLeft: _p, ...rest } = c;
   return {
     ...rest,
     Config: { ...c.Config, Image: ImageName },
@@ -222,8 +222,9 @@ async function logs(ctx: Ctx): Promise<void> {
   const stderr = qBool(q, 'stderr');
   if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
   const tailRaw = q.get('tail');
-  const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? undefined : Number(tailRaw);
-  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw invalid(`invalid value for "tail": "${tailRaw}"`);
+  // As Docker: anything but a whole number ≥ 0 ("all", "-1", "") means every line.
+  const tailNum = tailRaw === null ? Number.NaN : Number(tailRaw);
+  const tail = tailRaw !== '' && Number.isInteger(tailNum) && tailNum >= 0 ? tailNum : undefined;
   const since = parseLogTime('since', q.get('since'));
   const until = parseLogTime('until', q.get('until'));
   const timestamps = qBool(q, 'timestamps');

@@ -14,7 +14,7 @@ import { versionAtLeast } from '../version.js';
 import { checkFilterKeys, json, parseFilters, qBool, registryAuth, resOf } from '../http.js';
 import type { Filters } from '../../model/filters.js';
 import type { Router } from '../router.js';
-import { startJsonMessages } from '../streams.js';
+import { lazyJsonMessages, startJsonMessages } from '../streams.js';
 import { readTyped } from '../validate/body.js';
 import { containerConfig as commitConfig } from '../validate/engine-types.js';
 
@@ -232,7 +232,8 @@ async function createImage(ctx: Ctx): Promise<void> {
   }
   if (fromImage) {
     const tag = q.get('tag');
-    const raw = fromImage.includes('@') || !tag ? fromImage : `${fromImage}:${tag}`;
+    // A digest in `tag` (`docker pull repo@sha256:…` sends it there) is a digest.
+    const raw = fromImage.includes('@') || !tag ? fromImage : /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
     let ref: Reference;
     try {
       ref = withDefaultTag(parseReference(raw));
@@ -240,10 +241,11 @@ async function createImage(ctx: Ctx): Promise<void> {
       throw invalid(`invalid reference format: ${raw}`);
     }
     await drain(ctx.req);
-    const out = startJsonMessages(resOf(ctx));
+    const out = lazyJsonMessages(resOf(ctx));
     try {
       await ctx.services.distribution.pull(ref, registryAuth(ctx.req), out);
     } catch (err) {
+      if (!out.started) throw err;
       out.error((err as Error).message);
     }
     out.end();
