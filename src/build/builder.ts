@@ -1,0 +1,774 @@
+/**
+ * One build: the stages the target needs, in order, each instruction dispatched against the
+ * stage's state (image config, layers, history, ARGs) and committed as an image whose parent is
+ * the previous step's, as Docker's classic builder does. Every step first asks the cache.
+ * Output lines are the classic builder's (`Step 2/6 : RUN …`, ` ---> Running in …`, ` ---> <id>`).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ContainerService } from '../containers/service.js';
+import type { HostConfig } from '../model/container.js';
+import { goArch } from '../util/platform.js';
+import type { Image, ImageConfig, ImageService } from '../images/index.js';
+import type { LayerStore, RootfsStore } from '../layers/index.js';
+import { BerthError, invalid, notFound } from '../util/errors.js';
+import { shortId } from '../util/ids.js';
+import { log } from '../util/log.js';
+import { type BuildCache, stepKey } from './cache.js';
+import {
+  copyInto,
+  hashSources,
+  mkdirInImage,
+  parseChmod,
+  parseChown,
+  type Source,
+  selectSources,
+} from './copy.js';
+import {
+  type Dockerfile,
+  flagValue,
+  type Instruction,
+  jsonForm,
+  parseDockerfile,
+  parseTrigger,
+  type Stage,
+  stageBase,
+} from './dockerfile.js';
+import type { BuildOptions, BuildOutput } from './index.js';
+import { runStep } from './run-step.js';
+import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
+
+/** Build args every RUN may use without an ARG, kept out of the cache key and history (as Docker). */
+const PREDEFINED_ARGS = new Set([
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+]);
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+/** A RUN that exited non-zero: the API reports `errorDetail.code`, so `docker build` exits with it. */
+export class StepFailed extends BerthError {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super('invalid', message);
+  }
+}
+
+type RunConfig = ImageConfig['config'];
+type History = NonNullable<ImageConfig['history']>[number];
+
+interface StageState {
+  imageId: string; // '' until a scratch stage made its first image
+  config: ImageConfig;
+  /** Declared ARGs of this stage and their values (undefined: declared without a value). */
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+}
+
+export interface BuilderDeps {
+  images: ImageService;
+  rootfs: RootfsStore & LayerStore;
+  containers: ContainerService;
+  cache: BuildCache;
+  /** Private directory of this build (the context lives below it). */
+  work: string;
+  /** Records/clears scratch filesystems so a crash mid-step can be cleaned up at the next start. */
+  track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
+}
+
+const nowIso = () => new Date().toISOString();
+
+function copyConfig(c: ImageConfig): ImageConfig {
+  return JSON.parse(JSON.stringify(c)) as ImageConfig;
+}
+
+function emptyConfig(): ImageConfig {
+  return {
+    architecture: goArch(),
+    os: 'linux',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+function setEnv(rc: RunConfig, key: string, value: string): void {
+  const env = (rc.Env ?? []).filter((e) => e.split('=', 1)[0] !== key);
+  env.push(`${key}=${value}`);
+  rc.Env = env;
+}
+
+/** Go duration (`30s`, `1m30s`, `500ms`) to nanoseconds. */
+function durationNs(flag: string, v: string): number {
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let consumed = 0;
+  for (let m = re.exec(v); m; m = re.exec(v)) {
+    total += Number(m[1]) * { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 's'];
+    consumed = re.lastIndex;
+  }
+  if (v === '' || consumed !== v.length)
+    throw invalid(`invalid value for --${flag}: time: invalid duration "${v}"`);
+  return Math.round(total);
+}
+
+export class Builder {
+  private df!: Dockerfile;
+  private step = 0;
+  private total = 0;
+  private readonly metaVars: Vars = new Map();
+  private readonly usedArgs = new Set<string>();
+  private readonly stageResults = new Map<string, StageState>();
+  private readonly containersMade = new Set<string>();
+  private contextRoot = '';
+
+  constructor(
+    private readonly d: BuilderDeps,
+    private readonly o: BuildOptions,
+    private readonly out: BuildOutput,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  private say(text: string): void {
+    this.out.stream(text);
+  }
+
+  private checkCancelled(): void {
+    if (this.signal.aborted) throw invalid('Build cancelled');
+  }
+
+  /** Runs the build; returns the image ID. Containers it made are removed whatever happens. */
+  async build(dockerfileText: string, contextRoot: string, dockerfileName: string): Promise<string> {
+    this.contextRoot = contextRoot;
+    this.df = parseDockerfile(dockerfileText, dockerfileName);
+    try {
+      return await this.run();
+    } finally {
+      for (const id of this.containersMade) await this.removeContainer(id);
+    }
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    await this.d.containers.remove(id, { force: true, volumes: true }).catch((err) => {
+      if (!(err instanceof BerthError && err.kind === 'not-found'))
+        log.warn('build: cannot remove step container', { id, err });
+    });
+    this.containersMade.delete(id);
+  }
+
+  private async run(): Promise<string> {
+    const df = this.df;
+    // Meta ARGs (before the first FROM) only feed FROM lines, unless a stage declares them again.
+    for (const ins of df.metaArgs) {
+      for (const { key, value } of keyValues(ins.args, this.metaVars, df.escape, {
+        legacy: false,
+        keyOnly: true,
+        instruction: 'ARG',
+      })) {
+        const given = this.o.buildArgs[key];
+        this.usedArgs.add(key);
+        if (given !== undefined && given !== null) this.metaVars.set(key, given);
+        else if (value !== undefined) this.metaVars.set(key, value);
+      }
+    }
+    const stages = this.stagesToBuild();
+    if (Object.keys(this.o.labels).length) {
+      const last = stages[stages.length - 1];
+      const text = Object.entries(this.o.labels)
+        .map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`)
+        .join(' ');
+      last.instructions = [
+        ...last.instructions,
+        { keyword: 'LABEL', line: 0, args: text, flags: [], text: `LABEL ${text}`, heredocs: [] },
+      ];
+    }
+    this.total = df.metaArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+    for (const ins of df.metaArgs) this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+    let state: StageState | undefined;
+    for (const stage of stages) {
+      this.checkCancelled();
+      state = await this.buildStage(stage);
+      this.stageResults.set(String(stage.index), state);
+      if (stage.name) this.stageResults.set(stage.name, state);
+    }
+    if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const unused = Object.keys(this.o.buildArgs).filter(
+      (k) => !this.usedArgs.has(k) && !PREDEFINED_ARGS.has(k),
+    );
+    if (unused.length)
+      this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+    return state.imageId;
+  }
+
+  /** The target stage and the stages it needs (FROM <stage>, COPY --from, RUN --mount from=), in file order. */
+  private stagesToBuild(): Stage[] {
+    const stages = this.df.stages;
+    let target = stages.length - 1;
+    if (this.o.target) {
+      target = stages.findIndex((s) => s.name === this.o.target!.toLowerCase());
+      if (target < 0) throw invalid(`target stage "${this.o.target}" could not be found`);
+    }
+    const byRef = (ref: string, before: number): number | undefined => {
+      const r = ref.toLowerCase();
+      const i = /^\d+$/.test(r) ? Number(r) : stages.findIndex((s) => s.name === r);
+      return i >= 0 && i < before ? i : undefined;
+    };
+    const needed = new Set<number>();
+    const visit = (i: number) => {
+      if (needed.has(i)) return;
+      needed.add(i);
+      const s = stages[i];
+      const base = byRef(processWord(s.base, this.metaVars, this.df.escape), i);
+      if (base !== undefined) visit(base);
+      for (const ins of s.instructions) {
+        const from = flagValue(ins, 'from');
+        if (from !== undefined) {
+          const dep = byRef(processWord(from, this.metaVars, this.df.escape), i);
+          if (dep !== undefined) visit(dep);
+        }
+        for (const m of ins.flags.filter((f) => f.name === 'mount')) {
+          const fm = /(?:^|,)from=([^,]+)/.exec(m.value ?? '');
+          const dep = fm ? byRef(fm[1], i) : undefined;
+          if (dep !== undefined) visit(dep);
+        }
+      }
+    };
+    visit(target);
+    return stages
+      .filter((s) => needed.has(s.index))
+      .map((s) => ({ ...s, instructions: [...s.instructions] }));
+  }
+
+  // ---- stages ----
+
+  private async buildStage(stage: Stage): Promise<StageState> {
+    this.say(`Step ${++this.step}/${this.total} : ${stage.from.text}\n`);
+    const baseName = stageBase(stage, this.metaVars, this.df.escape);
+    let state: StageState;
+    const prior = this.stageResults.get(baseName.toLowerCase());
+    if (prior) {
+      state = { imageId: prior.imageId, config: copyConfig(prior.config), args: new Map(), cmdSet: false };
+    } else if (baseName === 'scratch') {
+      state = { imageId: '', config: emptyConfig(), args: new Map(), cmdSet: false };
+    } else {
+      const img = await this.resolveImage(baseName);
+      state = { imageId: img.id, config: copyConfig(img.config), args: new Map(), cmdSet: false };
+    }
+    state.config.config ??= {};
+    state.config.history ??= [];
+    this.say(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
+    const triggers = state.config.config.OnBuild ?? [];
+    if (triggers.length) {
+      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      // The triggers run once, in the child; the child image does not inherit them.
+      state.config.config.OnBuild = null;
+      for (const t of triggers) await this.dispatch(state, parseTrigger(t, stage.from.line));
+    }
+    for (const ins of stage.instructions) {
+      this.checkCancelled();
+      this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+      await this.dispatch(state, ins);
+      this.say(` ---> ${shortId(state.imageId)}\n`);
+    }
+    if (state.imageId) this.out.aux({ ID: state.imageId });
+    return state;
+  }
+
+  private async resolveImage(ref: string): Promise<Image> {
+    try {
+      return await this.d.images.resolve(ref);
+    } catch (err) {
+      if (err instanceof BerthError && err.kind === 'not-found')
+        throw notFound(
+          `pull access denied for ${ref.split(':')[0]}, repository does not exist or may require 'docker login': no such image locally and this builder does not pull`,
+        );
+      throw err;
+    }
+  }
+
+  // ---- variables ----
+
+  /** Build args a step sees: declared ones with a value, plus predefined proxy args; ENV wins. */
+  private allowedArgs(state: StageState): [string, string][] {
+    const envKeys = new Set((state.config.config.Env ?? []).map((e) => e.split('=', 1)[0]));
+    const out: [string, string][] = [];
+    for (const [k, v] of state.args) if (v !== undefined && !envKeys.has(k)) out.push([k, v]);
+    for (const k of PREDEFINED_ARGS) {
+      const v = this.o.buildArgs[k];
+      if (typeof v === 'string' && !state.args.has(k) && !envKeys.has(k)) out.push([k, v]);
+    }
+    return out;
+  }
+
+  private vars(state: StageState): Vars {
+    const m = varsOf(state.config.config.Env ?? []);
+    for (const [k, v] of this.allowedArgs(state)) if (!m.has(k)) m.set(k, v);
+    return m;
+  }
+
+  private word(state: StageState, w: string): string {
+    return processWord(w, this.vars(state), this.df.escape);
+  }
+
+  private shell(state: StageState): string[] {
+    const s = state.config.config.Shell;
+    return s?.length ? [...s] : [...DEFAULT_SHELL];
+  }
+
+  /** Command of RUN/CMD/ENTRYPOINT: exec form as is, shell form through the SHELL. */
+  private commandOf(state: StageState, ins: Instruction): string[] {
+    const json = jsonForm(ins.args);
+    if (json) return json;
+    if (ins.heredocs.length && ins.keyword === 'RUN') {
+      const onlyDoc = /^<<[A-Za-z_][A-Za-z0-9_]*$/.test(ins.args.trim());
+      const h = ins.heredocs[0];
+      // `RUN <<EOF` alone: the body is the script. Otherwise the shell reads the heredoc itself.
+      if (onlyDoc) return [...this.shell(state), h.body];
+      return [
+        ...this.shell(state),
+        `${ins.args}\n${ins.heredocs.map((x) => `${x.body}${x.name}`).join('\n')}`,
+      ];
+    }
+    return [...this.shell(state), ins.args];
+  }
+
+  // ---- dispatch ----
+
+  private async dispatch(state: StageState, ins: Instruction): Promise<void> {
+    const rc = state.config.config;
+    const esc = this.df.escape;
+    switch (ins.keyword) {
+      case 'ENV': {
+        const pairs = keyValues(ins.args, this.vars(state), esc, { legacy: true, instruction: 'ENV' });
+        for (const { key, value } of pairs) setEnv(rc, key, value ?? '');
+        return this.commitMeta(state, `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
+      }
+      case 'LABEL': {
+        const pairs = keyValues(ins.args, this.vars(state), esc, { legacy: true, instruction: 'LABEL' });
+        rc.Labels = { ...(rc.Labels ?? {}) };
+        for (const { key, value } of pairs) rc.Labels[key] = value ?? '';
+        return this.commitMeta(state, `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
+      }
+      case 'MAINTAINER': {
+        state.config.author = ins.args;
+        return this.commitMeta(state, `MAINTAINER ${ins.args}`);
+      }
+      case 'ARG': {
+        const pairs = keyValues(ins.args, this.vars(state), esc, {
+          legacy: false,
+          keyOnly: true,
+          instruction: 'ARG',
+        });
+        for (const { key, value } of pairs) {
+          this.usedArgs.add(key);
+          const given = this.o.buildArgs[key];
+          let v: string | undefined;
+          if (given !== undefined && given !== null) v = given;
+          else if (value !== undefined) v = value;
+          else v = this.metaVars.get(key);
+          state.args.set(key, v);
+        }
+        return this.commitMeta(
+          state,
+          `ARG ${pairs.map((p) => (p.value === undefined ? p.key : `${p.key}=${p.value}`)).join(' ')}`,
+        );
+      }
+      case 'WORKDIR': {
+        const dir = this.word(state, ins.args);
+        rc.WorkingDir = path.posix.resolve(rc.WorkingDir || '/', dir);
+        const wd = rc.WorkingDir;
+        return this.commitFiles(state, `WORKDIR ${wd}`, '', (root) => mkdirInImage(root, wd));
+      }
+      case 'USER': {
+        rc.User = this.word(state, ins.args);
+        return this.commitMeta(state, `USER ${rc.User}`);
+      }
+      case 'STOPSIGNAL': {
+        rc.StopSignal = this.word(state, ins.args);
+        return this.commitMeta(state, `STOPSIGNAL ${rc.StopSignal}`);
+      }
+      case 'EXPOSE': {
+        const ports = splitWords(ins.args, esc).map((w) => this.word(state, w));
+        rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
+        for (const p of ports) {
+          const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
+          if (!m) throw invalid(`Invalid containerPort: ${p}`);
+          const proto = (m[3] ?? 'tcp').toLowerCase();
+          const end = m[2] ? Number(m[2]) : Number(m[1]);
+          for (let n = Number(m[1]); n <= end; n++) rc.ExposedPorts[`${n}/${proto}`] = {};
+        }
+        return this.commitMeta(state, `EXPOSE ${Object.keys(rc.ExposedPorts).sort().join(' ')}`);
+      }
+      case 'VOLUME': {
+        const vols = jsonForm(ins.args) ?? splitWords(ins.args, esc).map((w) => this.word(state, w));
+        rc.Volumes = { ...(rc.Volumes ?? {}) };
+        for (const v of vols) {
+          if (!v.trim()) throw invalid('VOLUME specified can not be an empty string');
+          rc.Volumes[v] = {};
+        }
+        return this.commitMeta(state, `VOLUME ${JSON.stringify(vols)}`);
+      }
+      case 'CMD': {
+        rc.Cmd = this.commandOf(state, ins);
+        state.cmdSet = true;
+        return this.commitMeta(state, `CMD ${JSON.stringify(rc.Cmd)}`);
+      }
+      case 'ENTRYPOINT': {
+        const json = jsonForm(ins.args);
+        rc.Entrypoint = json ?? (ins.args ? [...this.shell(state), ins.args] : null);
+        // A new ENTRYPOINT drops the CMD the base image had, unless this stage set one.
+        if (!state.cmdSet) rc.Cmd = null;
+        return this.commitMeta(state, `ENTRYPOINT ${JSON.stringify(rc.Entrypoint)}`);
+      }
+      case 'SHELL': {
+        const json = jsonForm(ins.args);
+        if (!json || json.length === 0) throw invalid('SHELL requires the arguments to be in JSON form');
+        rc.Shell = json;
+        return this.commitMeta(state, `SHELL ${JSON.stringify(json)}`);
+      }
+      case 'HEALTHCHECK':
+        this.healthcheck(state, ins);
+        return this.commitMeta(state, `HEALTHCHECK ${JSON.stringify(rc.Healthcheck)}`);
+      case 'ONBUILD': {
+        const kw = ins.args.split(/\s+/, 1)[0];
+        const trigger = `${kw.toUpperCase()} ${ins.args.slice(kw.length).trim()}`.trim();
+        rc.OnBuild = [...(rc.OnBuild ?? []), trigger];
+        return this.commitMeta(state, `ONBUILD ${trigger}`);
+      }
+      case 'RUN':
+        return this.runInstruction(state, ins);
+      case 'COPY':
+      case 'ADD':
+        return this.copyInstruction(state, ins);
+      default:
+        throw invalid(`dockerfile parse error on line ${ins.line}: unknown instruction: ${ins.keyword}`);
+    }
+  }
+
+  private healthcheck(state: StageState, ins: Instruction): void {
+    const rc = state.config.config;
+    const words = ins.args.trim();
+    if (/^none$/i.test(words)) {
+      rc.Healthcheck = { Test: ['NONE'] };
+      return;
+    }
+    const m = /^cmd\s+([\s\S]*)$/i.exec(words);
+    if (!m) throw invalid('Unknown type "' + words.split(/\s+/)[0] + '" in HEALTHCHECK (try CMD)');
+    const json = jsonForm(m[1]);
+    const hc: Record<string, unknown> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', m[1]] };
+    for (const [flag, key] of [
+      ['interval', 'Interval'],
+      ['timeout', 'Timeout'],
+      ['start-period', 'StartPeriod'],
+      ['start-interval', 'StartInterval'],
+    ] as const) {
+      const v = flagValue(ins, flag);
+      if (v !== undefined) hc[key] = durationNs(flag, v);
+    }
+    const retries = flagValue(ins, 'retries');
+    if (retries !== undefined) {
+      if (!/^\d+$/.test(retries) || Number(retries) < 1) throw invalid('--retries must be at least 1');
+      hc.Retries = Number(retries);
+    }
+    rc.Healthcheck = hc;
+  }
+
+  // ---- committing ----
+
+  private history(state: StageState, createdBy: string, empty: boolean): History {
+    const h: History = { created: nowIso(), created_by: createdBy };
+    if (state.config.author) h.author = state.config.author;
+    if (empty) h.empty_layer = true;
+    return h;
+  }
+
+  /** Looks the step up in the cache; on a hit the state becomes the cached image. */
+  private async probe(state: StageState, key: string): Promise<boolean> {
+    if (this.o.noCache) return false;
+    const hit = this.d.cache.get(key);
+    if (!hit) return false;
+    const img = await this.d.images.resolve(hit.image).catch(() => undefined);
+    if (!img) return false;
+    await this.d.cache.touch(key);
+    this.say(' ---> Using cache\n');
+    state.imageId = img.id;
+    state.config = copyConfig(img.config);
+    state.config.config ??= {};
+    return true;
+  }
+
+  /** Writes the state's config as a new image (child of the current one). */
+  private async saveImage(state: StageState, key: string, size: number, description: string): Promise<void> {
+    const c = state.config;
+    c.created = nowIso();
+    const ordered = {
+      architecture: c.architecture,
+      ...(c.author ? { author: c.author } : {}),
+      config: c.config,
+      created: c.created,
+      history: c.history,
+      os: c.os,
+      rootfs: { type: 'layers', diff_ids: c.rootfs.diff_ids },
+    };
+    const img = await this.d.images.createFromConfig(Buffer.from(JSON.stringify(ordered)), {
+      parent: state.imageId || undefined,
+    });
+    state.imageId = img.id;
+    state.config = copyConfig(img.config);
+    await this.d.cache.put(key, {
+      image: img.id,
+      created: c.created,
+      size,
+      description,
+      lastUsed: c.created,
+    });
+  }
+
+  /** A step that only changes the config (ENV, CMD, LABEL…). */
+  private async commitMeta(state: StageState, comment: string): Promise<void> {
+    const key = stepKey(state.imageId, `${comment}\n${this.argsKey(state)}`);
+    // On a hit the state becomes the cached image; on a miss it is left as the dispatcher made it.
+    if (await this.probe(state, key)) return;
+    state.config.history = [
+      ...(state.config.history ?? []),
+      this.history(state, `${this.shell(state).join(' ')} #(nop)  ${comment}`, true),
+    ];
+    await this.saveImage(state, key, 0, comment);
+  }
+
+  private argsKey(state: StageState): string {
+    return this.allowedArgs(state)
+      .filter(([k]) => !PREDEFINED_ARGS.has(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join('\n');
+  }
+
+  /** Applies a layer tar (the diff of a scratch filesystem or of a step's container) to the state. */
+  private async commitLayer(
+    state: StageState,
+    key: string,
+    createdBy: string,
+    diff: Readable | undefined,
+    description: string,
+  ): Promise<void> {
+    let diffId: string | undefined;
+    let size = 0;
+    try {
+      if (diff) {
+        diffId = await this.d.images.applyHeld(diff);
+        size = this.d.rootfs.layerInfo(diffId)?.size ?? 0;
+        state.config.rootfs = { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, diffId] };
+      }
+      state.config.history = [...(state.config.history ?? []), this.history(state, createdBy, !diffId)];
+      await this.saveImage(state, key, size, description);
+    } finally {
+      if (diffId) this.d.images.release(diffId);
+    }
+  }
+
+  /**
+   * Makes a filesystem over the current image without starting anything, lets `fn` change it, and
+   * commits the changes (none: a metadata-only step). The cache is asked first.
+   */
+  private async commitFiles(
+    state: StageState,
+    comment: string,
+    contentHash: string,
+    fn: (root: string) => Promise<void>,
+  ): Promise<void> {
+    const key = stepKey(state.imageId, comment, contentHash);
+    if (await this.probe(state, key)) return;
+    const id = `build-${randomBytes(12).toString('hex')}`;
+    await this.d.track.add(id);
+    try {
+      await this.d.rootfs.create(id, state.config.rootfs.diff_ids);
+      const root = await this.d.rootfs.mount(id);
+      await fn(root);
+      await this.d.rootfs.unmount(id);
+      const changed = (await this.d.rootfs.changes(id)).length > 0;
+      await this.commitLayer(
+        state,
+        key,
+        `${this.shell(state).join(' ')} #(nop) ${comment}`,
+        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        comment,
+      );
+    } finally {
+      await this.d.rootfs
+        .remove(id)
+        .catch((err) => log.warn('build: cannot remove scratch layer', { id, err }));
+      await this.d.track.remove(id);
+    }
+  }
+
+  /** Runs `fn` with an image's filesystem mounted read-only in spirit (nothing is committed). */
+  private async withImageRoot<T>(diffIds: string[], fn: (root: string) => Promise<T>): Promise<T> {
+    const id = `build-${randomBytes(12).toString('hex')}`;
+    await this.d.track.add(id);
+    try {
+      await this.d.rootfs.create(id, diffIds);
+      return await fn(await this.d.rootfs.mount(id));
+    } finally {
+      await this.d.rootfs
+        .remove(id)
+        .catch((err) => log.warn('build: cannot remove scratch layer', { id, err }));
+      await this.d.track.remove(id);
+    }
+  }
+
+  // ---- RUN ----
+
+  private async runInstruction(state: StageState, ins: Instruction): Promise<void> {
+    const unsupported = ins.flags.find((f) => f.name !== 'network');
+    if (unsupported)
+      throw invalid(`the --${unsupported.name} option of RUN is not supported by this builder yet`);
+    const cmd = this.commandOf(state, ins);
+    const args = this.allowedArgs(state);
+    const visible = args.filter(([k]) => !PREDEFINED_ARGS.has(k));
+    // As Docker records it: `|2 A=1 B=2 /bin/sh -c …` when build args are in play.
+    const saved = visible.length
+      ? [`|${visible.length}`, ...visible.map(([k, v]) => `${k}=${v}`), ...cmd]
+      : cmd;
+    const network = flagValue(ins, 'network');
+    const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}`);
+    if (await this.probe(state, key)) return;
+    if (!state.imageId) await this.commitMeta(state, 'scratch');
+    const rc = state.config.config;
+    const hostConfig: HostConfig = { ...this.o.hostConfig };
+    if (network) {
+      if (!['default', 'none', 'host'].includes(network))
+        throw invalid(`unsupported network mode for RUN: ${network}`);
+      hostConfig.NetworkMode = network === 'default' ? hostConfig.NetworkMode : network;
+    }
+    let containerId: string | undefined;
+    const { exitCode } = await runStep(this.d.containers, {
+      image: state.imageId,
+      cmd,
+      env: [...(rc.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`)],
+      workdir: rc.WorkingDir ?? '',
+      user: rc.User ?? '',
+      hostConfig,
+      signal: this.signal,
+      onCreated: (id) => {
+        containerId = id;
+        this.containersMade.add(id);
+        this.say(` ---> Running in ${shortId(id)}\n`);
+      },
+      onOutput: (text) => this.say(text),
+    }).catch(async (err) => {
+      if (containerId) await this.removeContainer(containerId);
+      throw err;
+    });
+    const id = containerId!;
+    try {
+      this.checkCancelled();
+      if (exitCode !== 0)
+        throw new StepFailed(
+          `The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}`,
+          exitCode,
+        );
+      const changed = (await this.d.rootfs.changes(id)).length > 0;
+      await this.commitLayer(
+        state,
+        key,
+        saved.join(' '),
+        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        `RUN ${cmd.join(' ')}`,
+      );
+    } finally {
+      await this.removeContainer(id);
+    }
+    this.say(` ---> Removed intermediate container ${shortId(id)}\n`);
+  }
+
+  // ---- COPY / ADD ----
+
+  private async copyInstruction(state: StageState, ins: Instruction): Promise<void> {
+    const what = ins.keyword;
+    for (const f of ins.flags) {
+      if (
+        !['from', 'chown', 'chmod', 'link', ...(what === 'ADD' ? ['checksum', 'keep-git-dir'] : [])].includes(
+          f.name,
+        )
+      )
+        throw invalid(`dockerfile parse error on line ${ins.line}: unknown flag: --${f.name}`);
+    }
+    const json = jsonForm(ins.args);
+    const words =
+      json ?? splitWords(ins.args, this.df.escape).map((w) => (w.startsWith('<<') ? w : this.word(state, w)));
+    if (words.length < 2)
+      throw invalid(
+        `${what} requires at least two arguments, but only one was provided. Destination could not be determined.`,
+      );
+    const rawDest = words[words.length - 1];
+    const srcs = words.slice(0, -1);
+    if (what === 'ADD' && srcs.some((s) => /^(https?|git):\/\//.test(s)))
+      throw invalid('ADD from a URL or git repository is not supported by this builder');
+    const wd = state.config.config.WorkingDir || '/';
+    const dest = path.posix.resolve(wd, rawDest);
+    const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
+    const chownSpec = flagValue(ins, 'chown');
+    const chmod = flagValue(ins, 'chmod');
+    const mode = chmod !== undefined ? parseChmod(this.word(state, chmod)) : undefined;
+    const from = flagValue(ins, 'from');
+    const flagsText = ins.flags
+      .filter((f) => f.name !== 'link')
+      .map((f) => `--${f.name}=${f.value ?? ''}`)
+      .join(' ');
+    const run = async (sourceRoot: string, sourceId: string) => {
+      // Heredoc sources (`COPY <<EOF /file`) become files beside the context.
+      const heredocDir = path.join(this.d.work, `heredoc-${this.step}`);
+      const resolved: Source[] = [];
+      const plain: string[] = [];
+      for (const s of srcs) {
+        const doc = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(s);
+        const h = doc ? ins.heredocs.find((x) => x.name === doc[1]) : undefined;
+        if (h) {
+          await fs.mkdir(heredocDir, { recursive: true });
+          const file = path.join(heredocDir, h.name);
+          await fs.writeFile(file, h.body, { mode: 0o644 });
+          resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
+        } else plain.push(s);
+      }
+      if (plain.length) resolved.push(...(await selectSources(sourceRoot, plain, what)));
+      const hash = await hashSources(resolved);
+      const comment = `${what} ${flagsText ? `${flagsText} ` : ''}${sourceId}${hash} in ${dest}${destIsDir ? '/' : ''}`;
+      await this.commitFiles(state, comment, hash, async (root) => {
+        const owner =
+          chownSpec !== undefined ? await parseChown(root, this.word(state, chownSpec)) : undefined;
+        await copyInto(root, resolved, {
+          dest,
+          destIsDir,
+          owner,
+          chmod: mode,
+          extractTars: what === 'ADD' && from === undefined,
+          what,
+        });
+      });
+    };
+    if (from === undefined) return run(this.contextRoot, '');
+    const ref = this.word(state, from);
+    const stage = this.stageResults.get(ref.toLowerCase());
+    if (stage) {
+      if (!stage.imageId) throw invalid(`${what} --from=${ref}: the stage has no filesystem`);
+      return this.withImageRoot(stage.config.rootfs.diff_ids, (root) => run(root, `from:${stage.imageId} `));
+    }
+    if (/^\d+$/.test(ref))
+      throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
+    const img = await this.resolveImage(ref);
+    return this.withImageRoot(img.diffIds, (root) => run(root, `from:${img.id} `));
+  }
+}
