@@ -113,7 +113,23 @@ function heredocsOf(args: string): { args: string; heredocs: Heredoc[] } {
   return { args: cmd, heredocs };
 }
 
-function toInstruction(ins: AstInstruction): Instruction {
+/**
+ * Joins continuation lines as Docker does: the escape token at a line's end is removed, the next
+ * line follows as is, and comment or blank lines in between are dropped.
+ */
+function joinContinuations(raw: string, escapeToken: string): string {
+  const lines = raw.split('\n');
+  let out = '';
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].replace(/\r$/, '');
+    if (i > 0 && (line.trim() === '' || /^\s*#/.test(line))) continue;
+    const trimmed = line.replace(/\s+$/, '');
+    out += trimmed.endsWith(escapeToken) ? trimmed.slice(0, -1) : line;
+  }
+  return out;
+}
+
+function toInstruction(ins: AstInstruction, escapeToken: string): Instruction {
   const keyword = ins.getKeyword().toUpperCase();
   const line = ins.getRange().start.line + 1;
   const withFlags = ins as AstInstruction & {
@@ -123,7 +139,9 @@ function toInstruction(ins: AstInstruction): Instruction {
     name: f.getName(),
     value: f.getValue() ?? undefined,
   }));
-  const content = ins.getArgumentsContent() ?? '';
+  const raw = ins.getRawArgumentsContent() ?? '';
+  const heredoc = /^[^\n]*<<-?["']?[A-Za-z_]/.test(raw);
+  const content = heredoc ? raw : joinContinuations(raw, escapeToken);
   const { args, heredocs } = heredocsOf(content);
   const flagText = flags.map((f) => `--${f.name}${f.value === undefined ? '' : `=${f.value}`} `).join('');
   const text = `${ins.getInstruction()} ${flagText}${content}`.trim();
@@ -146,7 +164,7 @@ export function parseDockerfile(source: string, name = 'Dockerfile'): Dockerfile
   }
   const out: Dockerfile = { escape: escapeToken, metaArgs: [], stages: [], syntax };
   for (const raw of ast.getInstructions()) {
-    const ins = toInstruction(raw);
+    const ins = toInstruction(raw, escapeToken);
     if (!KNOWN.has(ins.keyword)) throw parseError(ins.line, `unknown instruction: ${ins.keyword}`);
     if (ins.keyword === 'ONBUILD') {
       const trigger = ins.args.split(/\s+/, 1)[0]?.toUpperCase() ?? '';
@@ -195,7 +213,7 @@ export function parseTrigger(text: string, line: number): Instruction {
   const df = DockerfileParser.parse(`FROM scratch\n${text}\n`);
   const ins = df.getInstructions()[1];
   if (!ins) throw invalid(`invalid ONBUILD trigger: ${text}`);
-  return { ...toInstruction(ins), line };
+  return { ...toInstruction(ins, '\\'), line };
 }
 
 /** The base of a stage after expanding the meta ARGs (`FROM ${BASE}`). */
