@@ -339,3 +339,85 @@ test('a client that disconnects mid-build cancels it: the step container goes', 
     await new Promise((r) => setTimeout(r, 100));
   await assertNothingLeft();
 });
+
+test('berth build: -t, -f outside the context, --build-arg, --label, --target, -q, --iidfile, --no-cache, exit code', async () => {
+  const dir = await context('berth', {
+    'ctx/Dockerfile.ignored-by-f': 'FROM scratch\n',
+    'ctx/data.txt': 'data\n',
+    'ctx/skip.tmp': 'no\n',
+    'ctx/.dockerignore': '*.tmp\n',
+    'Dockerfile.outside': `FROM busybox AS base
+ARG WHO
+RUN echo "hello $WHO" > /greeting
+FROM base
+COPY . /ctx/
+CMD ["sh", "-c", "cat /greeting; ls -A /ctx"]
+`,
+  });
+  const ctx = path.join(dir, 'ctx');
+  const r = await d.berth(
+    [
+      'build',
+      '-t',
+      'berth-built:1',
+      '-f',
+      path.join(dir, 'Dockerfile.outside'),
+      '--build-arg',
+      'WHO=berth',
+      '--label',
+      'made.by=berth',
+      '--progress=plain',
+      ctx,
+    ],
+    { timeoutMs: 120_000 },
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /^Sending build context to Docker daemon/m);
+  assert.match(r.stdout, /^Step 1\/7 : FROM busybox AS base$/m);
+  assert.match(r.stdout, /^Successfully tagged berth-built:1$/m);
+  const run = await ok(['run', '--rm', '--pull=never', 'berth-built:1']);
+  assert.equal(
+    run,
+    'hello berth\nDockerfile.ignored-by-f\ndata.txt\n',
+    'the outside Dockerfile and ignored files are not in the context',
+  );
+  assert.equal(
+    (
+      await ok(['image', 'inspect', '--format', '{{index .Config.Labels "made.by"}}', 'berth-built:1'])
+    ).trim(),
+    'berth',
+  );
+
+  const iid = path.join(work, 'berth-iid');
+  const q = await d.berth(
+    [
+      'build',
+      '-q',
+      '--iidfile',
+      iid,
+      '--target',
+      'base',
+      '--build-arg',
+      'WHO=berth',
+      '-f',
+      path.join(dir, 'Dockerfile.outside'),
+      ctx,
+    ],
+    { timeoutMs: 120_000 },
+  );
+  assert.equal(q.code, 0, q.stderr);
+  assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  assert.equal((await fs.readFile(iid, 'utf8')).trim(), q.stdout.trim());
+
+  const nc = await d.berth(['build', '--no-cache', '-f', path.join(dir, 'Dockerfile.outside'), ctx], {
+    timeoutMs: 120_000,
+  });
+  assert.equal(nc.code, 0, nc.stderr);
+  assert.doesNotMatch(nc.stdout, /Using cache/);
+
+  const failing = await context('berth-fail', { Dockerfile: 'FROM busybox\nRUN exit 42\n' });
+  const f = await d.berth(['build', failing], { timeoutMs: 120_000 });
+  assert.equal(f.code, 42);
+  assert.match(f.stderr, /The command '\/bin\/sh -c exit 42' returned a non-zero code: 42/);
+  await assertNothingLeft();
+});

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile variables, not template literals
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keyValues, processWord, splitWords, varsOf } from './shell-lex.js';
