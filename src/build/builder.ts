@@ -36,7 +36,8 @@ import {
   type Stage,
   stageBase,
 } from './dockerfile.js';
-import type { BuildOptions, BuildOutput } from './index.js';
+import { applyConfigStep, commandOf } from './config-steps.js';
+import { type BuildOptions, type BuildOutput, StepFailed } from './index.js';
 import { runStep } from './run-step.js';
 import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
 
@@ -56,17 +57,6 @@ const PREDEFINED_ARGS = new Set([
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
-/** A RUN that exited non-zero: the API reports `errorDetail.code`, so `docker build` exits with it. */
-export class StepFailed extends BerthError {
-  constructor(
-    message: string,
-    readonly code: number,
-  ) {
-    super('invalid', message);
-  }
-}
-
-type RunConfig = ImageConfig['config'];
 type History = NonNullable<ImageConfig['history']>[number];
 
 interface StageState {
@@ -102,26 +92,6 @@ function emptyConfig(): ImageConfig {
     rootfs: { type: 'layers', diff_ids: [] },
     history: [],
   };
-}
-
-function setEnv(rc: RunConfig, key: string, value: string): void {
-  const env = (rc.Env ?? []).filter((e) => e.split('=', 1)[0] !== key);
-  env.push(`${key}=${value}`);
-  rc.Env = env;
-}
-
-/** Go duration (`30s`, `1m30s`, `500ms`) to nanoseconds. */
-function durationNs(flag: string, v: string): number {
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let consumed = 0;
-  for (let m = re.exec(v); m; m = re.exec(v)) {
-    total += Number(m[1]) * { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 's'];
-    consumed = re.lastIndex;
-  }
-  if (v === '' || consumed !== v.length)
-    throw invalid(`invalid value for --${flag}: time: invalid duration "${v}"`);
-  return Math.round(total);
 }
 
 export class Builder {
@@ -327,44 +297,12 @@ export class Builder {
     return s?.length ? [...s] : [...DEFAULT_SHELL];
   }
 
-  /** Command of RUN/CMD/ENTRYPOINT: exec form as is, shell form through the SHELL. */
-  private commandOf(state: StageState, ins: Instruction): string[] {
-    const json = jsonForm(ins.args);
-    if (json) return json;
-    if (ins.heredocs.length && ins.keyword === 'RUN') {
-      const onlyDoc = /^<<[A-Za-z_][A-Za-z0-9_]*$/.test(ins.args.trim());
-      const h = ins.heredocs[0];
-      // `RUN <<EOF` alone: the body is the script. Otherwise the shell reads the heredoc itself.
-      if (onlyDoc) return [...this.shell(state), h.body];
-      return [
-        ...this.shell(state),
-        `${ins.args}\n${ins.heredocs.map((x) => `${x.body}${x.name}`).join('\n')}`,
-      ];
-    }
-    return [...this.shell(state), ins.args];
-  }
-
   // ---- dispatch ----
 
   private async dispatch(state: StageState, ins: Instruction): Promise<void> {
     const rc = state.config.config;
     const esc = this.df.escape;
     switch (ins.keyword) {
-      case 'ENV': {
-        const pairs = keyValues(ins.args, this.vars(state), esc, { legacy: true, instruction: 'ENV' });
-        for (const { key, value } of pairs) setEnv(rc, key, value ?? '');
-        return this.commitMeta(state, `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
-      }
-      case 'LABEL': {
-        const pairs = keyValues(ins.args, this.vars(state), esc, { legacy: true, instruction: 'LABEL' });
-        rc.Labels = { ...(rc.Labels ?? {}) };
-        for (const { key, value } of pairs) rc.Labels[key] = value ?? '';
-        return this.commitMeta(state, `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`);
-      }
-      case 'MAINTAINER': {
-        state.config.author = ins.args;
-        return this.commitMeta(state, `MAINTAINER ${ins.args}`);
-      }
       case 'ARG': {
         const pairs = keyValues(ins.args, this.vars(state), esc, {
           legacy: false,
@@ -391,98 +329,23 @@ export class Builder {
         const wd = rc.WorkingDir;
         return this.commitFiles(state, `WORKDIR ${wd}`, '', (root) => mkdirInImage(root, wd));
       }
-      case 'USER': {
-        rc.User = this.word(state, ins.args);
-        return this.commitMeta(state, `USER ${rc.User}`);
-      }
-      case 'STOPSIGNAL': {
-        rc.StopSignal = this.word(state, ins.args);
-        return this.commitMeta(state, `STOPSIGNAL ${rc.StopSignal}`);
-      }
-      case 'EXPOSE': {
-        const ports = splitWords(ins.args, esc).map((w) => this.word(state, w));
-        rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
-        for (const p of ports) {
-          const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
-          if (!m) throw invalid(`Invalid containerPort: ${p}`);
-          const proto = (m[3] ?? 'tcp').toLowerCase();
-          const end = m[2] ? Number(m[2]) : Number(m[1]);
-          for (let n = Number(m[1]); n <= end; n++) rc.ExposedPorts[`${n}/${proto}`] = {};
-        }
-        return this.commitMeta(state, `EXPOSE ${Object.keys(rc.ExposedPorts).sort().join(' ')}`);
-      }
-      case 'VOLUME': {
-        const vols = jsonForm(ins.args) ?? splitWords(ins.args, esc).map((w) => this.word(state, w));
-        rc.Volumes = { ...(rc.Volumes ?? {}) };
-        for (const v of vols) {
-          if (!v.trim()) throw invalid('VOLUME specified can not be an empty string');
-          rc.Volumes[v] = {};
-        }
-        return this.commitMeta(state, `VOLUME ${JSON.stringify(vols)}`);
-      }
-      case 'CMD': {
-        rc.Cmd = this.commandOf(state, ins);
-        state.cmdSet = true;
-        return this.commitMeta(state, `CMD ${JSON.stringify(rc.Cmd)}`);
-      }
-      case 'ENTRYPOINT': {
-        const json = jsonForm(ins.args);
-        rc.Entrypoint = json ?? (ins.args ? [...this.shell(state), ins.args] : null);
-        // A new ENTRYPOINT drops the CMD the base image had, unless this stage set one.
-        if (!state.cmdSet) rc.Cmd = null;
-        return this.commitMeta(state, `ENTRYPOINT ${JSON.stringify(rc.Entrypoint)}`);
-      }
-      case 'SHELL': {
-        const json = jsonForm(ins.args);
-        if (!json || json.length === 0) throw invalid('SHELL requires the arguments to be in JSON form');
-        rc.Shell = json;
-        return this.commitMeta(state, `SHELL ${JSON.stringify(json)}`);
-      }
-      case 'HEALTHCHECK':
-        this.healthcheck(state, ins);
-        return this.commitMeta(state, `HEALTHCHECK ${JSON.stringify(rc.Healthcheck)}`);
-      case 'ONBUILD': {
-        const kw = ins.args.split(/\s+/, 1)[0];
-        const trigger = `${kw.toUpperCase()} ${ins.args.slice(kw.length).trim()}`.trim();
-        rc.OnBuild = [...(rc.OnBuild ?? []), trigger];
-        return this.commitMeta(state, `ONBUILD ${trigger}`);
-      }
       case 'RUN':
         return this.runInstruction(state, ins);
       case 'COPY':
       case 'ADD':
         return this.copyInstruction(state, ins);
-      default:
-        throw invalid(`dockerfile parse error on line ${ins.line}: unknown instruction: ${ins.keyword}`);
+      default: {
+        const step = applyConfigStep(ins, {
+          config: state.config,
+          vars: this.vars(state),
+          escape: this.df.escape,
+          shell: this.shell(state),
+          cmdSet: state.cmdSet,
+        });
+        state.cmdSet = step.cmdSet;
+        return this.commitMeta(state, step.comment);
+      }
     }
-  }
-
-  private healthcheck(state: StageState, ins: Instruction): void {
-    const rc = state.config.config;
-    const words = ins.args.trim();
-    if (/^none$/i.test(words)) {
-      rc.Healthcheck = { Test: ['NONE'] };
-      return;
-    }
-    const m = /^cmd\s+([\s\S]*)$/i.exec(words);
-    if (!m) throw invalid('Unknown type "' + words.split(/\s+/)[0] + '" in HEALTHCHECK (try CMD)');
-    const json = jsonForm(m[1]);
-    const hc: Record<string, unknown> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', m[1]] };
-    for (const [flag, key] of [
-      ['interval', 'Interval'],
-      ['timeout', 'Timeout'],
-      ['start-period', 'StartPeriod'],
-      ['start-interval', 'StartInterval'],
-    ] as const) {
-      const v = flagValue(ins, flag);
-      if (v !== undefined) hc[key] = durationNs(flag, v);
-    }
-    const retries = flagValue(ins, 'retries');
-    if (retries !== undefined) {
-      if (!/^\d+$/.test(retries) || Number(retries) < 1) throw invalid('--retries must be at least 1');
-      hc.Retries = Number(retries);
-    }
-    rc.Healthcheck = hc;
   }
 
   // ---- committing ----
@@ -635,7 +498,7 @@ export class Builder {
     const unsupported = ins.flags.find((f) => f.name !== 'network');
     if (unsupported)
       throw invalid(`the --${unsupported.name} option of RUN is not supported by this builder yet`);
-    const cmd = this.commandOf(state, ins);
+    const cmd = commandOf(ins, this.shell(state));
     const args = this.allowedArgs(state);
     const visible = args.filter(([k]) => !PREDEFINED_ARGS.has(k));
     // As Docker records it: `|2 A=1 B=2 /bin/sh -c …` when build args are in play.

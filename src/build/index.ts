@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { HostConfig } from '../model/container.js';
+import { BerthError } from '../util/errors.js';
 
 export interface BuildOptions {
   /** `name:tag` references to point at the result. */
@@ -57,4 +58,12 @@ export interface BuildService {
   cacheRecords(): BuildCacheRecord[];
 }
 
-export { StepFailed } from './builder.js';
+/** A RUN that exited non-zero: the API reports `errorDetail.code`, so `docker build` exits with it. */
+export class StepFailed extends BerthError {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super('invalid', message);
+  }
+}
