@@ -421,3 +421,50 @@ CMD ["sh", "-c", "cat /greeting; ls -A /ctx"]
   assert.match(f.stderr, /The command '\/bin\/sh -c exit 42' returned a non-zero code: 42/);
   await assertNothingLeft();
 });
+
+test('RUN --mount: cache kept between builds, tmpfs, bind from the context and a stage, a secret absent from the image', async () => {
+  const dir = await context('mounts', {
+    Dockerfile: `FROM busybox AS tools
+RUN mkdir /tools && echo tool-from-stage > /tools/t.txt
+FROM busybox
+ARG RUNID
+RUN --mount=type=cache,target=/var/cache/app echo "$RUNID" >> /var/cache/app/runs && cat /var/cache/app/runs | wc -l > /runs-seen
+RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/x && cat /scratch/x
+RUN --mount=type=bind,source=input.txt,target=/in.txt --mount=type=bind,from=tools,source=/tools,target=/t cat /in.txt /t/t.txt > /combined
+RUN --mount=type=secret,id=token,required cat /run/secrets/token > /dev/null && echo secret-was-readable
+CMD ["sh", "-c", "cat /runs-seen /combined; ls -A /var/cache /scratch /t /run/secrets /in.txt 2>&1 | sort"]
+`,
+    'input.txt': 'from-context\n',
+  });
+  const secret = path.join(work, 'token.txt');
+  await fs.writeFile(secret, 'SUPER-SECRET-VALUE\n');
+  const first = await d.berth(
+    ['build', '-t', 'mounts:1', '--build-arg', 'RUNID=one', '--secret', `id=token,src=${secret}`, dir],
+    { timeoutMs: 120_000 },
+  );
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, /^temp$/m);
+  assert.match(first.stdout, /^secret-was-readable$/m);
+  const second = await d.berth(
+    ['build', '-t', 'mounts:2', '--build-arg', 'RUNID=two', '--secret', `id=token,src=${secret}`, dir],
+    { timeoutMs: 120_000 },
+  );
+  assert.equal(second.code, 0, second.stderr + second.stdout);
+  // The cache directory kept the first build's line; the layer of each build holds none of it.
+  const out = await ok(['run', '--rm', '--pull=never', 'mounts:2']);
+  const lines = out.split('\n');
+  assert.equal(lines[0], '2', out);
+  assert.equal(lines[1], 'from-context');
+  assert.equal(lines[2], 'tool-from-stage');
+  for (const p of ['/var/cache', '/scratch', '/t', '/run/secrets', '/in.txt'])
+    assert.ok(out.includes(`ls: ${p}: No such file or directory`), `${p} left in the image:\n${out}`);
+  const saved = await runCmd(DOCKER, ['save', 'mounts:2'], { env: d.env() });
+  assert.equal(saved.code, 0);
+  assert.ok(!saved.stdout.includes('SUPER-SECRET-VALUE'), 'the secret is in no layer');
+  assert.ok(!(await ok(['history', '--no-trunc', 'mounts:2'])).includes('SUPER-SECRET-VALUE'));
+
+  const missing = await d.berth(['build', dir], { timeoutMs: 120_000 });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /secret token not found/);
+  await assertNothingLeft();
+});

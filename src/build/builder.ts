@@ -29,6 +29,7 @@ import {
 import {
   type Dockerfile,
   flagValue,
+  flagValues,
   type Instruction,
   jsonForm,
   parseDockerfile,
@@ -38,6 +39,7 @@ import {
 } from './dockerfile.js';
 import { applyConfigStep, commandOf } from './config-steps.js';
 import { type BuildOptions, type BuildOutput, StepFailed } from './index.js';
+import { mountStubs, parseMount, prepareMounts } from './mounts.js';
 import { runStep } from './run-step.js';
 import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
 
@@ -74,6 +76,8 @@ export interface BuilderDeps {
   cache: BuildCache;
   /** Private directory of this build (the context lives below it). */
   work: string;
+  /** `<dataRoot>/build` (cache mounts live below it). */
+  buildRoot: string;
   /** Records/clears scratch filesystems so a crash mid-step can be cleaned up at the next start. */
   track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
 }
@@ -477,27 +481,54 @@ export class Builder {
     }
   }
 
-  /** Runs `fn` with an image's filesystem mounted read-only in spirit (nothing is committed). */
-  private async withImageRoot<T>(diffIds: string[], fn: (root: string) => Promise<T>): Promise<T> {
+  /** An image's filesystem on a scratch overlay (nothing is committed); `release` removes it. */
+  private async openImageRoot(diffIds: string[]): Promise<{ root: string; release: () => Promise<void> }> {
     const id = `build-${randomBytes(12).toString('hex')}`;
     await this.d.track.add(id);
-    try {
-      await this.d.rootfs.create(id, diffIds);
-      return await fn(await this.d.rootfs.mount(id));
-    } finally {
+    const release = async () => {
       await this.d.rootfs
         .remove(id)
         .catch((err) => log.warn('build: cannot remove scratch layer', { id, err }));
       await this.d.track.remove(id);
+    };
+    try {
+      await this.d.rootfs.create(id, diffIds);
+      return { root: await this.d.rootfs.mount(id), release };
+    } catch (err) {
+      await release();
+      throw err;
     }
+  }
+
+  private async withImageRoot<T>(diffIds: string[], fn: (root: string) => Promise<T>): Promise<T> {
+    const { root, release } = await this.openImageRoot(diffIds);
+    try {
+      return await fn(root);
+    } finally {
+      await release();
+    }
+  }
+
+  /** A stage built before (by name or index) or a local image, for `--from=`. */
+  private async imageOf(ref: string): Promise<{ id: string; config: ImageConfig }> {
+    const stage = this.stageResults.get(ref.toLowerCase());
+    if (stage) {
+      if (!stage.imageId) throw invalid(`--from=${ref}: the stage has no filesystem`);
+      return { id: stage.imageId, config: stage.config };
+    }
+    if (/^\d+$/.test(ref))
+      throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
+    const img = await this.resolveImage(ref);
+    return { id: img.id, config: img.config };
   }
 
   // ---- RUN ----
 
   private async runInstruction(state: StageState, ins: Instruction): Promise<void> {
-    const unsupported = ins.flags.find((f) => f.name !== 'network');
+    const unsupported = ins.flags.find((f) => f.name !== 'network' && f.name !== 'mount');
     if (unsupported)
-      throw invalid(`the --${unsupported.name} option of RUN is not supported by this builder yet`);
+      throw invalid(`the --${unsupported.name} option of RUN is not supported by this builder`);
+    const rc = state.config.config;
     const cmd = commandOf(ins, this.shell(state));
     const args = this.allowedArgs(state);
     const visible = args.filter(([k]) => !PREDEFINED_ARGS.has(k));
@@ -506,16 +537,57 @@ export class Builder {
       ? [`|${visible.length}`, ...visible.map(([k, v]) => `${k}=${v}`), ...cmd]
       : cmd;
     const network = flagValue(ins, 'network');
-    const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}`);
-    if (await this.probe(state, key)) return;
-    if (!state.imageId) await this.commitMeta(state, 'scratch');
-    const rc = state.config.config;
-    const hostConfig: HostConfig = { ...this.o.hostConfig };
-    if (network) {
-      if (!['default', 'none', 'host'].includes(network))
-        throw invalid(`unsupported network mode for RUN: ${network}`);
-      hostConfig.NetworkMode = network === 'default' ? hostConfig.NetworkMode : network;
+    if (network !== undefined && !['default', 'none', 'host'].includes(network))
+      throw invalid(`unsupported network mode for RUN: ${network}`);
+    const mountReqs = flagValues(ins, 'mount').map((v) =>
+      parseMount(this.word(state, v), rc.WorkingDir ?? '/'),
+    );
+    const held: (() => Promise<void>)[] = [];
+    try {
+      const mounts = await prepareMounts(mountReqs, {
+        buildRoot: this.d.buildRoot,
+        work: this.d.work,
+        contextRoot: this.contextRoot,
+        secrets: this.o.secrets ?? {},
+        rootOf: async (ref) => {
+          const image = await this.imageOf(ref);
+          const { root, release } = await this.openImageRoot(image.config.rootfs.diff_ids);
+          held.push(release);
+          return root;
+        },
+      });
+      const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
+      if (await this.probe(state, key)) return;
+      if (!state.imageId) await this.commitMeta(state, 'scratch');
+      const hostConfig: HostConfig = { ...this.o.hostConfig };
+      if (network && network !== 'default') hostConfig.NetworkMode = network;
+      if (mounts.binds.length) hostConfig.Binds = mounts.binds;
+      if (Object.keys(mounts.tmpfs).length) hostConfig.Tmpfs = mounts.tmpfs;
+      await this.runContainer(
+        state,
+        key,
+        cmd,
+        saved,
+        hostConfig,
+        args,
+        mountReqs.map((m) => m.target),
+      );
+    } finally {
+      for (const release of held) await release();
     }
+  }
+
+  /** Runs a RUN step's container, commits its diff (minus mount stubs) and removes it. */
+  private async runContainer(
+    state: StageState,
+    key: string,
+    cmd: string[],
+    saved: string[],
+    hostConfig: HostConfig,
+    args: [string, string][],
+    mountTargets: string[],
+  ): Promise<void> {
+    const rc = state.config.config;
     let containerId: string | undefined;
     const { exitCode } = await runStep(this.d.containers, {
       image: state.imageId,
@@ -543,18 +615,38 @@ export class Builder {
           `The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}`,
           exitCode,
         );
-      const changed = (await this.d.rootfs.changes(id)).length > 0;
+      let changes = await this.d.rootfs.changes(id);
+      const stubs = mountStubs(mountTargets, new Set(changes.filter((c) => c.Kind === 1).map((c) => c.Path)));
+      if (stubs.length) {
+        await this.removeStubs(id, stubs);
+        changes = await this.d.rootfs.changes(id);
+      }
       await this.commitLayer(
         state,
         key,
         saved.join(' '),
-        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        changes.length ? await this.d.rootfs.diffTar(id) : undefined,
         `RUN ${cmd.join(' ')}`,
       );
     } finally {
       await this.removeContainer(id);
     }
     this.say(` ---> Removed intermediate container ${shortId(id)}\n`);
+  }
+
+  /** Removes the empty mount points a runtime created for RUN mounts, through the container's overlay. */
+  private async removeStubs(id: string, stubs: string[]): Promise<void> {
+    const merged = await this.d.rootfs.mount(id);
+    try {
+      for (const stub of stubs) {
+        const host = path.join(merged, stub);
+        const st = await fs.lstat(host).catch(() => undefined);
+        if (st?.isDirectory() && (await fs.readdir(host)).length === 0) await fs.rmdir(host);
+        else if (st?.isFile() && st.size === 0) await fs.rm(host);
+      }
+    } finally {
+      await this.d.rootfs.unmount(id);
+    }
   }
 
   // ---- COPY / ADD ----
@@ -623,15 +715,7 @@ export class Builder {
       });
     };
     if (from === undefined) return run(this.contextRoot, '');
-    const ref = this.word(state, from);
-    const stage = this.stageResults.get(ref.toLowerCase());
-    if (stage) {
-      if (!stage.imageId) throw invalid(`${what} --from=${ref}: the stage has no filesystem`);
-      return this.withImageRoot(stage.config.rootfs.diff_ids, (root) => run(root, `from:${stage.imageId} `));
-    }
-    if (/^\d+$/.test(ref))
-      throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
-    const img = await this.resolveImage(ref);
-    return this.withImageRoot(img.diffIds, (root) => run(root, `from:${img.id} `));
+    const image = await this.imageOf(this.word(state, from));
+    return this.withImageRoot(image.config.rootfs.diff_ids, (root) => run(root, `from:${image.id} `));
   }
 }

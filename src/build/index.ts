@@ -18,6 +18,8 @@ export interface BuildOptions {
   noCache: boolean;
   /** Only the image ID is printed. */
   quiet: boolean;
+  /** `RUN --mount=type=secret` contents by id (`berth build --secret`); never stored. */
+  secrets?: Record<string, Buffer>;
   /** For RUN steps: network mode, extra hosts, resource limits. */
   hostConfig: HostConfig;
 }

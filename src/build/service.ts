@@ -85,6 +85,7 @@ export class BuilderService implements BuildService {
           containers: this.o.containers,
           cache: this.cache,
           work,
+          buildRoot: this.o.root,
           track: {
             add: (id) => fs.writeFile(path.join(scratchDir, id), ''),
             remove: (id) => fs.rm(path.join(scratchDir, id), { force: true }),

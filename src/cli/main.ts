@@ -214,6 +214,11 @@ function addBuild(parent: Command): void {
     .option('--progress <string>', 'Set type of progress output (auto, plain, tty)')
     .option('--pull', 'Always attempt to pull a newer version of the image')
     .option('-q, --quiet', 'Suppress the build output and print image ID on success')
+    .option(
+      '--secret <stringArray>',
+      'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+      collect,
+    )
     .option('-t, --tag <list>', "Name and optionally a tag in the 'name:tag' format", collect)
     .option('--target <string>', 'Set the target build stage to build.')
     .argument('<path>')

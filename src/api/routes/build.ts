@@ -48,6 +48,21 @@ async function drain(req: IncomingMessage): Promise<void> {
   });
 }
 
+/**
+ * `X-Berth-Build-Secrets`: base64 of a JSON map id → base64 content, as `berth build --secret`
+ * sends it (a Berth extension: the classic protocol has no way to pass secrets).
+ */
+function secretsOf(req: IncomingMessage): Record<string, Buffer> {
+  const raw = req.headers['x-berth-build-secrets'];
+  if (typeof raw !== 'string' || raw === '') return {};
+  try {
+    const map = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as Record<string, string>;
+    return Object.fromEntries(Object.entries(map).map(([id, v]) => [id, Buffer.from(String(v), 'base64')]));
+  } catch {
+    throw invalid('invalid X-Berth-Build-Secrets header');
+  }
+}
+
 export function buildOptions(q: URLSearchParams): BuildOptions {
   if (q.get('remote'))
     throw invalid('remote build contexts (git, URL) are not supported; send the context as a tar');
@@ -89,6 +104,7 @@ async function build(ctx: Ctx): Promise<void> {
   let options: BuildOptions;
   try {
     options = buildOptions(ctx.query);
+    options.secrets = secretsOf(ctx.req);
   } catch (err) {
     await drain(ctx.req);
     throw err;

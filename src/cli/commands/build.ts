@@ -100,6 +100,39 @@ function buildArgs(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
+/** `--secret id=x,src=file` or `id=x,env=VAR` (BuildKit's syntax) as the header berthd reads. */
+async function secretsHeader(list: string[] | undefined): Promise<Record<string, string>> {
+  if (!list?.length) return {};
+  const out: Record<string, string> = {};
+  for (const spec of list) {
+    const o = new Map(
+      spec
+        .split(',')
+        .map(
+          (p) =>
+            [p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as [
+              string,
+              string,
+            ],
+        ),
+    );
+    const id = o.get('id');
+    if (!id) throw new StatusError(1, `invalid secret ${JSON.stringify(spec)}: id is required`);
+    const src = o.get('src') ?? o.get('source');
+    const env = o.get('env');
+    let value: Buffer;
+    if (src)
+      value = await fs.readFile(src).catch(() => {
+        throw new StatusError(1, `failed to read secret ${id}: open ${src}: no such file or directory`);
+      });
+    else if (env !== undefined || process.env[id] !== undefined)
+      value = Buffer.from(process.env[env ?? id] ?? '');
+    else throw new StatusError(1, `invalid secret ${JSON.stringify(spec)}: src or env is required`);
+    out[id] = value.toString('base64');
+  }
+  return { 'X-Berth-Build-Secrets': Buffer.from(JSON.stringify(out)).toString('base64') };
+}
+
 export async function build(cli: Cli, contextArg: string, opts: Record<string, any>): Promise<void> {
   if (opts.progress && !['auto', 'plain', 'tty'].includes(opts.progress))
     throw new StatusError(
@@ -155,7 +188,7 @@ export async function build(cli: Cli, contextArg: string, opts: Record<string, a
       version: '1',
     },
     body,
-    headers: { 'Content-Type': 'application/x-tar' },
+    headers: { 'Content-Type': 'application/x-tar', ...(await secretsHeader(opts.secret)) },
   });
   let imageId = '';
   let quietOut = '';
