@@ -468,3 +468,25 @@ CMD ["sh", "-c", "cat /runs-seen /combined; ls -A /var/cache /scratch /t /run/se
   assert.match(missing.stderr, /secret token not found/);
   await assertNothingLeft();
 });
+
+test('system df shows the build cache; docker builder prune empties it (step entries and cache mounts)', async () => {
+  const dir = await context('prune', {
+    Dockerfile:
+      'FROM busybox\nRUN --mount=type=cache,target=/c echo kept > /c/f && echo layer > /l\nLABEL p=1\n',
+  });
+  assert.equal((await d.berth(['build', '-t', 'prune:1', dir], { timeoutMs: 120_000 })).code, 0);
+  const df = JSON.parse(
+    await ok(['system', 'df', '--format', '{{json .}}']).then((o) => `[${o.trim().split('\n').join(',')}]`),
+  ) as {
+    Type: string;
+    TotalCount: string;
+  }[];
+  const cache = df.find((r) => r.Type === 'Build Cache');
+  assert.ok(cache && Number(cache.TotalCount) > 0, JSON.stringify(df));
+  const pruned = await ok(['builder', 'prune', '-f']);
+  assert.match(pruned, /Deleted build cache objects:/);
+  assert.match(pruned, /cachemount:/);
+  const again = await d.berth(['build', '-t', 'prune:1', dir], { timeoutMs: 120_000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stdout, /Using cache/);
+});

@@ -40,7 +40,7 @@ export interface BuildRequest {
 
 export interface BuildCacheRecord {
   ID: string;
-  Parent: string;
+  Parents: string[] | null;
   Type: string;
   Description: string;
   InUse: boolean;
@@ -54,10 +54,10 @@ export interface BuildCacheRecord {
 export interface BuildService {
   /** Runs a build; the returned ID is also sent as the last aux record. Throws `StepFailed` (with an exit code) for a failing RUN. */
   build(req: BuildRequest, out: BuildOutput): Promise<string>;
-  /** `POST /build/prune`: drops cache entries (and their images when nothing else uses them). */
+  /** `POST /build/prune`: drops step entries (and their images when untagged and unused) and empties cache mounts. */
   prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
-  /** The build cache for `system df`. */
-  cacheRecords(): BuildCacheRecord[];
+  /** The build cache for `system df`: step entries and cache mounts. */
+  cacheRecords(): Promise<BuildCacheRecord[]>;
 }
 
 /** A RUN that exited non-zero: the API reports `errorDetail.code`, so `docker build` exits with it. */

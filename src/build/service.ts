@@ -109,32 +109,37 @@ export class BuilderService implements BuildService {
   }
 
   async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
-    void opts; // every entry is reclaimable: nothing pins a cache entry but the image it names
+    void opts; // nothing pins an entry but the image it names: `-a` and the default prune alike
     const deleted: string[] = [];
     let reclaimed = 0;
-    const entries = this.cache.list();
     const tagged = new Set(
       this.o.images
         .list()
         .filter((i) => i.repoTags.length > 0)
         .map((i) => i.id),
     );
-    // Children first: an image is removable once nothing is built on it.
-    const order = entries.sort(([, a], [, b]) => (a.created < b.created ? 1 : -1));
-    for (const [key, e] of order) {
+    // Newest first: an image can go once nothing is built on it.
+    const entries = this.cache.list().sort(([, a], [, b]) => (a.created < b.created ? 1 : -1));
+    for (const [key, e] of entries) {
       deleted.push(key);
-      reclaimed += e.size;
       if (tagged.has(e.image)) continue;
-      await this.o.images.remove(e.image, { force: false }).catch(() => {});
+      const items = await this.o.images.remove(e.image, { force: false }).catch(() => []);
+      if (items.some((i) => i.Deleted === e.image)) reclaimed += e.size;
     }
     await this.cache.drop(deleted);
+    const mounts = path.join(this.o.root, 'cache-mounts');
+    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
+      reclaimed += await dirSize(path.join(mounts, name));
+      await fs.rm(path.join(mounts, name), { recursive: true, force: true });
+      deleted.push(`cachemount:${name}`);
+    }
     return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
 
-  cacheRecords(): BuildCacheRecord[] {
-    return this.cache.list().map(([key, e]) => ({
+  async cacheRecords(): Promise<BuildCacheRecord[]> {
+    const steps: BuildCacheRecord[] = this.cache.list().map(([key, e]) => ({
       ID: key.slice(0, 25),
-      Parent: '',
+      Parents: null,
       Type: 'regular',
       Description: e.description ?? '',
       InUse: false,
@@ -144,7 +149,36 @@ export class BuilderService implements BuildService {
       LastUsedAt: e.lastUsed ?? null,
       UsageCount: 1,
     }));
+    const mounts = path.join(this.o.root, 'cache-mounts');
+    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
+      const st = await fs.stat(path.join(mounts, name)).catch(() => undefined);
+      if (!st) continue;
+      steps.push({
+        ID: name.slice(0, 25),
+        Parents: null,
+        Type: 'exec.cachemount',
+        Description: 'cached mount (RUN --mount=type=cache)',
+        InUse: false,
+        Shared: false,
+        Size: await dirSize(path.join(mounts, name)),
+        CreatedAt: st.birthtime.toISOString(),
+        LastUsedAt: st.mtime.toISOString(),
+        UsageCount: 1,
+      });
+    }
+    return steps;
   }
+}
+
+/** Bytes of the regular files below `dir`. */
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else if (e.isFile()) total += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 export async function openBuildService(o: BuildServiceOptions): Promise<BuilderService> {
