@@ -253,7 +253,13 @@ export class Builder {
     for (const ins of stage.instructions) {
       this.checkCancelled();
       this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+      const t0 = performance.now();
       await this.dispatch(state, ins);
+      log.debug('build step', {
+        step: this.step,
+        keyword: ins.keyword,
+        ms: Math.round(performance.now() - t0),
+      });
       this.say(` ---> ${shortId(state.imageId)}\n`);
     }
     if (state.imageId) this.out.aux({ ID: state.imageId });

@@ -73,11 +73,13 @@ export class BuilderService implements BuildService {
     const scratchDir = path.join(this.o.root, 'scratch');
     const shown: BuildOutput = opts.quiet ? { stream: () => {}, aux: (v) => out.aux(v) } : out;
     try {
+      const t0 = performance.now();
       const ctx = await receiveContext(req.context, {
         work,
         contentType: req.contentType,
         dockerfile: opts.dockerfile,
       });
+      log.debug('build context received', { ms: Math.round(performance.now() - t0) });
       const builder = new Builder(
         {
           images: this.o.images,
@@ -96,12 +98,16 @@ export class BuilderService implements BuildService {
         req.signal,
       );
       const id = await builder.build(ctx.dockerfile, ctx.root, ctx.dockerfileName);
+      log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       shown.stream(`Successfully built ${shortId(id)}\n`);
       for (const t of tags) {
-        await this.o.images.setRef(id, t);
+        // An unchanged rebuild finds its tags in place: no need to rewrite the reference store.
+        const current = await this.o.images.resolve(t).catch(() => undefined);
+        if (current?.id !== id) await this.o.images.setRef(id, t);
         shown.stream(`Successfully tagged ${t}\n`);
       }
       if (opts.quiet) out.stream(`${id}\n`);
+      log.debug('build tagged', { ms: Math.round(performance.now() - t0) });
       return id;
     } finally {
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
