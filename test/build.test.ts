@@ -490,3 +490,49 @@ test('system df shows the build cache; docker builder prune empties it (step ent
   assert.equal(again.code, 0, again.stderr);
   assert.doesNotMatch(again.stdout, /Using cache/);
 });
+
+test('ONBUILD triggers, heredocs, SHELL, HEALTHCHECK, EXPOSE, VOLUME, USER, ENTRYPOINT, # escape', async () => {
+  const parent = await context('onbuild-parent', {
+    Dockerfile: `FROM busybox
+ONBUILD RUN echo "trigger ran in the child" > /from-trigger
+ONBUILD COPY child.txt /child.txt
+`,
+  });
+  assert.equal((await build(['-t', 'onbuild-parent:1', parent])).code, 0);
+  const child = await context('onbuild-child', {
+    Dockerfile: `# escape=\`
+FROM onbuild-parent:1
+SHELL ["/bin/sh", "-ec"]
+RUN <<EOF
+echo heredoc-line-1 > /heredoc
+echo heredoc-line-2 >> /heredoc
+EOF
+COPY <<NOTE /note.txt
+a note from a heredoc
+NOTE
+RUN echo one \`
+    two > /continued
+HEALTHCHECK --interval=5s --retries=2 CMD ["true"]
+EXPOSE 8080 53/udp
+VOLUME /data
+USER 1000:1000
+ENTRYPOINT ["cat"]
+CMD ["/from-trigger", "/child.txt", "/heredoc", "/note.txt", "/continued"]
+`,
+    'child.txt': 'child file\n',
+  });
+  const r = await build(['-t', 'onbuild-child:1', child]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /# Executing 2 build triggers/);
+  assert.equal(
+    await ok(['run', '--rm', '--pull=never', 'onbuild-child:1']),
+    'trigger ran in the child\nchild file\nheredoc-line-1\nheredoc-line-2\na note from a heredoc\none two\n',
+  );
+  const cfg = JSON.parse(await ok(['image', 'inspect', '--format', '{{json .Config}}', 'onbuild-child:1']));
+  assert.deepEqual(cfg.Healthcheck, { Test: ['CMD', 'true'], Interval: 5e9, Retries: 2 });
+  assert.deepEqual(Object.keys(cfg.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
+  assert.deepEqual(cfg.Volumes, { '/data': {} });
+  assert.equal(cfg.User, '1000:1000');
+  assert.deepEqual(cfg.Shell, ['/bin/sh', '-ec']);
+  assert.ok(!cfg.OnBuild?.length, 'triggers are not inherited by the child');
+});
