@@ -35,6 +35,7 @@ import {
   parseDockerfile,
   parseTrigger,
   type Stage,
+  selectStages,
   stageBase,
 } from './dockerfile.js';
 import { applyConfigStep, commandOf } from './config-steps.js';
@@ -157,7 +158,7 @@ export class Builder {
         else if (value !== undefined) this.metaVars.set(key, value);
       }
     }
-    const stages = this.stagesToBuild();
+    const stages = selectStages(this.df, this.o.target, this.metaVars);
     if (Object.keys(this.o.labels).length) {
       const last = stages[stages.length - 1];
       const text = Object.entries(this.o.labels)
@@ -184,45 +185,6 @@ export class Builder {
     if (unused.length)
       this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
     return state.imageId;
-  }
-
-  /** The target stage and the stages it needs (FROM <stage>, COPY --from, RUN --mount from=), in file order. */
-  private stagesToBuild(): Stage[] {
-    const stages = this.df.stages;
-    let target = stages.length - 1;
-    if (this.o.target) {
-      target = stages.findIndex((s) => s.name === this.o.target!.toLowerCase());
-      if (target < 0) throw invalid(`target stage "${this.o.target}" could not be found`);
-    }
-    const byRef = (ref: string, before: number): number | undefined => {
-      const r = ref.toLowerCase();
-      const i = /^\d+$/.test(r) ? Number(r) : stages.findIndex((s) => s.name === r);
-      return i >= 0 && i < before ? i : undefined;
-    };
-    const needed = new Set<number>();
-    const visit = (i: number) => {
-      if (needed.has(i)) return;
-      needed.add(i);
-      const s = stages[i];
-      const base = byRef(processWord(s.base, this.metaVars, this.df.escape), i);
-      if (base !== undefined) visit(base);
-      for (const ins of s.instructions) {
-        const from = flagValue(ins, 'from');
-        if (from !== undefined) {
-          const dep = byRef(processWord(from, this.metaVars, this.df.escape), i);
-          if (dep !== undefined) visit(dep);
-        }
-        for (const m of ins.flags.filter((f) => f.name === 'mount')) {
-          const fm = /(?:^|,)from=([^,]+)/.exec(m.value ?? '');
-          const dep = fm ? byRef(fm[1], i) : undefined;
-          if (dep !== undefined) visit(dep);
-        }
-      }
-    };
-    visit(target);
-    return stages
-      .filter((s) => needed.has(s.index))
-      .map((s) => ({ ...s, instructions: [...s.instructions] }));
   }
 
   // ---- stages ----

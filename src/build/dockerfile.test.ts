@@ -1,7 +1,8 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile variables, not template literals
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { segmentPattern } from './copy.js';
-import { flagValue, jsonForm, parseDockerfile } from './dockerfile.js';
+import { flagValue, jsonForm, parseDockerfile, selectStages } from './dockerfile.js';
 
 test('stages, meta ARGs, flags, continuations and heredocs', () => {
   const df = parseDockerfile(`# syntax=docker/dockerfile:1
@@ -46,4 +47,26 @@ test('COPY wildcards follow Go filepath.Match', () => {
   assert.ok(segmentPattern('a?[0-9]').test('ab7'));
   assert.ok(segmentPattern('[!a]x').test('bx'));
   assert.ok(!segmentPattern('[!a]x').test('ax'));
+});
+
+test('selectStages: the target and what it needs, by name, index, --from and mount from=', () => {
+  const df = parseDockerfile(`ARG B=base
+FROM busybox AS base
+FROM busybox AS unused
+FROM busybox AS tool
+FROM \${B} AS mid
+RUN --mount=type=bind,from=tool,target=/t true
+FROM scratch AS final
+COPY --from=1 /x /x
+COPY --from=mid /y /y
+`);
+  const names = (t?: string) => selectStages(df, t, new Map([['B', 'base']])).map((s) => s.name);
+  assert.deepEqual(names(), ['base', 'unused', 'tool', 'mid', 'final']);
+  assert.deepEqual(names('mid'), ['base', 'tool', 'mid']);
+  assert.throws(() => names('nope'), /target stage "nope" could not be found/);
+  const df2 = parseDockerfile('FROM busybox AS a\nFROM busybox AS b\nFROM busybox\nCOPY --from=a /x /x\n');
+  assert.deepEqual(
+    selectStages(df2, undefined, new Map()).map((s) => s.index),
+    [0, 2],
+  );
 });

@@ -222,3 +222,42 @@ export function stageBase(stage: Stage, vars: Vars, escapeToken: string): string
   if (!base) throw invalid(`base name (${stage.base}) should not be blank`);
   return base;
 }
+
+/**
+ * The target stage (`--target`, else the last) and the stages it needs (`FROM <stage>`,
+ * `COPY --from=<stage>`, `RUN --mount=…,from=<stage>`), in file order; the others are skipped.
+ */
+export function selectStages(df: Dockerfile, target: string | undefined, metaVars: Vars): Stage[] {
+  const stages = df.stages;
+  let t = stages.length - 1;
+  if (target) {
+    t = stages.findIndex((s) => s.name === target.toLowerCase());
+    if (t < 0) throw invalid(`target stage "${target}" could not be found`);
+  }
+  const byRef = (ref: string, before: number): number | undefined => {
+    const r = ref.toLowerCase();
+    const i = /^\d+$/.test(r) ? Number(r) : stages.findIndex((s) => s.name === r);
+    return i >= 0 && i < before ? i : undefined;
+  };
+  const needed = new Set<number>();
+  const visit = (i: number) => {
+    if (needed.has(i)) return;
+    needed.add(i);
+    const s = stages[i];
+    const refs = [processWord(s.base, metaVars, df.escape)];
+    for (const ins of s.instructions) {
+      const from = flagValue(ins, 'from');
+      if (from !== undefined) refs.push(processWord(from, metaVars, df.escape));
+      for (const m of flagValues(ins, 'mount')) {
+        const fm = /(?:^|,)from=([^,]+)/.exec(m);
+        if (fm) refs.push(fm[1]);
+      }
+    }
+    for (const ref of refs) {
+      const dep = byRef(ref, i);
+      if (dep !== undefined) visit(dep);
+    }
+  };
+  visit(t);
+  return stages.filter((s) => needed.has(s.index)).map((s) => ({ ...s, instructions: [...s.instructions] }));
+}
