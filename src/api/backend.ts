@@ -2,6 +2,7 @@
  * What the API's handlers may call: the engine services, by their interfaces (moby's router
  * `Backend`s play this part). `daemon/wire.ts` assembles the concrete ones at boot.
  */
+import type { BuildService } from '../build/index.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ContentStore } from '../content/index.js';
 import type { DistributionService } from '../distribution/service.js';
@@ -23,6 +24,7 @@ export interface Backend {
   volumes: VolumeService;
   /** Pull and push through registries. */
   distribution: DistributionService;
+  builds: BuildService;
   /** Daemon identity for `/info`. */
   id: string;
   startedAt: Date;

@@ -14,6 +14,7 @@ const mods: Record<string, Loader> = {
   image: () => import('./commands/image.js'),
   network: () => import('./commands/network.js'),
   system: () => import('./commands/system.js'),
+  build: () => import('./commands/build.js'),
 };
 
 let current: Cli | undefined;
@@ -199,8 +200,34 @@ function addContainerCommands(p: Command, top: boolean): void {
     .action(act('container', 'cp'));
 }
 
+function addBuild(parent: Command): void {
+  parent
+    .command('build')
+    .description('Build an image from a Dockerfile')
+    .usage('[OPTIONS] PATH | -')
+    .option('--build-arg <list>', 'Set build-time variables', collect)
+    .option('-f, --file <string>', "Name of the Dockerfile (Default is 'PATH/Dockerfile')")
+    .option('--iidfile <string>', 'Write the image ID to the file')
+    .option('--label <list>', 'Set metadata for an image', collect)
+    .option('--network <string>', 'Set the networking mode for the RUN instructions during build')
+    .option('--no-cache', 'Do not use cache when building the image')
+    .option('--progress <string>', 'Set type of progress output (auto, plain, tty)')
+    .option('--pull', 'Always attempt to pull a newer version of the image')
+    .option('-q, --quiet', 'Suppress the build output and print image ID on success')
+    .option(
+      '--secret <stringArray>',
+      'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+      collect,
+    )
+    .option('-t, --tag <list>', "Name and optionally a tag in the 'name:tag' format", collect)
+    .option('--target <string>', 'Set the target build stage to build.')
+    .argument('<path>')
+    .action(act('build', 'build'));
+}
+
 function addImageCommands(p: Command, top: boolean): void {
   const c = (name: string, desc: string) => p.command(name).description(desc);
+  addBuild(p);
   const ls = top ? c('images', 'List images') : c('ls', 'List images').aliases(['list']);
   ls.option('-a, --all', 'Show all images (default hides intermediate images)')
     .option('--digests', 'Show digests')

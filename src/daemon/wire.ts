@@ -1,6 +1,7 @@
 /** Assembles the engine services from the config, bottom layer first. */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { openBuildService } from '../build/service.js';
 import { ContainerService } from '../containers/service.js';
 import { FileContentStore } from '../content/file-store.js';
 import { DistributionService } from '../distribution/service.js';
@@ -38,5 +39,6 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
   const distribution = new DistributionService({ images, layers: rootfs });
-  return { config, events, content, images, rootfs, networks, volumes, containers, distribution, id, startedAt: new Date() };
+  const builds = await openBuildService({ root: path.join(root, 'build'), images, rootfs, containers });
+  return { config, events, content, images, rootfs, networks, volumes, containers, distribution, builds, id, startedAt: new Date() };
 }

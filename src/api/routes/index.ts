@@ -2,6 +2,7 @@
 import type { Router } from '../router.js';
 import { registerArchiveRoutes } from './archive.js';
 import { registerAuthRoutes } from './auth.js';
+import { registerBuildRoutes } from './build.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerExecRoutes } from './exec.js';
 import { registerImageRoutes } from './images.js';
@@ -18,4 +19,5 @@ export function registerRoutes(router: Router): void {
   registerVolumeRoutes(router);
   registerArchiveRoutes(router);
   registerAuthRoutes(router);
+  registerBuildRoutes(router);
 }

@@ -98,7 +98,7 @@ async function systemDf(ctx: Ctx): Promise<void> {
     }));
   }
   if (want('volume')) out.Volumes = await s.volumes.usage();
-  if (want('build-cache')) out.BuildCache = [];
+  if (want('build-cache')) out.BuildCache = await s.builds.cacheRecords();
   json(ctx, 200, out);
 }
 

@@ -1,0 +1,141 @@
+/**
+ * `POST /build` (the classic builder's protocol, as docker CLI 28 speaks it with DOCKER_BUILDKIT=0
+ * or without buildx) and `POST /build/prune`. The JSON stream starts with the first line the
+ * builder writes: errors before it (a bad tag, a Dockerfile parse error) get their HTTP status;
+ * errors after it become `errorDetail` records, with the exit code of a failing RUN.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BuildOptions } from '../../build/index.js';
+import { StepFailed } from '../../build/index.js';
+import type { HostConfig } from '../../model/container.js';
+import { invalid } from '../../util/errors.js';
+import type { Ctx } from '../context.js';
+import { json, qBool, qInt, resOf } from '../http.js';
+import type { Router } from '../router.js';
+import { startJsonMessages } from '../streams.js';
+import type { JsonMessageStream } from '../../util/json-message.js';
+
+function jsonMap<T>(raw: string | null, what: string): Record<string, T> {
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, T>;
+  } catch (err) {
+    throw invalid(`invalid ${what}: ${(err as Error).message}`);
+  }
+}
+
+/** Docker builds for the daemon's platform; anything else is refused rather than built wrongly. */
+function checkPlatform(p: string | null): void {
+  if (!p) return;
+  for (const one of p.split(',')) {
+    const v = one.trim().toLowerCase();
+    if (!['linux', 'linux/amd64', 'amd64', 'linux/x86_64', 'linux/amd64/v1'].includes(v))
+      throw invalid(`"${one}": this daemon builds images for linux/amd64 only`);
+  }
+}
+
+/** Reads what is left of a refused upload, so the client sees the answer instead of a reset. */
+async function drain(req: IncomingMessage): Promise<void> {
+  if (req.readableEnded || req.destroyed) return;
+  req.resume();
+  await new Promise<void>((resolve) => {
+    req.once('end', resolve);
+    req.once('close', resolve);
+    req.once('error', () => resolve());
+  });
+}
+
+/**
+ * `X-Berth-Build-Secrets`: base64 of a JSON map id → base64 content, as `berth build --secret`
+ * sends it (a Berth extension: the classic protocol has no way to pass secrets).
+ */
+function secretsOf(req: IncomingMessage): Record<string, Buffer> {
+  const raw = req.headers['x-berth-build-secrets'];
+  if (typeof raw !== 'string' || raw === '') return {};
+  try {
+    const map = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as Record<string, string>;
+    return Object.fromEntries(Object.entries(map).map(([id, v]) => [id, Buffer.from(String(v), 'base64')]));
+  } catch {
+    throw invalid('invalid X-Berth-Build-Secrets header');
+  }
+}
+
+export function buildOptions(q: URLSearchParams): BuildOptions {
+  if (q.get('remote'))
+    throw invalid('remote build contexts (git, URL) are not supported; send the context as a tar');
+  checkPlatform(q.get('platform'));
+  const network = q.get('networkmode') || 'default';
+  const hostConfig: HostConfig = { NetworkMode: network === 'default' ? 'bridge' : network };
+  const extraHosts = q
+    .getAll('extrahosts')
+    .flatMap((v) => v.split(','))
+    .filter(Boolean);
+  if (extraHosts.length) hostConfig.ExtraHosts = extraHosts;
+  for (const [param, key] of [
+    ['memory', 'Memory'],
+    ['memswap', 'MemorySwap'],
+    ['cpushares', 'CpuShares'],
+    ['cpuperiod', 'CpuPeriod'],
+    ['cpuquota', 'CpuQuota'],
+    ['shmsize', 'ShmSize'],
+  ] as const) {
+    const v = qInt(q, param);
+    if (v) hostConfig[key] = v;
+  }
+  const cpuset = q.get('cpusetcpus');
+  if (cpuset) hostConfig.CpusetCpus = cpuset;
+  return {
+    tags: q.getAll('t').filter(Boolean),
+    dockerfile: q.get('dockerfile') || undefined,
+    buildArgs: jsonMap<string | null>(q.get('buildargs'), 'build args'),
+    labels: jsonMap<string>(q.get('labels'), 'labels'),
+    target: q.get('target') || undefined,
+    noCache: qBool(q, 'nocache'),
+    quiet: qBool(q, 'q'),
+    hostConfig,
+  };
+}
+
+async function build(ctx: Ctx): Promise<void> {
+  const res = resOf(ctx);
+  let options: BuildOptions;
+  try {
+    options = buildOptions(ctx.query);
+    options.secrets = secretsOf(ctx.req);
+  } catch (err) {
+    await drain(ctx.req);
+    throw err;
+  }
+  // A client that goes away cancels the build: the running step's container is killed and removed.
+  const cancel = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) cancel.abort();
+  });
+  let stream: JsonMessageStream | undefined;
+  const started = () => (stream ??= startJsonMessages(res));
+  try {
+    await ctx.services.builds.build(
+      { options, context: ctx.req, contentType: ctx.req.headers['content-type'], signal: cancel.signal },
+      { stream: (text) => started().stream(text), aux: (value) => started().send({ aux: value }) },
+    );
+  } catch (err) {
+    if (!stream) {
+      await drain(ctx.req);
+      throw err;
+    }
+    stream.error((err as Error).message, err instanceof StepFailed ? err.code : undefined);
+  }
+  started().end();
+}
+
+async function prune(ctx: Ctx): Promise<void> {
+  json(ctx, 200, await ctx.services.builds.prune({ all: qBool(ctx.query, 'all') }));
+}
+
+export function registerBuildRoutes(router: Router): void {
+  router.post('/build', build);
+  router.post('/build/prune', prune);
+}

@@ -1,0 +1,689 @@
+/**
+ * One build: the stages the target needs, in order, each instruction dispatched against the
+ * stage's state (image config, layers, history, ARGs) and committed as an image whose parent is
+ * the previous step's, as Docker's classic builder does. Every step first asks the cache.
+ * Output lines are the classic builder's (`Step 2/6 : RUN …`, ` ---> Running in …`, ` ---> <id>`).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ContainerService } from '../containers/service.js';
+import type { HostConfig } from '../model/container.js';
+import { goArch } from '../util/platform.js';
+import type { Image, ImageConfig, ImageService } from '../images/index.js';
+import type { LayerStore, RootfsStore } from '../layers/index.js';
+import { BerthError, invalid, notFound } from '../util/errors.js';
+import { shortId } from '../util/ids.js';
+import { log } from '../util/log.js';
+import { type BuildCache, stepKey } from './cache.js';
+import {
+  copyInto,
+  hashSources,
+  mkdirInImage,
+  parseChmod,
+  parseChown,
+  type Source,
+  selectSources,
+} from './copy.js';
+import {
+  type Dockerfile,
+  flagValue,
+  flagValues,
+  type Instruction,
+  jsonForm,
+  parseDockerfile,
+  parseTrigger,
+  type Stage,
+  selectStages,
+  stageBase,
+} from './dockerfile.js';
+import { applyConfigStep, commandOf } from './config-steps.js';
+import { type BuildOptions, type BuildOutput, StepFailed } from './index.js';
+import { mountStubs, parseMount, prepareMounts } from './mounts.js';
+import { runStep } from './run-step.js';
+import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
+
+/** Build args every RUN may use without an ARG, kept out of the cache key and history (as Docker). */
+const PREDEFINED_ARGS = new Set([
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+]);
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+type History = NonNullable<ImageConfig['history']>[number];
+
+interface StageState {
+  imageId: string; // '' until a scratch stage made its first image
+  config: ImageConfig;
+  /** Declared ARGs of this stage and their values (undefined: declared without a value). */
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+}
+
+export interface BuilderDeps {
+  images: ImageService;
+  rootfs: RootfsStore & LayerStore;
+  containers: ContainerService;
+  cache: BuildCache;
+  /** Private directory of this build (the context lives below it). */
+  work: string;
+  /** `<dataRoot>/build` (cache mounts live below it). */
+  buildRoot: string;
+  /** Records/clears scratch filesystems so a crash mid-step can be cleaned up at the next start. */
+  track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
+}
+
+const nowIso = () => new Date().toISOString();
+
+function copyConfig(c: ImageConfig): ImageConfig {
+  return JSON.parse(JSON.stringify(c)) as ImageConfig;
+}
+
+function emptyConfig(): ImageConfig {
+  return {
+    architecture: goArch(),
+    os: 'linux',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+export class Builder {
+  private df!: Dockerfile;
+  private step = 0;
+  private total = 0;
+  private readonly metaVars: Vars = new Map();
+  private readonly usedArgs = new Set<string>();
+  private readonly stageResults = new Map<string, StageState>();
+  private readonly containersMade = new Set<string>();
+  private contextRoot = '';
+
+  constructor(
+    private readonly d: BuilderDeps,
+    private readonly o: BuildOptions,
+    private readonly out: BuildOutput,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  private say(text: string): void {
+    this.out.stream(text);
+  }
+
+  private checkCancelled(): void {
+    if (this.signal.aborted) throw invalid('Build cancelled');
+  }
+
+  /** Runs the build; returns the image ID. Containers it made are removed whatever happens. */
+  async build(dockerfileText: string, contextRoot: string, dockerfileName: string): Promise<string> {
+    this.contextRoot = contextRoot;
+    this.df = parseDockerfile(dockerfileText, dockerfileName);
+    try {
+      return await this.run();
+    } finally {
+      for (const id of this.containersMade) await this.removeContainer(id);
+    }
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    await this.d.containers.remove(id, { force: true, volumes: true }).catch((err) => {
+      if (!(err instanceof BerthError && err.kind === 'not-found'))
+        log.warn('build: cannot remove step container', { id, err });
+    });
+    this.containersMade.delete(id);
+  }
+
+  private async run(): Promise<string> {
+    const df = this.df;
+    // Meta ARGs (before the first FROM) only feed FROM lines, unless a stage declares them again.
+    for (const ins of df.metaArgs) {
+      for (const { key, value } of keyValues(ins.args, this.metaVars, df.escape, {
+        legacy: false,
+        keyOnly: true,
+        instruction: 'ARG',
+      })) {
+        const given = this.o.buildArgs[key];
+        this.usedArgs.add(key);
+        if (given !== undefined && given !== null) this.metaVars.set(key, given);
+        else if (value !== undefined) this.metaVars.set(key, value);
+      }
+    }
+    const stages = selectStages(this.df, this.o.target, this.metaVars);
+    if (Object.keys(this.o.labels).length) {
+      const last = stages[stages.length - 1];
+      const text = Object.entries(this.o.labels)
+        .map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`)
+        .join(' ');
+      last.instructions = [
+        ...last.instructions,
+        { keyword: 'LABEL', line: 0, args: text, flags: [], text: `LABEL ${text}`, heredocs: [] },
+      ];
+    }
+    this.total = df.metaArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+    for (const ins of df.metaArgs) this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+    let state: StageState | undefined;
+    for (const stage of stages) {
+      this.checkCancelled();
+      state = await this.buildStage(stage);
+      this.stageResults.set(String(stage.index), state);
+      if (stage.name) this.stageResults.set(stage.name, state);
+    }
+    if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const unused = Object.keys(this.o.buildArgs).filter(
+      (k) => !this.usedArgs.has(k) && !PREDEFINED_ARGS.has(k),
+    );
+    if (unused.length)
+      this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+    return state.imageId;
+  }
+
+  // ---- stages ----
+
+  private async buildStage(stage: Stage): Promise<StageState> {
+    this.say(`Step ${++this.step}/${this.total} : ${stage.from.text}\n`);
+    const baseName = stageBase(stage, this.metaVars, this.df.escape);
+    let state: StageState;
+    const prior = this.stageResults.get(baseName.toLowerCase());
+    if (prior) {
+      state = { imageId: prior.imageId, config: copyConfig(prior.config), args: new Map(), cmdSet: false };
+    } else if (baseName === 'scratch') {
+      state = { imageId: '', config: emptyConfig(), args: new Map(), cmdSet: false };
+    } else {
+      const img = await this.resolveImage(baseName);
+      state = { imageId: img.id, config: copyConfig(img.config), args: new Map(), cmdSet: false };
+    }
+    state.config.config ??= {};
+    state.config.history ??= [];
+    this.say(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
+    const triggers = state.config.config.OnBuild ?? [];
+    if (triggers.length) {
+      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      // The triggers run once, in the child; the child image does not inherit them.
+      state.config.config.OnBuild = null;
+      for (const t of triggers) await this.dispatch(state, parseTrigger(t, stage.from.line));
+    }
+    for (const ins of stage.instructions) {
+      this.checkCancelled();
+      this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+      const t0 = performance.now();
+      await this.dispatch(state, ins);
+      log.debug('build step', {
+        step: this.step,
+        keyword: ins.keyword,
+        ms: Math.round(performance.now() - t0),
+      });
+      this.say(` ---> ${shortId(state.imageId)}\n`);
+    }
+    if (state.imageId) this.out.aux({ ID: state.imageId });
+    return state;
+  }
+
+  private async resolveImage(ref: string): Promise<Image> {
+    try {
+      return await this.d.images.resolve(ref);
+    } catch (err) {
+      if (err instanceof BerthError && err.kind === 'not-found')
+        throw notFound(
+          `pull access denied for ${ref.split(':')[0]}, repository does not exist or may require 'docker login': no such image locally and this builder does not pull`,
+        );
+      throw err;
+    }
+  }
+
+  // ---- variables ----
+
+  /** Build args a step sees: declared ones with a value, plus predefined proxy args; ENV wins. */
+  private allowedArgs(state: StageState): [string, string][] {
+    const envKeys = new Set((state.config.config.Env ?? []).map((e) => e.split('=', 1)[0]));
+    const out: [string, string][] = [];
+    for (const [k, v] of state.args) if (v !== undefined && !envKeys.has(k)) out.push([k, v]);
+    for (const k of PREDEFINED_ARGS) {
+      const v = this.o.buildArgs[k];
+      if (typeof v === 'string' && !state.args.has(k) && !envKeys.has(k)) out.push([k, v]);
+    }
+    return out;
+  }
+
+  private vars(state: StageState): Vars {
+    const m = varsOf(state.config.config.Env ?? []);
+    for (const [k, v] of this.allowedArgs(state)) if (!m.has(k)) m.set(k, v);
+    return m;
+  }
+
+  private word(state: StageState, w: string): string {
+    return processWord(w, this.vars(state), this.df.escape);
+  }
+
+  private shell(state: StageState): string[] {
+    const s = state.config.config.Shell;
+    return s?.length ? [...s] : [...DEFAULT_SHELL];
+  }
+
+  // ---- dispatch ----
+
+  private async dispatch(state: StageState, ins: Instruction): Promise<void> {
+    const rc = state.config.config;
+    const esc = this.df.escape;
+    switch (ins.keyword) {
+      case 'ARG': {
+        const pairs = keyValues(ins.args, this.vars(state), esc, {
+          legacy: false,
+          keyOnly: true,
+          instruction: 'ARG',
+        });
+        for (const { key, value } of pairs) {
+          this.usedArgs.add(key);
+          const given = this.o.buildArgs[key];
+          let v: string | undefined;
+          if (given !== undefined && given !== null) v = given;
+          else if (value !== undefined) v = value;
+          else v = this.metaVars.get(key);
+          state.args.set(key, v);
+        }
+        return this.commitMeta(
+          state,
+          `ARG ${pairs.map((p) => (p.value === undefined ? p.key : `${p.key}=${p.value}`)).join(' ')}`,
+        );
+      }
+      case 'WORKDIR': {
+        const dir = this.word(state, ins.args);
+        rc.WorkingDir = path.posix.resolve(rc.WorkingDir || '/', dir);
+        const wd = rc.WorkingDir;
+        return this.commitFiles(state, `WORKDIR ${wd}`, '', (root) => mkdirInImage(root, wd));
+      }
+      case 'RUN':
+        return this.runInstruction(state, ins);
+      case 'COPY':
+      case 'ADD':
+        return this.copyInstruction(state, ins);
+      default: {
+        const step = applyConfigStep(ins, {
+          config: state.config,
+          vars: this.vars(state),
+          escape: this.df.escape,
+          shell: this.shell(state),
+          cmdSet: state.cmdSet,
+        });
+        state.cmdSet = step.cmdSet;
+        return this.commitMeta(state, step.comment);
+      }
+    }
+  }
+
+  // ---- committing ----
+
+  private history(state: StageState, createdBy: string, empty: boolean): History {
+    const h: History = { created: nowIso(), created_by: createdBy };
+    if (state.config.author) h.author = state.config.author;
+    if (empty) h.empty_layer = true;
+    return h;
+  }
+
+  /** Looks the step up in the cache; on a hit the state becomes the cached image. */
+  private async probe(state: StageState, key: string): Promise<boolean> {
+    if (this.o.noCache) return false;
+    const hit = this.d.cache.get(key);
+    if (!hit) return false;
+    const img = await this.d.images.resolve(hit.image).catch(() => undefined);
+    if (!img) return false;
+    await this.d.cache.touch(key);
+    this.say(' ---> Using cache\n');
+    state.imageId = img.id;
+    state.config = copyConfig(img.config);
+    state.config.config ??= {};
+    return true;
+  }
+
+  /** Writes the state's config as a new image (child of the current one). */
+  private async saveImage(state: StageState, key: string, size: number, description: string): Promise<void> {
+    const c = state.config;
+    c.created = nowIso();
+    const ordered = {
+      architecture: c.architecture,
+      ...(c.author ? { author: c.author } : {}),
+      config: c.config,
+      created: c.created,
+      history: c.history,
+      os: c.os,
+      rootfs: { type: 'layers', diff_ids: c.rootfs.diff_ids },
+    };
+    const img = await this.d.images.createFromConfig(Buffer.from(JSON.stringify(ordered)), {
+      parent: state.imageId || undefined,
+    });
+    state.imageId = img.id;
+    state.config = copyConfig(img.config);
+    await this.d.cache.put(key, {
+      image: img.id,
+      created: c.created,
+      size,
+      description,
+      lastUsed: c.created,
+    });
+  }
+
+  /** A step that only changes the config (ENV, CMD, LABEL…). */
+  private async commitMeta(state: StageState, comment: string): Promise<void> {
+    const key = stepKey(state.imageId, `${comment}\n${this.argsKey(state)}`);
+    // On a hit the state becomes the cached image; on a miss it is left as the dispatcher made it.
+    if (await this.probe(state, key)) return;
+    state.config.history = [
+      ...(state.config.history ?? []),
+      this.history(state, `${this.shell(state).join(' ')} #(nop)  ${comment}`, true),
+    ];
+    await this.saveImage(state, key, 0, comment);
+  }
+
+  private argsKey(state: StageState): string {
+    return this.allowedArgs(state)
+      .filter(([k]) => !PREDEFINED_ARGS.has(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join('\n');
+  }
+
+  /** Applies a layer tar (the diff of a scratch filesystem or of a step's container) to the state. */
+  private async commitLayer(
+    state: StageState,
+    key: string,
+    createdBy: string,
+    diff: Readable | undefined,
+    description: string,
+  ): Promise<void> {
+    let diffId: string | undefined;
+    let size = 0;
+    try {
+      if (diff) {
+        diffId = await this.d.images.applyHeld(diff);
+        size = this.d.rootfs.layerInfo(diffId)?.size ?? 0;
+        state.config.rootfs = { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, diffId] };
+      }
+      state.config.history = [...(state.config.history ?? []), this.history(state, createdBy, !diffId)];
+      await this.saveImage(state, key, size, description);
+    } finally {
+      if (diffId) this.d.images.release(diffId);
+    }
+  }
+
+  /**
+   * Makes a filesystem over the current image without starting anything, lets `fn` change it, and
+   * commits the changes (none: a metadata-only step). The cache is asked first.
+   */
+  private async commitFiles(
+    state: StageState,
+    comment: string,
+    contentHash: string,
+    fn: (root: string) => Promise<void>,
+  ): Promise<void> {
+    const key = stepKey(state.imageId, comment, contentHash);
+    if (await this.probe(state, key)) return;
+    const id = `build-${randomBytes(12).toString('hex')}`;
+    await this.d.track.add(id);
+    try {
+      await this.d.rootfs.create(id, state.config.rootfs.diff_ids);
+      const root = await this.d.rootfs.mount(id);
+      await fn(root);
+      await this.d.rootfs.unmount(id);
+      const changed = (await this.d.rootfs.changes(id)).length > 0;
+      await this.commitLayer(
+        state,
+        key,
+        `${this.shell(state).join(' ')} #(nop) ${comment}`,
+        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        comment,
+      );
+    } finally {
+      await this.d.rootfs
+        .remove(id)
+        .catch((err) => log.warn('build: cannot remove scratch layer', { id, err }));
+      await this.d.track.remove(id);
+    }
+  }
+
+  /** An image's filesystem on a scratch overlay (nothing is committed); `release` removes it. */
+  private async openImageRoot(diffIds: string[]): Promise<{ root: string; release: () => Promise<void> }> {
+    const id = `build-${randomBytes(12).toString('hex')}`;
+    await this.d.track.add(id);
+    const release = async () => {
+      await this.d.rootfs
+        .remove(id)
+        .catch((err) => log.warn('build: cannot remove scratch layer', { id, err }));
+      await this.d.track.remove(id);
+    };
+    try {
+      await this.d.rootfs.create(id, diffIds);
+      return { root: await this.d.rootfs.mount(id), release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  private async withImageRoot<T>(diffIds: string[], fn: (root: string) => Promise<T>): Promise<T> {
+    const { root, release } = await this.openImageRoot(diffIds);
+    try {
+      return await fn(root);
+    } finally {
+      await release();
+    }
+  }
+
+  /** A stage built before (by name or index) or a local image, for `--from=`. */
+  private async imageOf(ref: string): Promise<{ id: string; config: ImageConfig }> {
+    const stage = this.stageResults.get(ref.toLowerCase());
+    if (stage) {
+      if (!stage.imageId) throw invalid(`--from=${ref}: the stage has no filesystem`);
+      return { id: stage.imageId, config: stage.config };
+    }
+    if (/^\d+$/.test(ref))
+      throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
+    const img = await this.resolveImage(ref);
+    return { id: img.id, config: img.config };
+  }
+
+  // ---- RUN ----
+
+  private async runInstruction(state: StageState, ins: Instruction): Promise<void> {
+    const unsupported = ins.flags.find((f) => f.name !== 'network' && f.name !== 'mount');
+    if (unsupported)
+      throw invalid(`the --${unsupported.name} option of RUN is not supported by this builder`);
+    const rc = state.config.config;
+    const cmd = commandOf(ins, this.shell(state));
+    const args = this.allowedArgs(state);
+    const visible = args.filter(([k]) => !PREDEFINED_ARGS.has(k));
+    // As Docker records it: `|2 A=1 B=2 /bin/sh -c …` when build args are in play.
+    const saved = visible.length
+      ? [`|${visible.length}`, ...visible.map(([k, v]) => `${k}=${v}`), ...cmd]
+      : cmd;
+    const network = flagValue(ins, 'network');
+    if (network !== undefined && !['default', 'none', 'host'].includes(network))
+      throw invalid(`unsupported network mode for RUN: ${network}`);
+    const mountReqs = flagValues(ins, 'mount').map((v) =>
+      parseMount(this.word(state, v), rc.WorkingDir ?? '/'),
+    );
+    const held: (() => Promise<void>)[] = [];
+    try {
+      const mounts = await prepareMounts(mountReqs, {
+        buildRoot: this.d.buildRoot,
+        work: this.d.work,
+        contextRoot: this.contextRoot,
+        secrets: this.o.secrets ?? {},
+        rootOf: async (ref) => {
+          const image = await this.imageOf(ref);
+          const { root, release } = await this.openImageRoot(image.config.rootfs.diff_ids);
+          held.push(release);
+          return root;
+        },
+      });
+      const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
+      if (await this.probe(state, key)) return;
+      if (!state.imageId) await this.commitMeta(state, 'scratch');
+      const hostConfig: HostConfig = { ...this.o.hostConfig };
+      if (network && network !== 'default') hostConfig.NetworkMode = network;
+      if (mounts.binds.length) hostConfig.Binds = mounts.binds;
+      if (Object.keys(mounts.tmpfs).length) hostConfig.Tmpfs = mounts.tmpfs;
+      await this.runContainer(
+        state,
+        key,
+        cmd,
+        saved,
+        hostConfig,
+        args,
+        mountReqs.map((m) => m.target),
+      );
+    } finally {
+      for (const release of held) await release();
+    }
+  }
+
+  /** Runs a RUN step's container, commits its diff (minus mount stubs) and removes it. */
+  private async runContainer(
+    state: StageState,
+    key: string,
+    cmd: string[],
+    saved: string[],
+    hostConfig: HostConfig,
+    args: [string, string][],
+    mountTargets: string[],
+  ): Promise<void> {
+    const rc = state.config.config;
+    let containerId: string | undefined;
+    const { exitCode } = await runStep(this.d.containers, {
+      image: state.imageId,
+      cmd,
+      env: [...(rc.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`)],
+      workdir: rc.WorkingDir ?? '',
+      user: rc.User ?? '',
+      hostConfig,
+      signal: this.signal,
+      onCreated: (id) => {
+        containerId = id;
+        this.containersMade.add(id);
+        this.say(` ---> Running in ${shortId(id)}\n`);
+      },
+      onOutput: (text) => this.say(text),
+    }).catch(async (err) => {
+      if (containerId) await this.removeContainer(containerId);
+      throw err;
+    });
+    const id = containerId!;
+    try {
+      this.checkCancelled();
+      if (exitCode !== 0)
+        throw new StepFailed(
+          `The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}`,
+          exitCode,
+        );
+      let changes = await this.d.rootfs.changes(id);
+      const stubs = mountStubs(mountTargets, new Set(changes.filter((c) => c.Kind === 1).map((c) => c.Path)));
+      if (stubs.length) {
+        await this.removeStubs(id, stubs);
+        changes = await this.d.rootfs.changes(id);
+      }
+      await this.commitLayer(
+        state,
+        key,
+        saved.join(' '),
+        changes.length ? await this.d.rootfs.diffTar(id) : undefined,
+        `RUN ${cmd.join(' ')}`,
+      );
+    } finally {
+      await this.removeContainer(id);
+    }
+    this.say(` ---> Removed intermediate container ${shortId(id)}\n`);
+  }
+
+  /** Removes the empty mount points a runtime created for RUN mounts, through the container's overlay. */
+  private async removeStubs(id: string, stubs: string[]): Promise<void> {
+    const merged = await this.d.rootfs.mount(id);
+    try {
+      for (const stub of stubs) {
+        const host = path.join(merged, stub);
+        const st = await fs.lstat(host).catch(() => undefined);
+        if (st?.isDirectory() && (await fs.readdir(host)).length === 0) await fs.rmdir(host);
+        else if (st?.isFile() && st.size === 0) await fs.rm(host);
+      }
+    } finally {
+      await this.d.rootfs.unmount(id);
+    }
+  }
+
+  // ---- COPY / ADD ----
+
+  private async copyInstruction(state: StageState, ins: Instruction): Promise<void> {
+    const what = ins.keyword;
+    for (const f of ins.flags) {
+      if (
+        !['from', 'chown', 'chmod', 'link', ...(what === 'ADD' ? ['checksum', 'keep-git-dir'] : [])].includes(
+          f.name,
+        )
+      )
+        throw invalid(`dockerfile parse error on line ${ins.line}: unknown flag: --${f.name}`);
+    }
+    const json = jsonForm(ins.args);
+    const words =
+      json ?? splitWords(ins.args, this.df.escape).map((w) => (w.startsWith('<<') ? w : this.word(state, w)));
+    if (words.length < 2)
+      throw invalid(
+        `${what} requires at least two arguments, but only one was provided. Destination could not be determined.`,
+      );
+    const rawDest = words[words.length - 1];
+    const srcs = words.slice(0, -1);
+    if (what === 'ADD' && srcs.some((s) => /^(https?|git):\/\//.test(s)))
+      throw invalid('ADD from a URL or git repository is not supported by this builder');
+    const wd = state.config.config.WorkingDir || '/';
+    const dest = path.posix.resolve(wd, rawDest);
+    const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
+    const chownSpec = flagValue(ins, 'chown');
+    const chmod = flagValue(ins, 'chmod');
+    const mode = chmod !== undefined ? parseChmod(this.word(state, chmod)) : undefined;
+    const from = flagValue(ins, 'from');
+    const flagsText = ins.flags
+      .filter((f) => f.name !== 'link')
+      .map((f) => `--${f.name}=${f.value ?? ''}`)
+      .join(' ');
+    const run = async (sourceRoot: string, sourceId: string) => {
+      // Heredoc sources (`COPY <<EOF /file`) become files beside the context.
+      const heredocDir = path.join(this.d.work, `heredoc-${this.step}`);
+      const resolved: Source[] = [];
+      const plain: string[] = [];
+      for (const s of srcs) {
+        const doc = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(s);
+        const h = doc ? ins.heredocs.find((x) => x.name === doc[1]) : undefined;
+        if (h) {
+          await fs.mkdir(heredocDir, { recursive: true });
+          const file = path.join(heredocDir, h.name);
+          await fs.writeFile(file, h.body, { mode: 0o644 });
+          resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
+        } else plain.push(s);
+      }
+      if (plain.length) resolved.push(...(await selectSources(sourceRoot, plain, what)));
+      const hash = await hashSources(resolved);
+      const comment = `${what} ${flagsText ? `${flagsText} ` : ''}${sourceId}${hash} in ${dest}${destIsDir ? '/' : ''}`;
+      await this.commitFiles(state, comment, hash, async (root) => {
+        const owner =
+          chownSpec !== undefined ? await parseChown(root, this.word(state, chownSpec)) : undefined;
+        await copyInto(root, resolved, {
+          dest,
+          destIsDir,
+          owner,
+          chmod: mode,
+          extractTars: what === 'ADD' && from === undefined,
+          what,
+        });
+      });
+    };
+    if (from === undefined) return run(this.contextRoot, '');
+    const image = await this.imageOf(this.word(state, from));
+    return this.withImageRoot(image.config.rootfs.diff_ids, (root) => run(root, `from:${image.id} `));
+  }
+}

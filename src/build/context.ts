@@ -1,0 +1,109 @@
+/**
+ * The build context: the request body (a tar, plain or gzip/bzip2/xz, or a bare Dockerfile sent as
+ * `text/plain`) streamed to disk, checked (no `..`, nothing written through a symlink, no devices)
+ * and unpacked into a private directory, root-owned with the modes it came with. `.dockerignore`
+ * is applied here too (the docker CLI already applied it to a directory context; a tar given on
+ * stdin or through the API arrives unfiltered), except that the Dockerfile is read first.
+ */
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as dockerignore from '@balena/dockerignore';
+import type { Ignore } from '@balena/dockerignore';
+import { detectCompression } from '../layers/tar.js';
+import { scanTar } from '../layers/scan.js';
+import { invalid, notFound } from '../util/errors.js';
+import { run } from '../util/exec.js';
+import { resolveScoped } from './paths.js';
+
+export interface BuildContext {
+  /** The unpacked context. */
+  root: string;
+  dockerfile: string;
+  dockerfileName: string;
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(buf, 0, 8, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Unpacks the request body into `<work>/context`; `work` is the build's private directory. */
+export async function receiveContext(
+  body: Readable,
+  opts: { work: string; contentType?: string; dockerfile?: string },
+): Promise<BuildContext> {
+  const root = path.join(opts.work, 'context');
+  await fs.mkdir(root, { recursive: true, mode: 0o755 });
+  const dockerfileName = opts.dockerfile || 'Dockerfile';
+  if (opts.contentType?.startsWith('text/plain')) {
+    const chunks: Buffer[] = [];
+    for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
+    return { root, dockerfile: Buffer.concat(chunks).toString('utf8'), dockerfileName: 'Dockerfile' };
+  }
+  let tarFile = path.join(opts.work, 'context.tar');
+  await pipeline(body, createWriteStream(tarFile));
+  const kind = detectCompression(await readHead(tarFile));
+  if (kind === 'zstd') throw invalid('unsupported compression: zstd');
+  if (kind !== 'none') {
+    const plain = path.join(opts.work, 'context.plain.tar');
+    const tool = { gzip: 'gzip', bzip2: 'bzip2', xz: 'xz' }[kind];
+    const r = await run('sh', ['-c', `${tool} -dc < "$1" > "$2"`, 'sh', tarFile, plain], { allowFail: true });
+    if (r.code !== 0) throw invalid(`Error processing tar file: ${kind}: ${r.stderr.trim()}`);
+    await fs.rm(tarFile, { force: true });
+    tarFile = plain;
+  }
+  if ((await fs.stat(tarFile)).size > 0) {
+    await scanTar(createReadStream(tarFile));
+    const r = await run('tar', ['-x', '-p', '--no-same-owner', '-C', root, '-f', tarFile], {
+      allowFail: true,
+    });
+    if (r.code !== 0) throw invalid(`Error processing tar file: ${r.stderr.trim()}`);
+  }
+  await fs.rm(tarFile, { force: true });
+  const dfPath = await resolveScoped(root, dockerfileName);
+  const dockerfile = await fs.readFile(dfPath, 'utf8').catch(() => {
+    throw notFound(`Cannot locate specified Dockerfile: ${dockerfileName}`);
+  });
+  await applyDockerignore(root);
+  return { root, dockerfile, dockerfileName };
+}
+
+// A CommonJS module whose typings declare an ES default export: at run time the default is the factory.
+const newIgnore = dockerignore.default as unknown as () => Ignore;
+
+/** Reads `.dockerignore` patterns (comments and blank lines dropped). */
+export function parseDockerignore(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** Removes what `.dockerignore` excludes; directories stay when an exception keeps something below. */
+async function applyDockerignore(root: string): Promise<void> {
+  const text = await fs.readFile(path.join(root, '.dockerignore'), 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  const patterns = parseDockerignore(text);
+  if (patterns.length === 0) return;
+  const ig = newIgnore().add(patterns);
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const ignored = ig.ignores(r);
+      if (e.isDirectory()) {
+        await walk(r);
+        if (ignored && (await fs.readdir(path.join(root, r))).length === 0)
+          await fs.rmdir(path.join(root, r));
+      } else if (ignored) await fs.rm(path.join(root, r), { force: true });
+    }
+  };
+  await walk('');
+}

@@ -1,0 +1,192 @@
+/**
+ * The build service under `<dataRoot>/build`:
+ *
+ *   cache.json   the step cache (see cache.ts)
+ *   tmp/<id>/    one directory per running build (its context, heredoc files); emptied at start
+ *   scratch/<id> markers of scratch filesystems a COPY/WORKDIR step holds, removed at start
+ *                with their layers should berthd die mid-step
+ *
+ * Step containers carry the label `berth.build.step`; any left over from a crash are removed
+ * when the service opens.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { ContainerService } from '../containers/service.js';
+import type { ImageService } from '../images/index.js';
+import { invalid } from '../util/errors.js';
+import type { LayerStore, RootfsStore } from '../layers/index.js';
+import { refKey } from '../util/reference.js';
+import { shortId } from '../util/ids.js';
+import { log } from '../util/log.js';
+import { Builder } from './builder.js';
+import { BuildCache } from './cache.js';
+import { receiveContext } from './context.js';
+import { STEP_LABEL } from './run-step.js';
+import type { BuildCacheRecord, BuildOutput, BuildRequest, BuildService } from './index.js';
+
+export interface BuildServiceOptions {
+  root: string;
+  images: ImageService;
+  rootfs: RootfsStore & LayerStore;
+  containers: ContainerService;
+}
+
+export class BuilderService implements BuildService {
+  private constructor(
+    private readonly o: BuildServiceOptions,
+    private readonly cache: BuildCache,
+  ) {}
+
+  static async open(o: BuildServiceOptions): Promise<BuilderService> {
+    const tmp = path.join(o.root, 'tmp');
+    const scratch = path.join(o.root, 'scratch');
+    await fs.rm(tmp, { recursive: true, force: true });
+    await fs.mkdir(tmp, { recursive: true });
+    await fs.mkdir(scratch, { recursive: true });
+    for (const id of await fs.readdir(scratch)) {
+      await o.rootfs
+        .remove(id)
+        .catch((err) => log.warn('build: cannot remove a scratch layer left by a crash', { id, err }));
+      await fs.rm(path.join(scratch, id), { force: true });
+    }
+    for (const c of o.containers.list()) {
+      if (c.Config.Labels?.[STEP_LABEL] === undefined) continue;
+      await o.containers
+        .remove(c.Id, { force: true, volumes: true })
+        .catch((err) => log.warn('build: cannot remove a step container left by a crash', { id: c.Id, err }));
+    }
+    return new BuilderService(o, await BuildCache.open(o.root));
+  }
+
+  async build(req: BuildRequest, out: BuildOutput): Promise<string> {
+    const opts = req.options;
+    const tags = opts.tags.map((t) => {
+      try {
+        return refKey(t);
+      } catch {
+        throw invalid(`invalid tag ${JSON.stringify(t)}: invalid reference format`);
+      }
+    });
+    const work = path.join(this.o.root, 'tmp', randomBytes(8).toString('hex'));
+    await fs.mkdir(work, { recursive: true });
+    const scratchDir = path.join(this.o.root, 'scratch');
+    const shown: BuildOutput = opts.quiet ? { stream: () => {}, aux: (v) => out.aux(v) } : out;
+    try {
+      const t0 = performance.now();
+      const ctx = await receiveContext(req.context, {
+        work,
+        contentType: req.contentType,
+        dockerfile: opts.dockerfile,
+      });
+      log.debug('build context received', { ms: Math.round(performance.now() - t0) });
+      const builder = new Builder(
+        {
+          images: this.o.images,
+          rootfs: this.o.rootfs,
+          containers: this.o.containers,
+          cache: this.cache,
+          work,
+          buildRoot: this.o.root,
+          track: {
+            add: (id) => fs.writeFile(path.join(scratchDir, id), ''),
+            remove: (id) => fs.rm(path.join(scratchDir, id), { force: true }),
+          },
+        },
+        opts,
+        shown,
+        req.signal,
+      );
+      const id = await builder.build(ctx.dockerfile, ctx.root, ctx.dockerfileName);
+      log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
+      shown.stream(`Successfully built ${shortId(id)}\n`);
+      for (const t of tags) {
+        // An unchanged rebuild finds its tags in place: no need to rewrite the reference store.
+        const current = await this.o.images.resolve(t).catch(() => undefined);
+        if (current?.id !== id) await this.o.images.setRef(id, t);
+        shown.stream(`Successfully tagged ${t}\n`);
+      }
+      if (opts.quiet) out.stream(`${id}\n`);
+      log.debug('build tagged', { ms: Math.round(performance.now() - t0) });
+      return id;
+    } finally {
+      await fs.rm(work, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    void opts; // nothing pins an entry but the image it names: `-a` and the default prune alike
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    const tagged = new Set(
+      this.o.images
+        .list()
+        .filter((i) => i.repoTags.length > 0)
+        .map((i) => i.id),
+    );
+    // Newest first: an image can go once nothing is built on it.
+    const entries = this.cache.list().sort(([, a], [, b]) => (a.created < b.created ? 1 : -1));
+    for (const [key, e] of entries) {
+      deleted.push(key);
+      if (tagged.has(e.image)) continue;
+      const items = await this.o.images.remove(e.image, { force: false }).catch(() => []);
+      if (items.some((i) => i.Deleted === e.image)) reclaimed += e.size;
+    }
+    await this.cache.drop(deleted);
+    const mounts = path.join(this.o.root, 'cache-mounts');
+    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
+      reclaimed += await dirSize(path.join(mounts, name));
+      await fs.rm(path.join(mounts, name), { recursive: true, force: true });
+      deleted.push(`cachemount:${name}`);
+    }
+    return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+  }
+
+  async cacheRecords(): Promise<BuildCacheRecord[]> {
+    const steps: BuildCacheRecord[] = this.cache.list().map(([key, e]) => ({
+      ID: key.slice(0, 25),
+      Parents: null,
+      Type: 'regular',
+      Description: e.description ?? '',
+      InUse: false,
+      Shared: false,
+      Size: e.size,
+      CreatedAt: e.created,
+      LastUsedAt: e.lastUsed ?? null,
+      UsageCount: 1,
+    }));
+    const mounts = path.join(this.o.root, 'cache-mounts');
+    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
+      const st = await fs.stat(path.join(mounts, name)).catch(() => undefined);
+      if (!st) continue;
+      steps.push({
+        ID: name.slice(0, 25),
+        Parents: null,
+        Type: 'exec.cachemount',
+        Description: 'cached mount (RUN --mount=type=cache)',
+        InUse: false,
+        Shared: false,
+        Size: await dirSize(path.join(mounts, name)),
+        CreatedAt: st.birthtime.toISOString(),
+        LastUsedAt: st.mtime.toISOString(),
+        UsageCount: 1,
+      });
+    }
+    return steps;
+  }
+}
+
+/** Bytes of the regular files below `dir`. */
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else if (e.isFile()) total += (await fs.lstat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+export async function openBuildService(o: BuildServiceOptions): Promise<BuilderService> {
+  return BuilderService.open(o);
+}
