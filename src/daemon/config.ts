@@ -31,6 +31,10 @@ export function defaultConfig(): DaemonConfig {
     dnsForward: true,
     pluginDirs: [],
     liveRestore: true,
+    registryMirrors: [],
+    insecureRegistries: [],
+    maxConcurrentDownloads: 3,
+    maxConcurrentUploads: 5,
     raw: {},
   };
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { ContainerService } from '../containers/service.js';
 import { FileContentStore } from '../content/file-store.js';
+import { RegistrySettings } from '../distribution/registries.js';
 import { DistributionService } from '../distribution/service.js';
 import { openImageService } from '../images/service.js';
 import { openRootfsStore } from '../layers/overlay.js';
@@ -37,6 +38,12 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const volumes = await openVolumeService({ config, events, containers: directory });
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
-  const distribution = new DistributionService({ images, layers: rootfs });
+  const distribution = new DistributionService({
+    images,
+    layers: rootfs,
+    registries: new RegistrySettings({ mirrors: config.registryMirrors, insecure: config.insecureRegistries }),
+    maxConcurrentDownloads: config.maxConcurrentDownloads,
+    maxConcurrentUploads: config.maxConcurrentUploads,
+  });
   return { config, events, content, images, rootfs, networks, volumes, containers, distribution, id, startedAt: new Date() };
 }

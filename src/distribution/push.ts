@@ -56,6 +56,7 @@ async function upload(client: RepositoryClient, digest: string, body: Buffer | R
 
 export async function push(
   deps: { images: ImageService; layers: LayerStore },
+  base: URL,
   ref: Reference,
   creds: Credentials,
   out: JsonMessageStream,
@@ -65,7 +66,7 @@ export async function push(
   });
   const { host, repo, reference } = remoteOf(ref);
   out.status(`The push refers to repository [${host}/${repo}]`);
-  const client = new RepositoryClient(host, repo, creds, 'pull,push');
+  const client = new RepositoryClient(base, repo, creds, 'pull,push');
   const layers: { mediaType: string; digest: string; size: number }[] = [];
   for (const diffId of image.diffIds) out.status('Preparing', short(diffId));
   for (const diffId of image.diffIds) {
