@@ -14,6 +14,7 @@ import type { LayerStore } from '../layers/index.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../model/media-types.js';
 import { BerthError, invalid, notFound } from '../util/errors.js';
 import type { JsonMessageStream } from '../util/json-message.js';
+import { log } from '../util/log.js';
 import { Limiter } from '../util/mutex.js';
 import { goArch } from '../util/platform.js';
 import type { Reference } from '../util/reference.js';
@@ -198,6 +199,49 @@ async function fetchLayers(
   if (failed) throw failed.reason;
 }
 
+/** How often a layer download that broke off is resumed (HTTP range) before the pull fails. */
+const RESUMES = 3;
+
+/**
+ * The layer's bytes; when the connection breaks mid-body, the rest is asked for with
+ * `Range: bytes=<received>-` and the download goes on where it stopped (a registry that answers
+ * anything but 206 ends the pull with the original error).
+ */
+async function* resumable(
+  client: RepositoryClient,
+  digest: string,
+  first: Response,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  let r = first;
+  let received = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for await (const chunk of Readable.fromWeb(r.body as WebReadableStream<Uint8Array>)) {
+        received += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+      return;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (attempt >= RESUMES) throw brokenConnection(digest, err as Error);
+      log.warn('layer download broke off; resuming', { digest, received, err: (err as Error).message });
+      const next = await client.fetch(`blobs/${digest}`, { signal, headers: { Range: `bytes=${received}-` } });
+      if (next.status !== 206 || !next.body) {
+        await next.body?.cancel();
+        throw brokenConnection(digest, err as Error);
+      }
+      r = next;
+    }
+  }
+}
+
+const brokenConnection = (digest: string, err: Error) =>
+  new BerthError(
+    'unavailable',
+    `error pulling layer ${digest}: the registry connection broke: ${err.cause instanceof Error ? err.cause.message : err.message}`,
+  );
+
 async function fetchLayer(
   deps: PullDeps,
   client: RepositoryClient,
@@ -212,7 +256,7 @@ async function fetchLayer(
     throw new BerthError('system', `error pulling layer ${layer.digest}: registry answered ${r.status}`);
   const total = layer.size ?? Number(r.headers.get('content-length') ?? 0);
   sendProgress(out, 'Downloading', id, 0, total);
-  const body = Readable.fromWeb(r.body as WebReadableStream<Uint8Array>);
+  const body = Readable.from(resumable(client, layer.digest, r, signal), { objectMode: false });
   const verified = body.pipe(counting(out, 'Downloading', id, total)).pipe(
     verifying(
       layer.digest,
@@ -227,8 +271,6 @@ async function fetchLayer(
   body.on('error', (err) => verified.destroy(err));
   const got = await deps.images.applyHeld(verified, diffId).catch((err: Error) => {
     if (signal.aborted) throw signal.reason;
-    if (err.name === 'AbortError' || /terminated|ECONNRESET|other side closed/.test(err.message))
-      throw new BerthError('unavailable', `error pulling layer ${layer.digest}: the registry connection broke: ${err.message}`);
     throw err;
   });
   out.status('Pull complete', id);
