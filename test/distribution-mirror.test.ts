@@ -174,8 +174,10 @@ test('pushes never go to a mirror', async () => {
   assert.deepEqual(after.json(), before.json());
 });
 
-test('max-concurrent-downloads 1: the other layers wait; a bad mirror URL stops the daemon', async () => {
-  const one = await startDaemon({ args: ['--registry-mirror', m1.url, '--max-concurrent-downloads', '1'] });
+test('max-concurrent-downloads/uploads 1: the other layers wait; a bad mirror URL stops the daemon', async () => {
+  const one = await startDaemon({
+    args: ['--registry-mirror', m1.url, '--max-concurrent-downloads', '1', '--max-concurrent-uploads', '1'],
+  });
   try {
     const r = await one.docker(['rmi', 'busybox']);
     assert.equal(r.code, 0, r.stderr);
@@ -183,6 +185,10 @@ test('max-concurrent-downloads 1: the other layers wait; a bad mirror URL stops 
     assert.equal(pull.code, 0, pull.stderr);
     // The base layer went with `rmi busybox`: four layers to fetch, one at a time, three queue.
     assert.equal((pull.stdout.match(/: Waiting/g) ?? []).length, 3, pull.stdout);
+    assert.equal((await one.docker(['tag', 'busybox', `${m2.host}/one/x:1`])).code, 0);
+    const push = await one.docker(['push', `${m2.host}/one/x:1`]);
+    assert.equal(push.code, 0, push.stderr);
+    assert.equal((push.stdout.match(/: Waiting/g) ?? []).length, 3, push.stdout);
   } finally {
     await one.destroy();
   }

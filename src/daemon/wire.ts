@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { ContainerService } from '../containers/service.js';
 import { FileContentStore } from '../content/file-store.js';
+import { LayerMetadata } from '../distribution/layer-metadata.js';
 import { RegistrySettings } from '../distribution/registries.js';
 import { DistributionService } from '../distribution/service.js';
 import { openImageService } from '../images/service.js';
@@ -42,6 +43,7 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
     images,
     layers: rootfs,
     registries: new RegistrySettings({ mirrors: config.registryMirrors, insecure: config.insecureRegistries }),
+    metadata: await LayerMetadata.open(path.join(root, 'distribution')),
     maxConcurrentDownloads: config.maxConcurrentDownloads,
     maxConcurrentUploads: config.maxConcurrentUploads,
   });

@@ -32,8 +32,17 @@ export function sendProgress(out: JsonMessageStream, status: string, id: string,
   out.send({ status, progressDetail: { current, total }, progress: progressBar(current, total), id });
 }
 
-/** Passes bytes through, reporting `status` progress for `id` as they go. */
-export function counting(out: JsonMessageStream, status: string, id: string, total: number): Transform {
+/**
+ * Passes bytes through, reporting `status` progress for `id` as they go. With `estimated`, the
+ * total is a guess (a layer's file sizes against its tar) and `current` is kept below it.
+ */
+export function counting(
+  out: JsonMessageStream,
+  status: string,
+  id: string,
+  total: number,
+  estimated = false,
+): Transform {
   let current = 0;
   let reported = 0;
   const step = Math.max(512 * 1024, Math.floor(total / 100));
@@ -42,7 +51,7 @@ export function counting(out: JsonMessageStream, status: string, id: string, tot
       current += chunk.length;
       if (current - reported >= step || (total > 0 && current >= total && reported < total)) {
         reported = current;
-        sendProgress(out, status, id, current, total);
+        sendProgress(out, status, id, estimated ? Math.min(current, Math.max(total - 1, 0)) : current, total);
       }
       cb(null, chunk);
     },

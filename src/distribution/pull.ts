@@ -19,6 +19,7 @@ import { Limiter } from '../util/mutex.js';
 import { goArch } from '../util/platform.js';
 import type { Reference } from '../util/reference.js';
 import { type Credentials, RepositoryClient } from './client.js';
+import type { LayerMetadata } from './layer-metadata.js';
 import { counting, sendProgress } from './progress.js';
 
 const ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
@@ -33,6 +34,7 @@ interface Descriptor {
 export interface PullDeps {
   images: ImageService;
   layers: LayerStore;
+  metadata: LayerMetadata;
   maxDownloads: number;
 }
 
@@ -274,5 +276,8 @@ async function fetchLayer(
     throw err;
   });
   out.status('Pull complete', id);
+  // A later push to this registry finds the blob by this digest instead of compressing again.
+  if (layer.mediaType)
+    await deps.metadata.add(diffId, { digest: layer.digest, size: layer.size ?? total, mediaType: layer.mediaType }, `${client.host}/${client.repo}`);
   return got;
 }

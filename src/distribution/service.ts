@@ -13,6 +13,7 @@ import { familiar, type Reference, withDefaultTag } from '../util/reference.js';
 import { type Credentials, remoteOf } from './client.js';
 import { pullFrom } from './pull.js';
 import { push } from './push.js';
+import type { LayerMetadata } from './layer-metadata.js';
 import type { RegistryInfo, RegistrySettings } from './registries.js';
 
 export type { Credentials };
@@ -23,6 +24,8 @@ export interface DistributionDeps {
   images: ImageService;
   layers: LayerStore;
   registries: RegistrySettings;
+  /** Compressed digests of layers, per diff ID (what a second push skips). */
+  metadata: LayerMetadata;
   /** dockerd's `max-concurrent-downloads` (default 3). */
   maxConcurrentDownloads: number;
   /** dockerd's `max-concurrent-uploads` (default 5). */
@@ -87,7 +90,8 @@ export class DistributionService {
     if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${ref.repo}`);
     const { host } = remoteOf(ref);
     const ep = this.deps.registries.pushEndpoint(host, ref.repo);
-    for (const tag of tags) await push(this.deps, ep.base, { repo: ref.repo, tag }, creds, out);
+    const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads };
+    for (const tag of tags) await push(pushDeps, ep.base, { repo: ref.repo, tag }, creds, out);
   }
 
   /** `RegistryConfig` of `info`. */
