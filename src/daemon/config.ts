@@ -33,6 +33,10 @@ export function defaultConfig(): DaemonConfig {
     liveRestore: true,
     logDriver: 'json-file',
     logOpts: {},
+    registryMirrors: [],
+    insecureRegistries: [],
+    maxConcurrentDownloads: 3,
+    maxConcurrentUploads: 5,
     raw: {},
   };
 }

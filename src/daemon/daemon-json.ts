@@ -50,4 +50,15 @@ export async function applyDaemonJson(config: DaemonConfig, file: string, mustEx
     }
     config.logOpts = o as Record<string, string>;
   }
+  if (strs('registry-mirrors')) config.registryMirrors = strs('registry-mirrors')!;
+  if (strs('insecure-registries')) config.insecureRegistries = strs('insecure-registries')!;
+  const count = (k: string) => {
+    const v = j[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new Error(`invalid config file ${file}: "${k}" must be a positive integer`);
+    return v;
+  };
+  config.maxConcurrentDownloads = count('max-concurrent-downloads') ?? config.maxConcurrentDownloads;
+  config.maxConcurrentUploads = count('max-concurrent-uploads') ?? config.maxConcurrentUploads;
 }

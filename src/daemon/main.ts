@@ -10,6 +10,7 @@ import { applyDaemonJson } from './daemon-json.js';
 import { lockDataRoot } from './lock.js';
 import { prepareHost } from '../runtime/host-prep.js';
 import { wireServices } from './wire.js';
+import { validateInsecureRegistry, validateMirror } from '../distribution/registries.js';
 
 const collect = (v: string, prev: string[]) => prev.concat([v]);
 
@@ -45,6 +46,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--dns <ip>', 'DNS server to use', collect, [])
     .option('--no-dns-forward', 'never forward DNS queries from containers to upstream resolvers')
     .option('--plugin-dir <dir>', 'extra directory to discover volume plugins in', collect, [])
+    .option('--registry-mirror <url>', 'preferred Docker Hub mirror (repeatable, tried in order)', collect, [])
+    .option('--insecure-registry <host>', 'registry (host[:port] or CIDR) spoken to over plain HTTP', collect, [])
+    .option('--max-concurrent-downloads <n>', 'maximum concurrent layer downloads per pull (default 3)')
+    .option('--max-concurrent-uploads <n>', 'maximum concurrent layer uploads per push (default 5)')
     .allowExcessArguments(false);
   program.parse(argv, { from: 'user' });
   const o = program.opts();
@@ -76,6 +81,19 @@ async function main(argv: string[]): Promise<void> {
   if ((o.dns as string[]).length) config.dns = o.dns as string[];
   if (o.dnsForward === false) config.dnsForward = false;
   config.pluginDirs.push(...(o.pluginDir as string[]));
+  // As dockerd: the flags add to what daemon.json lists.
+  config.registryMirrors.push(...(o.registryMirror as string[]));
+  config.insecureRegistries.push(...(o.insecureRegistry as string[]));
+  const positive = (name: string, v: unknown) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`invalid --${name} value "${String(v)}": must be a positive integer`);
+    return n;
+  };
+  if (o.maxConcurrentDownloads !== undefined) config.maxConcurrentDownloads = positive('max-concurrent-downloads', o.maxConcurrentDownloads);
+  if (o.maxConcurrentUploads !== undefined) config.maxConcurrentUploads = positive('max-concurrent-uploads', o.maxConcurrentUploads);
+  // A bad mirror or insecure registry stops the daemon at start, as dockerd does.
+  config.registryMirrors = config.registryMirrors.map(validateMirror);
+  config.insecureRegistries = config.insecureRegistries.map(validateInsecureRegistry);
   finalizeConfig(config);
   setLogLevel(config.logLevel);
 

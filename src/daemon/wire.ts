@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { openBuildService } from '../build/service.js';
 import { ContainerService } from '../containers/service.js';
 import { FileContentStore } from '../content/file-store.js';
+import { LayerMetadata } from '../distribution/layer-metadata.js';
+import { RegistrySettings } from '../distribution/registries.js';
 import { DistributionService } from '../distribution/service.js';
 import { openImageService } from '../images/service.js';
 import { openRootfsStore } from '../layers/overlay.js';
@@ -38,7 +40,14 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const volumes = await openVolumeService({ config, events, containers: directory });
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
-  const distribution = new DistributionService({ images, layers: rootfs });
+  const distribution = new DistributionService({
+    images,
+    layers: rootfs,
+    registries: new RegistrySettings({ mirrors: config.registryMirrors, insecure: config.insecureRegistries }),
+    metadata: await LayerMetadata.open(path.join(root, 'distribution')),
+    maxConcurrentDownloads: config.maxConcurrentDownloads,
+    maxConcurrentUploads: config.maxConcurrentUploads,
+  });
   const builds = await openBuildService({ root: path.join(root, 'build'), images, rootfs, containers });
   return { config, events, content, images, rootfs, networks, volumes, containers, distribution, builds, id, startedAt: new Date() };
 }

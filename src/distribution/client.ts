@@ -3,8 +3,8 @@
  * challenge with Basic credentials or a Docker token for the repository's scope, then retry.
  */
 import { BerthError, unauthorized } from '../util/errors.js';
-import { familiar, type Reference, splitRepo } from '../util/reference.js';
-import { parseChallenge, registryBase } from './login.js';
+import { type Reference, splitRepo } from '../util/reference.js';
+import { parseChallenge } from './login.js';
 
 export interface Credentials {
   username?: string;
@@ -12,28 +12,26 @@ export interface Credentials {
   identitytoken?: string;
 }
 
-/** Where a reference lives: its registry host, the repository path there, and the tag or digest. */
+/**
+ * Where a reference lives: its registry host (`docker.io` for Docker Hub names), the repository
+ * path there (`library/busybox` for an official image), and the tag or digest.
+ */
 export function remoteOf(r: Reference): { host: string; repo: string; reference: string } {
   const { domain, path } = splitRepo(r.repo);
-  if (domain === 'docker.io')
-    throw new BerthError(
-      'not-found',
-      `pull access denied for ${r.repo}: Docker Hub cannot be reached from this machine; name a registry explicitly (e.g. 127.0.0.1:5000/${familiar(r)})`,
-    );
   return { host: domain, repo: path, reference: r.digest ?? r.tag ?? 'latest' };
 }
 
 export class RepositoryClient {
   private authorization?: string;
-  readonly base: URL;
+  readonly host: string;
 
   constructor(
-    readonly host: string,
+    readonly base: URL,
     readonly repo: string,
     private readonly creds: Credentials,
     private readonly actions = 'pull',
   ) {
-    this.base = registryBase(host);
+    this.host = base.host;
   }
 
   url(p: string): URL {

@@ -1,61 +1,160 @@
 /**
- * `docker push` (`POST /images/{name}/push`): layers (as the uncompressed tars they were applied
- * from, so a layer's blob digest is its diff ID), the config, then an OCI manifest under the tag.
- * Blobs the registry already has are not sent again. Progress as Docker's JSON messages.
+ * `docker push` (`POST /images/{name}/push`) of one tag, as Docker pushes: each layer gzip-compressed
+ * and streamed (POST, PATCH, PUT with the digest computed on the way), `maxUploads` at a time; a
+ * layer the registry already holds in its compressed form is not sent (`Layer already exists`), one
+ * held by another repository of the same registry is mounted (`Mounted from …`); the compressed
+ * digests are remembered per diff ID, so a second push compresses nothing. Then the config and a
+ * Docker schema 2 manifest under the tag. Progress as Docker's JSON messages.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { JsonMessageStream } from '../util/json-message.js';
+import { Readable, Transform } from 'node:stream';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
 import { MediaType } from '../model/media-types.js';
 import { BerthError, notFound } from '../util/errors.js';
+import type { JsonMessageStream } from '../util/json-message.js';
+import { Limiter } from '../util/mutex.js';
 import { familiar, type Reference } from '../util/reference.js';
 import { type Credentials, RepositoryClient, remoteOf } from './client.js';
+import { gzipStream } from './compress.js';
+import type { CompressedLayer, LayerMetadata } from './layer-metadata.js';
+import { counting, sendProgress } from './progress.js';
 
+export interface PushDeps {
+  images: ImageService;
+  layers: LayerStore;
+  metadata: LayerMetadata;
+  maxUploads: number;
+}
+
+interface Blob {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+const GZIP_TYPES: readonly string[] = [MediaType.dockerLayerGzip, MediaType.ociLayerGzip];
 const short = (digest: string) => digest.replace(/^sha\d+:/, '').slice(0, 12);
+
+const denied = () => new BerthError('forbidden', 'denied: requested access to the resource is denied');
 
 async function hasBlob(client: RepositoryClient, digest: string): Promise<boolean> {
   const r = await client.fetch(`blobs/${digest}`, { method: 'HEAD' });
   return r.ok;
 }
 
-/** Uploads one blob (POST then a monolithic PUT of the body); returns the bytes sent. */
-async function upload(client: RepositoryClient, digest: string, body: Buffer | Readable): Promise<number> {
-  const start = await client.fetch('blobs/uploads/', { method: 'POST' });
-  if (start.status === 401 || start.status === 403)
-    throw new BerthError('forbidden', 'denied: requested access to the resource is denied');
-  if (start.status !== 202)
-    throw new BerthError('system', `blob upload failed to start: registry answered ${start.status}`);
-  const location = new URL(start.headers.get('location') ?? '', client.base);
-  location.searchParams.set('digest', digest);
+/** Starts an upload session, or mounts `mount` from `from` (true when mounted). */
+async function startUpload(
+  client: RepositoryClient,
+  mount?: { digest: string; from: string },
+): Promise<{ mounted: true } | { mounted: false; location: URL }> {
+  const q = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}` : '';
+  const r = await client.fetch(`blobs/uploads/${q}`, { method: 'POST' });
+  await r.body?.cancel();
+  if (r.status === 401 || r.status === 403) throw denied();
+  if (mount && r.status === 201) return { mounted: true };
+  if (r.status !== 202)
+    throw new BerthError('system', `blob upload failed to start: registry answered ${r.status}`);
+  return { mounted: false, location: new URL(r.headers.get('location') ?? '', client.base) };
+}
+
+/** Streams `body` into the session (PATCH), then closes it (PUT) under the digest it hashed to. */
+async function streamUpload(client: RepositoryClient, location: URL, body: Readable): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha256');
   let size = 0;
-  let payload: BodyInit;
-  if (Buffer.isBuffer(body)) {
-    size = body.length;
-    payload = body as unknown as BodyInit;
-  } else {
-    body.on('data', (c: Buffer) => {
-      size += c.length;
-    });
-    payload = Readable.toWeb(body) as unknown as ReadableStream;
-  }
-  const put = await client.fetch(location.toString(), {
-    method: 'PUT',
-    body: payload,
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  body.on('error', (e) => hashing.destroy(e));
+  const patch = await client.fetch(location.toString(), {
+    method: 'PATCH',
+    body: Readable.toWeb(body.pipe(hashing)) as unknown as ReadableStream,
     headers: { 'Content-Type': 'application/octet-stream' },
     ...({ duplex: 'half' } as object),
   });
+  const patchText = await patch.text();
+  if (patch.status === 401 || patch.status === 403) throw denied();
+  if (patch.status !== 202)
+    throw new BerthError('system', `blob upload failed: registry answered ${patch.status} ${patchText}`);
+  const digest = `sha256:${hash.digest('hex')}`;
+  const done = new URL(patch.headers.get('location') ?? location.toString(), client.base);
+  done.searchParams.set('digest', digest);
+  const put = await client.fetch(done.toString(), { method: 'PUT', headers: { 'Content-Length': '0' } });
   if (put.status !== 201)
-    throw new BerthError(
-      'system',
-      `blob upload of ${digest} failed: registry answered ${put.status} ${await put.text()}`,
-    );
-  return size;
+    throw new BerthError('system', `blob upload of ${digest} failed: registry answered ${put.status} ${await put.text()}`);
+  await put.body?.cancel();
+  return { digest, size };
+}
+
+/** A small blob in one request (POST, then PUT with the body). */
+async function uploadBytes(client: RepositoryClient, digest: string, bytes: Buffer): Promise<void> {
+  const start = await startUpload(client);
+  if (start.mounted) return;
+  start.location.searchParams.set('digest', digest);
+  const put = await client.fetch(start.location.toString(), {
+    method: 'PUT',
+    body: bytes as unknown as BodyInit,
+    headers: { 'Content-Type': 'application/octet-stream' },
+  });
+  if (put.status !== 201)
+    throw new BerthError('system', `blob upload of ${digest} failed: registry answered ${put.status} ${await put.text()}`);
+  await put.body?.cancel();
+}
+
+/** Gets one layer into the repository: already there, mounted, or compressed and uploaded. */
+async function pushLayer(
+  deps: PushDeps,
+  client: RepositoryClient,
+  diffId: string,
+  out: JsonMessageStream,
+): Promise<Blob> {
+  const id = short(diffId);
+  const here = `${client.host}/${client.repo}`;
+  const known = deps.metadata.get(diffId).filter((k) => GZIP_TYPES.includes(k.mediaType));
+  // Bytes pulled as an OCI gzip layer are the same gzip under Docker's name.
+  const blobOf = (k: CompressedLayer): Blob => ({ mediaType: MediaType.dockerLayerGzip, digest: k.digest, size: k.size });
+  for (const k of known) {
+    if (await hasBlob(client, k.digest)) {
+      out.status('Layer already exists', id);
+      await deps.metadata.add(diffId, k, here);
+      return blobOf(k);
+    }
+  }
+  let session: URL | undefined;
+  for (const k of known) {
+    const from = k.repos
+      .filter((r) => r.startsWith(`${client.host}/`) && r !== here)
+      .map((r) => r.slice(client.host.length + 1))
+      .pop();
+    if (!from) continue;
+    const s = await startUpload(client, { digest: k.digest, from });
+    if (s.mounted) {
+      out.status(`Mounted from ${from}`, id);
+      await deps.metadata.add(diffId, k, here);
+      return blobOf(k);
+    }
+    session = s.location; // not mountable: the registry opened an upload session instead
+    break;
+  }
+  session ??= ((await startUpload(client)) as { location: URL }).location;
+  const total = deps.layers.layerInfo(diffId)?.size ?? 0;
+  out.status('Pushing', id);
+  const compressed = gzipStream(deps.layers.layerTar(diffId).pipe(counting(out, 'Pushing', id, total, true)));
+  const { digest, size } = await streamUpload(client, session, compressed);
+  sendProgress(out, 'Pushing', id, Math.max(total, 1), Math.max(total, 1));
+  out.status('Pushed', id);
+  const blob = { mediaType: MediaType.dockerLayerGzip, digest, size };
+  await deps.metadata.add(diffId, blob, here);
+  return blob;
 }
 
 export async function push(
-  deps: { images: ImageService; layers: LayerStore },
+  deps: PushDeps,
+  base: URL,
   ref: Reference,
   creds: Credentials,
   out: JsonMessageStream,
@@ -65,54 +164,41 @@ export async function push(
   });
   const { host, repo, reference } = remoteOf(ref);
   out.status(`The push refers to repository [${host}/${repo}]`);
-  const client = new RepositoryClient(host, repo, creds, 'pull,push');
-  const layers: { mediaType: string; digest: string; size: number }[] = [];
-  for (const diffId of image.diffIds) out.status('Preparing', short(diffId));
-  for (const diffId of image.diffIds) {
-    const id = short(diffId);
-    let size: number;
-    if (await hasBlob(client, diffId)) {
-      out.status('Layer already exists', id);
-      size = await countBytes(deps.layers.layerTar(diffId));
-    } else {
-      out.status('Pushing', id);
-      size = await upload(client, diffId, deps.layers.layerTar(diffId));
-      out.status('Pushed', id);
-    }
-    layers.push({ mediaType: MediaType.ociLayer, digest: diffId, size });
-  }
+  const client = new RepositoryClient(base, repo, creds, 'pull,push');
+  const diffIds = [...new Set(image.diffIds)];
+  for (const diffId of diffIds) out.status('Preparing', short(diffId));
+  const limiter = new Limiter(deps.maxUploads);
+  const results = await Promise.allSettled(
+    diffIds.map((diffId) => {
+      if (limiter.full) out.status('Waiting', short(diffId));
+      return limiter.run(() => pushLayer(deps, client, diffId, out));
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const byDiffId = new Map(diffIds.map((d, i) => [d, (results[i] as PromiseFulfilledResult<Blob>).value]));
   const config = await deps.images.configBytes(image.id);
   const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  if (!(await hasBlob(client, configDigest))) await upload(client, configDigest, config);
+  if (!(await hasBlob(client, configDigest))) await uploadBytes(client, configDigest, config);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: {
-        mediaType: MediaType.ociConfig,
-        digest: configDigest,
-        size: config.length,
-      },
-      layers,
+      mediaType: MediaType.dockerManifest,
+      config: { mediaType: MediaType.dockerConfig, digest: configDigest, size: config.length },
+      layers: image.diffIds.map((d) => byDiffId.get(d)),
     }),
   );
   const r = await client.fetch(`manifests/${reference}`, {
     method: 'PUT',
     body: manifest,
-    headers: { 'Content-Type': MediaType.ociManifest },
+    headers: { 'Content-Type': MediaType.dockerManifest },
   });
-  if (r.status === 401 || r.status === 403)
-    throw new BerthError('forbidden', 'denied: requested access to the resource is denied');
+  if (r.status === 401 || r.status === 403) throw denied();
   if (r.status !== 201)
     throw new BerthError('system', `manifest upload failed: registry answered ${r.status} ${await r.text()}`);
+  await r.body?.cancel();
   const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
   await deps.images.setRef(image.id, `${host}/${repo}@${digest}`);
   out.status(`${reference}: digest: ${digest} size: ${manifest.length}`);
   out.send({ progressDetail: {}, aux: { Tag: reference, Digest: digest, Size: manifest.length } });
-}
-
-async function countBytes(s: Readable): Promise<number> {
-  let n = 0;
-  for await (const c of s as AsyncIterable<Buffer>) n += c.length;
-  return n;
 }

@@ -4,6 +4,7 @@
  * (`security.capability`) into U+FFFD; `SCHILY.xattr.*` values are latin1 strings (one char per
  * byte) after this module is loaded.
  */
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -150,8 +151,8 @@ export function detectCompression(head: Buffer): Compression {
 }
 
 /**
- * Returns the stream uncompressed: gzip is undone with node:zlib; other compressions are refused
- * (400) rather than handed on as garbage.
+ * Returns the stream uncompressed: gzip is undone with node:zlib, zstd by Debian's `zstd` tool (Node
+ * 20 has no zstd); other compressions are refused (400) rather than handed on as garbage.
  */
 export async function decompressed(source: Readable): Promise<Readable> {
   // Peek at the first bytes with plain 'data' events (no async iterator on the source: a request
@@ -189,8 +190,8 @@ export async function decompressed(source: Readable): Promise<Readable> {
   });
   const head = Buffer.concat(first);
   const kind = detectCompression(head);
-  if (kind !== 'none' && kind !== 'gzip') {
-    throw invalid(`unsupported compression: ${kind} (only gzip and uncompressed tars are accepted)`);
+  if (kind !== 'none' && kind !== 'gzip' && kind !== 'zstd') {
+    throw invalid(`unsupported compression: ${kind} (only gzip, zstd and uncompressed tars are accepted)`);
   }
   const rest = new PassThrough();
   source.on('error', (e) => rest.destroy(e));
@@ -201,7 +202,37 @@ export async function decompressed(source: Readable): Promise<Readable> {
     source.resume(); // streamx sources (tar-stream's pack) stay paused through pipe()
   }
   if (kind === 'none') return rest;
+  if (kind === 'zstd') return unzstd(rest);
   const gunzip = createGunzip();
   rest.on('error', (e) => gunzip.destroy(e));
   return rest.pipe(gunzip);
+}
+
+/**
+ * zstd through a `zstd -dc` child. Its output ends only once the child exited cleanly, so a broken
+ * frame is an error and never a short, "complete" tar.
+ */
+function unzstd(source: Readable): Readable {
+  const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = new PassThrough();
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
+  child.stdin.on('error', () => {}); // the child's exit reports what went wrong
+  source.on('error', (e) => {
+    child.kill('SIGKILL');
+    out.destroy(e);
+  });
+  source.pipe(child.stdin);
+  child.stdout.pipe(out, { end: false });
+  child.on('error', (e) => out.destroy(invalid(`zstd: ${e.message}`)));
+  child.on('close', (code) => {
+    if (code === 0) out.end();
+    else if (!out.destroyed) out.destroy(invalid(`zstd: ${stderr.trim() || `exited with ${code}`}`));
+  });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return out;
 }

@@ -32,6 +32,14 @@ export interface DaemonConfig {
   /** Default log driver and its options for new containers (`log-driver`, `log-opts`). */
   logDriver: string;
   logOpts: Record<string, string>;
+  /** Docker Hub mirrors (`registry-mirrors`, `--registry-mirror`), tried in order. */
+  registryMirrors: string[];
+  /** Registries spoken to over plain HTTP (`host[:port]` or a CIDR); loopback always is. */
+  insecureRegistries: string[];
+  /** Layers pulled at once per pull (`max-concurrent-downloads`, default 3). */
+  maxConcurrentDownloads: number;
+  /** Layers pushed at once per push (`max-concurrent-uploads`, default 5). */
+  maxConcurrentUploads: number;
   /** Anything else daemon.json carried, kept for `info`. */
   raw: Record<string, unknown>;
 }

@@ -91,11 +91,7 @@ async function info(ctx: Ctx): Promise<void> {
     OSType: 'linux',
     Architecture: os.machine(),
     IndexServerAddress: 'https://index.docker.io/v1/',
-    RegistryConfig: {
-      InsecureRegistryCIDRs: ['127.0.0.0/8', '::1/128'],
-      IndexConfigs: {},
-      Mirrors: [],
-    },
+    RegistryConfig: s.distribution.registryInfo(),
     NCPU: os.cpus().length,
     MemTotal: os.totalmem(),
     DockerRootDir: s.config.dataRoot,
