@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the OCI runtimes and monitor, busybox for the default image, tini for --init,
 # the seccomp profile (containers-common), networking tools, python3 (the seccomp compiler and the
-# mount helper), and the interop peers the tests use.
+# mount helper), the interop peers the tests use, and etcd (the cluster store of overlay networks).
 PACKAGES=(crun runc conmon busybox-static tini golang-github-containers-common iproute2 nftables iptables
-  util-linux tar gzip pigz socat curl skopeo docker-registry openssl tmux procps python3 python3-seccomp)
+  util-linux tar gzip pigz socat curl skopeo docker-registry openssl tmux procps python3 python3-seccomp
+  etcd-server etcd-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -31,6 +31,9 @@ export function defaultConfig(): DaemonConfig {
     dnsForward: true,
     pluginDirs: [],
     liveRestore: true,
+    clusterStore: '',
+    clusterAdvertise: '',
+    clusterStoreOpts: {},
     raw: {},
   };
 }

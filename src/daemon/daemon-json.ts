@@ -42,4 +42,10 @@ export async function applyDaemonJson(config: DaemonConfig, file: string, mustEx
   if (bool('dns-forward') !== undefined) config.dnsForward = bool('dns-forward')!;
   if (strs('plugin-dirs')) config.pluginDirs = strs('plugin-dirs')!;
   if (bool('live-restore') !== undefined) config.liveRestore = bool('live-restore')!;
+  if (str('cluster-store')) config.clusterStore = str('cluster-store')!;
+  if (str('cluster-advertise')) config.clusterAdvertise = str('cluster-advertise')!;
+  if (typeof j['cluster-store-opts'] === 'object' && j['cluster-store-opts'])
+    config.clusterStoreOpts = Object.fromEntries(
+      Object.entries(j['cluster-store-opts'] as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+    );
 }

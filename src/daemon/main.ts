@@ -45,6 +45,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--dns <ip>', 'DNS server to use', collect, [])
     .option('--no-dns-forward', 'never forward DNS queries from containers to upstream resolvers')
     .option('--plugin-dir <dir>', 'extra directory to discover volume plugins in', collect, [])
+    .option('--cluster-store <url>', 'cluster store for overlay networks (etcd://HOST:PORT[,HOST:PORT…])')
+    .option('--cluster-advertise <addr>', 'address or interface of this host in the cluster (IP|IFACE[:PORT])')
+    .option('--cluster-store-opt <kv>', 'cluster store option (kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl)', collect, [])
     .allowExcessArguments(false);
   program.parse(argv, { from: 'user' });
   const o = program.opts();
@@ -76,6 +79,13 @@ async function main(argv: string[]): Promise<void> {
   if ((o.dns as string[]).length) config.dns = o.dns as string[];
   if (o.dnsForward === false) config.dnsForward = false;
   config.pluginDirs.push(...(o.pluginDir as string[]));
+  if (o.clusterStore) config.clusterStore = o.clusterStore as string;
+  if (o.clusterAdvertise) config.clusterAdvertise = o.clusterAdvertise as string;
+  for (const kv of o.clusterStoreOpt as string[]) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new Error(`invalid --cluster-store-opt ${kv}: KEY=VALUE expected`);
+    config.clusterStoreOpts[kv.slice(0, i)] = kv.slice(i + 1);
+  }
   finalizeConfig(config);
   setLogLevel(config.logLevel);
 
@@ -117,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
     await api.close();
     await services.containers.shutdown();
     await services.networks.close();
+    await services.cluster?.close();
     await fs.rm(config.pidfile, { force: true });
     lock.close();
     process.exit(0);

@@ -29,6 +29,12 @@ export interface DaemonConfig {
   /** Extra directories to discover volume plugins in. */
   pluginDirs: string[];
   liveRestore: boolean;
+  /** `--cluster-store etcd://H1:2379[,H2:2379]`: overlay networks across hosts; empty: none. */
+  clusterStore: string;
+  /** `--cluster-advertise IP|IFACE[:PORT]`: this host's underlay address. */
+  clusterAdvertise: string;
+  /** `--cluster-store-opt KEY=VALUE`: kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl. */
+  clusterStoreOpts: Record<string, string>;
   /** Anything else daemon.json carried, kept for `info`. */
   raw: Record<string, unknown>;
 }
