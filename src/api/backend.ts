@@ -9,6 +9,7 @@ import type { DistributionService } from '../distribution/service.js';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import type { NetworkService } from '../network/index.js';
+import type { ClusterStore } from '../cluster/store.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import type { EventBus } from '../model/events.js';
 import type { VolumeService } from '../volumes/index.js';
@@ -25,6 +26,8 @@ export interface Backend {
   /** Pull and push through registries. */
   distribution: DistributionService;
   builds: BuildService;
+  /** The cluster store (with --cluster-store): its state and live hosts for `/info`. */
+  cluster?: ClusterStore;
   /** Daemon identity for `/info`. */
   id: string;
   startedAt: Date;

@@ -37,6 +37,9 @@ export function defaultConfig(): DaemonConfig {
     insecureRegistries: [],
     maxConcurrentDownloads: 3,
     maxConcurrentUploads: 5,
+    clusterStore: '',
+    clusterAdvertise: '',
+    clusterStoreOpts: {},
     raw: {},
   };
 }

@@ -61,4 +61,10 @@ export async function applyDaemonJson(config: DaemonConfig, file: string, mustEx
   };
   config.maxConcurrentDownloads = count('max-concurrent-downloads') ?? config.maxConcurrentDownloads;
   config.maxConcurrentUploads = count('max-concurrent-uploads') ?? config.maxConcurrentUploads;
+  if (str('cluster-store')) config.clusterStore = str('cluster-store')!;
+  if (str('cluster-advertise')) config.clusterAdvertise = str('cluster-advertise')!;
+  if (typeof j['cluster-store-opts'] === 'object' && j['cluster-store-opts'])
+    config.clusterStoreOpts = Object.fromEntries(
+      Object.entries(j['cluster-store-opts'] as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+    );
 }

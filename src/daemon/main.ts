@@ -50,6 +50,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--insecure-registry <host>', 'registry (host[:port] or CIDR) spoken to over plain HTTP', collect, [])
     .option('--max-concurrent-downloads <n>', 'maximum concurrent layer downloads per pull (default 3)')
     .option('--max-concurrent-uploads <n>', 'maximum concurrent layer uploads per push (default 5)')
+    .option('--cluster-store <url>', 'cluster store for overlay networks (etcd://HOST:PORT[,HOST:PORT…])')
+    .option('--cluster-advertise <addr>', 'address or interface of this host in the cluster (IP|IFACE[:PORT])')
+    .option('--cluster-store-opt <kv>', 'cluster store option (kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl)', collect, [])
     .allowExcessArguments(false);
   program.parse(argv, { from: 'user' });
   const o = program.opts();
@@ -94,6 +97,13 @@ async function main(argv: string[]): Promise<void> {
   // A bad mirror or insecure registry stops the daemon at start, as dockerd does.
   config.registryMirrors = config.registryMirrors.map(validateMirror);
   config.insecureRegistries = config.insecureRegistries.map(validateInsecureRegistry);
+  if (o.clusterStore) config.clusterStore = o.clusterStore as string;
+  if (o.clusterAdvertise) config.clusterAdvertise = o.clusterAdvertise as string;
+  for (const kv of o.clusterStoreOpt as string[]) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new Error(`invalid --cluster-store-opt ${kv}: KEY=VALUE expected`);
+    config.clusterStoreOpts[kv.slice(0, i)] = kv.slice(i + 1);
+  }
   finalizeConfig(config);
   setLogLevel(config.logLevel);
 
@@ -135,6 +145,7 @@ async function main(argv: string[]): Promise<void> {
     await api.close();
     await services.containers.shutdown();
     await services.networks.close();
+    await services.cluster?.close();
     await fs.rm(config.pidfile, { force: true });
     lock.close();
     process.exit(0);

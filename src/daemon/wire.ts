@@ -1,5 +1,6 @@
 /** Assembles the engine services from the config, bottom layer first. */
 import { randomUUID } from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { openBuildService } from '../build/service.js';
 import { ContainerService } from '../containers/service.js';
@@ -17,6 +18,23 @@ import { EventBus } from '../model/events.js';
 import type { Backend } from '../api/backend.js';
 import type { ContainerDirectory } from '../model/container-directory.js';
 import { ConmonRuntime } from '../runtime/conmon.js';
+import { clusterSettings } from '../cluster/config.js';
+import { ClusterStore } from '../cluster/store.js';
+import { log } from '../util/log.js';
+
+/** The cluster store when configured; a bad configuration is reported, not fatal (no overlay then). */
+async function openCluster(config: DaemonConfig, engineId: string): Promise<ClusterStore | undefined> {
+  if (!config.clusterStore) return undefined;
+  const identity = { engineId, name: os.hostname() };
+  try {
+    const settings = clusterSettings(config.clusterStore, config.clusterAdvertise, config.clusterStoreOpts, os.networkInterfaces());
+    return await ClusterStore.open(settings, identity);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    log.error('cluster store misconfigured; overlay networks unavailable', { store: config.clusterStore, err: why });
+    return ClusterStore.broken(config.clusterStore, config.clusterAdvertise, why, identity);
+  }
+}
 
 export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const root = config.dataRoot;
@@ -36,7 +54,8 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   };
   const rootfs = await openRootfsStore({ root: path.join(root, 'overlay'), content });
   const images = await openImageService({ root: path.join(root, 'image'), content, rootfs, events, containers: directory });
-  const networks = await openNetworkService({ config, events, containers: directory });
+  const cluster = await openCluster(config, id);
+  const networks = await openNetworkService({ config, events, containers: directory, cluster });
   const volumes = await openVolumeService({ config, events, containers: directory });
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });
@@ -49,5 +68,5 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
     maxConcurrentUploads: config.maxConcurrentUploads,
   });
   const builds = await openBuildService({ root: path.join(root, 'build'), images, rootfs, containers });
-  return { config, events, content, images, rootfs, networks, volumes, containers, distribution, builds, id, startedAt: new Date() };
+  return { config, events, content, images, rootfs, networks, volumes, containers, distribution, builds, cluster, id, startedAt: new Date() };
 }

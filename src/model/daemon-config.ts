@@ -40,6 +40,12 @@ export interface DaemonConfig {
   maxConcurrentDownloads: number;
   /** Layers pushed at once per push (`max-concurrent-uploads`, default 5). */
   maxConcurrentUploads: number;
+  /** `--cluster-store etcd://H1:2379[,H2:2379]`: overlay networks across hosts; empty: none. */
+  clusterStore: string;
+  /** `--cluster-advertise IP|IFACE[:PORT]`: this host's underlay address. */
+  clusterAdvertise: string;
+  /** `--cluster-store-opt KEY=VALUE`: kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl. */
+  clusterStoreOpts: Record<string, string>;
   /** Anything else daemon.json carried, kept for `info`. */
   raw: Record<string, unknown>;
 }

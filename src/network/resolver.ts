@@ -66,7 +66,9 @@ export class EmbeddedDns {
 
   /** The embedded DNS's view of a network: names of the running containers attached to it. */
   resolve(networkId: string, name: string, client: string): Answer {
-    const { networks, endpoints } = this.store.state;
+    const { networks } = this.store.state;
+    // Containers of other hosts on overlay networks answer by name too.
+    const endpoints = [...this.store.state.endpoints, ...this.store.remoteEndpoints()];
     const eps = endpoints.filter((e) => e.networkId === networkId);
     // As Docker's resolver: the names of every user-defined network the asking container is on,
     // the network the query arrived on first.

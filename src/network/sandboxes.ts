@@ -34,6 +34,15 @@ interface Spare {
   resolver?: boolean;
 }
 
+/** Cluster-wide address claims for overlay endpoints (the control plane in `overlay.ts`). */
+export interface ClusterIpam {
+  /** Takes an address in the cluster; returns the settings with it fixed. */
+  claim(net: NetworkRecord, record: ContainerRecord, cfg: EndpointSettings): Promise<EndpointSettings>;
+  /** Tells the other hosts about endpoints now plugged in. */
+  publish(eps: EndpointState[]): Promise<void>;
+  release(ep: EndpointState): void;
+}
+
 export interface SandboxDeps {
   store: NetworkStore;
   config: DaemonConfig;
@@ -46,6 +55,8 @@ export interface SandboxDeps {
   applyFirewall: () => Promise<void>;
   /** Runs a section under the service's mutex (background refills and sweeps). */
   locked: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Present with a cluster store. */
+  clusterIpam: () => ClusterIpam | undefined;
 }
 
 export class Sandboxes {
@@ -120,7 +131,8 @@ export class Sandboxes {
         settings: { ...base, SandboxKey: tsb ? netnsPath(tsb.netns) : '' },
       };
     }
-    const wanted = this.wanted(record);
+    const claims: EndpointState[] = [];
+    const wanted = await this.claimed(record, this.wanted(record), claims);
     if (wanted.length === 0) wanted.push({ net: store.get('none'), cfg: {} });
     const primary = wanted[0].net;
     if (primary.Driver === 'host' || primary.Driver === 'null') {
@@ -196,6 +208,7 @@ export class Sandboxes {
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     } catch (err) {
+      for (const c of claims) this.d.clusterIpam()?.release(c);
       this.state.endpoints = this.state.endpoints.filter((e) => !made.includes(e));
       this.state.sandboxes = this.state.sandboxes.filter((s) => s !== sb);
       if (nsMade) await this.removeHostObjects(sb.netns, made);
@@ -203,6 +216,7 @@ export class Sandboxes {
       await store.save().catch(() => {});
       throw err;
     }
+    await this.publish(made);
     for (const ep of made) {
       const net = store.byId(ep.networkId)!;
       this.d.events.publish('network', 'connect', net.Id, {
@@ -219,6 +233,50 @@ export class Sandboxes {
       resolvConf: await etc.resolvConf(record, primary, this.isRouted(primary)),
       settings: settingsFor(store, record, sb),
     };
+  }
+
+  private isOverlay(networkId: string): boolean {
+    return this.d.store.byId(networkId)?.Driver === 'overlay';
+  }
+
+  /** Overlay endpoints get their address from the cluster first (noted in `claims` for a rollback). */
+  private async claimed(
+    record: ContainerRecord,
+    wanted: { net: NetworkRecord; cfg: EndpointSettings }[],
+    claims: EndpointState[],
+  ): Promise<{ net: NetworkRecord; cfg: EndpointSettings }[]> {
+    const ipam = this.d.clusterIpam();
+    const out: { net: NetworkRecord; cfg: EndpointSettings }[] = [];
+    try {
+      for (const w of wanted) {
+        if (w.net.Driver !== 'overlay') {
+          out.push(w);
+          continue;
+        }
+        if (!ipam) throw invalid('overlay networks need a cluster store (--cluster-store)');
+        const cfg = await ipam.claim(w.net, record, w.cfg);
+        claims.push({ networkId: w.net.Id, ip: cfg.IPAMConfig!.IPv4Address!, containerId: record.Id } as EndpointState);
+        out.push({ net: w.net, cfg });
+      }
+    } catch (err) {
+      for (const c of claims) ipam?.release(c);
+      throw err;
+    }
+    return out;
+  }
+
+  private async publish(eps: EndpointState[]): Promise<void> {
+    const overlay = eps.filter((e) => this.isOverlay(e.networkId));
+    if (overlay.length === 0) return;
+    // A store gone at this moment: the endpoints are republished when the host registers again.
+    await this.d
+      .clusterIpam()
+      ?.publish(overlay)
+      .catch((err: unknown) => log.warn('cannot publish overlay endpoints', { err: (err as Error).message }));
+  }
+
+  private release(eps: EndpointState[]): void {
+    for (const ep of eps) if (this.isOverlay(ep.networkId)) this.d.clusterIpam()?.release(ep);
   }
 
   private leasedOn(networkId: string): Set<number> {
@@ -257,7 +315,7 @@ export class Sandboxes {
       ifName,
       hostIf: spare
         ? spare.hostIf
-        : net.Driver === 'bridge'
+        : net.Driver === 'bridge' || net.Driver === 'overlay'
           ? this.d.names.veth(record.Id, net.Id)
           : undefined,
       ip: numToIp(ip),
@@ -281,7 +339,15 @@ export class Sandboxes {
     const used = this.d.store.endpointsOf(record.Id).map((e) => Number(e.ifName.slice(3)));
     let i = 0;
     while (used.includes(i)) i++;
-    const ep = this.newEndpoint(record, net, cfg, `eth${i}`);
+    const claims: EndpointState[] = [];
+    cfg = (await this.claimed(record, [{ net, cfg }], claims))[0].cfg;
+    let ep: EndpointState;
+    try {
+      ep = this.newEndpoint(record, net, cfg, `eth${i}`);
+    } catch (err) {
+      this.release(claims);
+      throw err;
+    }
     const driver = this.d.drivers[net.Driver];
     const plan = driver.join(net, ep, sb.netns, used.length === 0);
     this.state.endpoints.push(ep);
@@ -290,12 +356,14 @@ export class Sandboxes {
       await ipBatch(plan.ns, sb.netns);
       await this.d.store.save();
     } catch (err) {
+      this.release(claims);
       this.state.endpoints = this.state.endpoints.filter((e) => e !== ep);
       const leave = driver.leave(net, ep, sb.netns);
       await ipBatch(leave.host, undefined, true).catch(() => {});
       await ipBatch(leave.ns, sb.netns, true).catch(() => {});
       throw err;
     }
+    await this.publish([ep]);
     return ep;
   }
 
@@ -305,6 +373,7 @@ export class Sandboxes {
     await ipBatch(leave.ns, sb.netns, true).catch(() => {});
     await ipBatch(leave.host, undefined, true).catch(() => {});
     this.state.endpoints = this.state.endpoints.filter((e) => e !== ep);
+    this.release([ep]);
     const lost = sb.ports.filter((p) => p.containerIp === ep.ip && p.ifname === net.ifname);
     if (lost.length) {
       sb.ports = sb.ports.filter((p) => !lost.includes(p));
@@ -338,6 +407,7 @@ export class Sandboxes {
     const sb = this.state.sandboxes.find((s) => s.containerId === containerId);
     const eps = store.endpointsOf(containerId);
     if (!sb && eps.length === 0) return;
+    this.release(eps);
     store.dropSandbox(containerId);
     const jobs: Promise<void>[] = [store.save()];
     if (sb) jobs.push(this.removeHostObjects(sb.netns, eps, false));

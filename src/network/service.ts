@@ -2,15 +2,17 @@
  * The network service: networks (bridge, host, none, macvlan) and the /networks API, over the
  * layer's parts: the records (`store.ts`), containers' sandboxes and spare sandboxes
  * (`sandboxes.ts`), the etc files (`etc-files.ts`), the embedded DNS (`resolver.ts`), the
- * firewall table (`firewall.ts`) and the drivers (`drivers.ts`). One mutex orders every change.
+ * firewall table (`firewall.ts`) and the drivers (`drivers.ts`; overlay networks in `overlay.ts`,
+ * present when berthd runs with a cluster store). One mutex orders every change.
  */
 
+import type { ClusterStore } from '../cluster/store.js';
 import type { ContainerRecord, EndpointSettings } from '../model/container.js';
 import type { ContainerDirectory } from '../model/container-directory.js';
 import type { DaemonConfig } from '../model/daemon-config.js';
 import type { EventBus } from '../model/events.js';
 import type { Filters } from '../model/filters.js';
-import { conflict, forbidden, invalid, notFound } from '../util/errors.js';
+import { conflict, forbidden, invalid, notFound, systemError } from '../util/errors.js';
 import { shortId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
@@ -43,6 +45,7 @@ import {
   planSubnet,
 } from './ipam.js';
 import { type HostNames, hostNames } from './names.js';
+import { OverlayControl, OverlayDriver, overlayLinks } from './overlay.js';
 import { checkPortRequests } from './ports.js';
 import { EmbeddedDns } from './resolver.js';
 import { Sandboxes } from './sandboxes.js';
@@ -54,6 +57,8 @@ export interface NetworkServiceOptions {
   config: DaemonConfig;
   events: EventBus;
   containers: ContainerDirectory;
+  /** Present when berthd runs with --cluster-store: overlay networks. */
+  cluster?: ClusterStore;
 }
 
 export class BerthNetworks implements NetworkService {
@@ -64,6 +69,8 @@ export class BerthNetworks implements NetworkService {
     bridge: new BridgeDriver(),
     macvlan: new MacvlanDriver(),
   };
+  private readonly overlayDriver: OverlayDriver;
+  private overlay?: OverlayControl;
   private readonly dns: EmbeddedDns;
   private readonly etc: EtcFiles;
   private readonly sandboxes: Sandboxes;
@@ -74,7 +81,10 @@ export class BerthNetworks implements NetworkService {
     private readonly config: DaemonConfig,
     private readonly events: EventBus,
     private readonly containers: ContainerDirectory,
+    private readonly cluster?: ClusterStore,
   ) {
+    this.overlayDriver = new OverlayDriver(config.instance, () => cluster?.addr || undefined);
+    this.drivers.overlay = this.overlayDriver;
     this.store = new NetworkStore(config);
     this.names = hostNames(config.instance);
     this.firewall = new Firewall(this.names.table, this.names.ruleComment, config.iptables);
@@ -91,6 +101,7 @@ export class BerthNetworks implements NetworkService {
       etc: this.etc,
       applyFirewall: () => this.applyFirewall(),
       locked: (fn) => this.mutex.run(fn),
+      clusterIpam: () => this.overlay,
     });
   }
 
@@ -123,7 +134,9 @@ export class BerthNetworks implements NetworkService {
       if (!present.has(sb.netns)) this.store.dropSandbox(sb.containerId);
     // Ports on our bridges that no endpoint owns (spares of a crashed run, namespaces still being
     // freed): off the bridge and deleted, so that their addresses can be leased again safely.
-    const bridges = new Set(networks.filter((n) => n.Driver === 'bridge').map((n) => n.ifname));
+    const bridges = new Set(
+      networks.filter((n) => n.Driver === 'bridge' || n.Driver === 'overlay').map((n) => n.ifname),
+    );
     const owned = new Set(endpoints.map((e) => e.hostIf));
     const vethPrefix = this.config.instance ? `vb${this.config.instance}` : 'vb-';
     const strays = (await listLinks().catch(() => [])).filter(
@@ -140,6 +153,53 @@ export class BerthNetworks implements NetworkService {
       await this.store.save().catch((err) => log.warn('cannot save the network state', { err: String(err) }));
     await this.applyFirewall();
     for (const net of this.store.state.networks) await this.startDns(net);
+    if (this.cluster) {
+      this.overlay = new OverlayControl(this.cluster, this.overlayDriver, {
+        apply: (nets) => this.mutex.run(() => this.applyOverlay(nets)),
+        localEndpoints: () =>
+          this.store.state.endpoints.filter((e) => this.store.byId(e.networkId)?.Driver === 'overlay'),
+        network: (id) => this.store.byId(id),
+      });
+      this.store.remoteEndpoints = () => this.overlay?.remoteEndpoints() ?? [];
+    }
+  }
+
+  /** The store's overlay networks become local records (made on this host when new); gone ones go. */
+  private async applyOverlay(nets: NetworkRecord[]): Promise<void> {
+    const ids = new Set(nets.map((n) => n.Id));
+    let changed = false;
+    for (const n of nets) if (!this.store.byId(n.Id)) changed = (await this.addOverlay(n)) || changed;
+    for (const net of this.store.state.networks.filter((n) => n.Driver === 'overlay' && !ids.has(n.Id))) {
+      // Kept while containers of this host still use it (their endpoints went with a lost lease).
+      if (this.store.state.endpoints.some((e) => e.networkId === net.Id)) continue;
+      await this.removeNetwork(net);
+    }
+    if (changed) {
+      await this.applyFirewall();
+      await this.store.save();
+    }
+  }
+
+  private async addOverlay(n: NetworkRecord): Promise<boolean> {
+    if (this.store.state.networks.some((o) => o.Name === n.Name)) {
+      log.warn('overlay network hidden by a local network of the same name', { network: n.Name });
+      return false;
+    }
+    const net: NetworkRecord = { ...n, ifname: overlayLinks(this.config.instance, n.Id).bridge };
+    try {
+      await this.overlayDriver.up(net, this.store.planOf(net));
+    } catch (err) {
+      log.warn('cannot bring overlay network up', { network: net.Name, err });
+      return false;
+    }
+    this.store.state.networks.push(net);
+    await this.startDns(net);
+    return true;
+  }
+
+  /** A network of the cluster this host has not seen yet (created elsewhere a moment ago). */
+  private async findOrSync(ref: string): Promise<void> {
+    if (this.overlay && !this.store.find(ref)) await this.overlay.sync().catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -158,7 +218,7 @@ export class BerthNetworks implements NetworkService {
   private async applyFirewall(): Promise<void> {
     const { networks, sandboxes } = this.store.state;
     const nets: FirewallNet[] = networks
-      .filter((n) => n.Driver === 'bridge' && n.ifname)
+      .filter((n) => (n.Driver === 'bridge' || n.Driver === 'overlay') && n.ifname)
       .map((n) => ({
         ifname: n.ifname!,
         subnet: formatCidr(this.store.planOf(n).subnet),
@@ -184,6 +244,8 @@ export class BerthNetworks implements NetworkService {
 
   async validate(record: ContainerRecord): Promise<void> {
     const mode = record.HostConfig.NetworkMode ?? 'default';
+    for (const ref of [mode, ...Object.keys(record.NetworkingConfig?.EndpointsConfig ?? {})])
+      await this.findOrSync(networkRef(ref));
     if (mode.startsWith('container:')) {
       const target = this.containers.get(mode.slice('container:'.length));
       if (target.Id === record.Id) throw invalid('cannot join own network namespace');
@@ -263,7 +325,7 @@ export class BerthNetworks implements NetworkService {
       any('driver', (v) => n.Driver === v) &&
       any('id', (v) => n.Id.startsWith(v)) &&
       any('name', (v) => n.Name.includes(v)) &&
-      any('scope', (v) => v === 'local') &&
+      any('scope', (v) => v === n.Scope) &&
       any('type', (v) => (v === 'builtin' ? !!n.predefined : v === 'custom' ? !n.predefined : false)) &&
       any('dangling', (v) =>
         ['true', '1'].includes(v) ? !n.predefined && !used.has(n.Id) : n.predefined || used.has(n.Id),
@@ -277,6 +339,7 @@ export class BerthNetworks implements NetworkService {
   }
 
   async inspect(ref: string): Promise<NetworkView> {
+    await this.findOrSync(ref);
     return networkView(this.store, this.store.get(ref), this.nameOf);
   }
 
@@ -290,8 +353,7 @@ export class BerthNetworks implements NetworkService {
       const driverName = req.Driver || 'bridge';
       if (driverName === 'host' || driverName === 'null')
         throw forbidden(`only one instance of "${driverName}" network is allowed`);
-      if (driverName === 'overlay')
-        throw forbidden('overlay networks are not supported by this daemon (no multi-host control plane)');
+      if (driverName === 'overlay') return this.createOverlay(req);
       const driver = this.drivers[driverName];
       if (!driver) throw notFound(`plugin "${driverName}" not found`);
       if (req.EnableIPv6) throw invalid('IPv6 networks are not supported by this daemon');
@@ -361,7 +423,44 @@ export class BerthNetworks implements NetworkService {
     });
   }
 
+  private async createOverlay(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    if (!this.overlay)
+      throw forbidden(
+        'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise ADDRESS',
+      );
+    if (req.EnableIPv6) throw invalid('IPv6 networks are not supported by this daemon');
+    if (req.IPAM?.Driver && req.IPAM.Driver !== 'default') throw notFound(`plugin "${req.IPAM.Driver}" not found`);
+    const configs = req.IPAM?.Config ?? [];
+    if (configs.length > 1) throw invalid('only one IPv4 subnet per network is supported');
+    const base: NetworkRecord = {
+      ...this.store.blank(req.Name, 'overlay'),
+      Internal: !!req.Internal,
+      Attachable: !!req.Attachable,
+      Options: { ...(req.Options ?? {}) },
+      Labels: { ...(req.Labels ?? {}) },
+      IPAM: { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [] },
+    };
+    // This host's subnets and routes (the underlay's among them) are not for the overlay.
+    const localTaken = [
+      ...this.store.state.networks
+        .filter((n) => n.Driver !== 'overlay' && n.IPAM.Config[0]?.Subnet)
+        .map((n) => parseCidr(n.IPAM.Config[0].Subnet!)),
+      ...(await hostRoutes())
+        .filter((r) => !this.store.state.networks.some((n) => n.Driver === 'overlay' && n.ifname === r.dev))
+        .map((r) => r.cidr),
+    ];
+    const net = await this.overlay.create(base, configs[0] ?? {}, localTaken);
+    if (!this.store.byId(net.Id)) {
+      if (!(await this.addOverlay(net))) throw systemError(`cannot bring overlay network ${net.Name} up on this host`);
+      await this.applyFirewall();
+      await this.store.save();
+    }
+    this.events.publish('network', 'create', net.Id, { name: net.Name, type: net.Driver });
+    return { Id: net.Id, Warning: '' };
+  }
+
   async remove(ref: string): Promise<void> {
+    await this.findOrSync(ref);
     await this.mutex.run(async () => {
       const net = this.store.get(ref);
       if (net.predefined) throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -370,6 +469,10 @@ export class BerthNetworks implements NetworkService {
         throw forbidden(
           `error while removing network: network ${net.Name} has active endpoints (${eps.map((e) => this.dns.containerName(e.containerId)).join(', ')})`,
         );
+      if (net.Driver === 'overlay') {
+        if (!this.overlay) throw forbidden('overlay networks need a cluster store (--cluster-store)');
+        await this.overlay.remove(net);
+      }
       await this.removeNetwork(net);
     });
   }
@@ -408,6 +511,15 @@ export class BerthNetworks implements NetworkService {
           return !(k in net.Labels && (v === undefined || net.Labels[k] === v));
         });
         if (!labelOk || !notLabelOk) continue;
+        if (net.Driver === 'overlay') {
+          // In use on another host, or the store is away: not pruned.
+          if (!this.overlay) continue;
+          const gone = await this.overlay.remove(net).then(
+            () => true,
+            () => false,
+          );
+          if (!gone) continue;
+        }
         await this.removeNetwork(net);
         removed.push(net.Name);
       }
@@ -420,6 +532,7 @@ export class BerthNetworks implements NetworkService {
     record: ContainerRecord,
     config: EndpointSettings | null | undefined,
   ): Promise<NetworkChange> {
+    await this.findOrSync(ref);
     return this.mutex.run(async () => {
       const net = this.store.get(ref);
       const mode = networkRef(record.HostConfig.NetworkMode);
@@ -536,7 +649,7 @@ export class BerthNetworks implements NetworkService {
 }
 
 export async function openNetworkService(opts: NetworkServiceOptions): Promise<NetworkService> {
-  const svc = new BerthNetworks(opts.config, opts.events, opts.containers);
+  const svc = new BerthNetworks(opts.config, opts.events, opts.containers, opts.cluster);
   await svc.open();
   return svc;
 }

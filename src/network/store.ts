@@ -40,6 +40,8 @@ function instanceBlock(instance: string, attempt: number): Cidr {
 
 export class NetworkStore {
   state: NetworkState = { networks: [], endpoints: [], sandboxes: [] };
+  /** Endpoints of other hosts on overlay networks (the cluster's; for the embedded DNS). */
+  remoteEndpoints: () => EndpointState[] = () => [];
   /** Pools user networks without a subnet are carved from. */
   pools: { base: string; size: number }[] = [];
   private readonly file: string;

@@ -1,6 +1,6 @@
 /** The network layer's persisted state: networks (as the API shows them), endpoints, sandboxes. */
 
-export type DriverName = 'bridge' | 'host' | 'null' | 'macvlan';
+export type DriverName = 'bridge' | 'host' | 'null' | 'macvlan' | 'overlay';
 
 export interface IpamConfigEntry {
   Subnet?: string;
@@ -14,7 +14,8 @@ export interface NetworkRecord {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
+  /** `global`: an overlay network, the same on every host of the cluster. */
+  Scope: 'local' | 'global';
   Driver: DriverName;
   EnableIPv4: boolean;
   EnableIPv6: boolean;
@@ -26,7 +27,7 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
-  /** Host link: the bridge (bridge driver) or the parent link (macvlan). */
+  /** Host link: the bridge (bridge and overlay drivers) or the parent link (macvlan). */
   ifname?: string;
   mtu?: number;
   /** One of the three predefined networks (cannot be removed). */

@@ -20,6 +20,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Reuse roots (for restart tests). */
   base?: string;
+  /** A command berthd runs under (e.g. `nsenter --net=…` for a "host" in its own network namespace). */
+  wrap?: string[];
 }
 
 export class TestDaemon {
@@ -34,6 +36,7 @@ export class TestDaemon {
   constructor(
     readonly base: string,
     readonly args: string[],
+    readonly wrap: string[] = [],
   ) {
     this.dataRoot = path.join(base, 'data');
     this.execRoot = path.join(base, 'run');
@@ -50,8 +53,8 @@ export class TestDaemon {
   async start(): Promise<void> {
     await fs.mkdir(this.dockerConfig, { recursive: true });
     const proc = spawn(
-      BERTHD, // through its shebang, which carries berthd's V8 flags
-      ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--no-dns-forward', '--config-file', path.join(this.base, 'daemon.json'), ...this.args],
+      this.wrap[0] ?? BERTHD, // through its shebang, which carries berthd's V8 flags
+      [...(this.wrap.length ? [...this.wrap.slice(1), BERTHD] : []), '--data-root', this.dataRoot, '--exec-root', this.execRoot, '-H', this.host, '--no-dns-forward', '--config-file', path.join(this.base, 'daemon.json'), ...this.args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     if (!existsSync(path.join(this.base, 'daemon.json'))) await fs.writeFile(path.join(this.base, 'daemon.json'), '{}\n');
@@ -106,7 +109,7 @@ export class TestDaemon {
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
   const base = opts.base ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'));
-  const d = new TestDaemon(base, opts.args ?? []);
+  const d = new TestDaemon(base, opts.args ?? [], opts.wrap ?? []);
   try {
     await d.start();
   } catch (err) {

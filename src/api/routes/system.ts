@@ -58,6 +58,7 @@ async function info(ctx: Ctx): Promise<void> {
   const s = ctx.services;
   const all = s.containers.list();
   const count = (st: string) => all.filter((c) => c.State.Status === st).length;
+  const cluster = s.cluster?.status();
   json(ctx, 200, {
     ID: s.id,
     Containers: all.length,
@@ -67,7 +68,7 @@ async function info(ctx: Ctx): Promise<void> {
     Images: s.images.count(),
     Driver: 'overlay2',
     DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']],
-    Plugins: { Volume: await ctx.services.volumes.driverNames(), Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: LOG_PLUGINS },
+    Plugins: { Volume: await ctx.services.volumes.driverNames(), Network: ['bridge', 'host', 'macvlan', 'null', ...(cluster ? ['overlay'] : [])], Authorization: null, Log: LOG_PLUGINS },
     MemoryLimit: true,
     SwapLimit: false,
     CpuCfsPeriod: true,
@@ -106,10 +107,22 @@ async function info(ctx: Ctx): Promise<void> {
     DefaultRuntime: s.config.defaultRuntime,
     Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
     LiveRestoreEnabled: s.config.liveRestore,
+    // dockerd's classic multi-host fields, and Berth's view of the cluster (state, live hosts).
+    ClusterStore: cluster?.store ?? '',
+    ClusterAdvertise: cluster ? `${cluster.advertiseAddr || cluster.advertise}` : '',
+    ...(cluster
+      ? {
+          Cluster: {
+            State: cluster.state,
+            Error: cluster.error,
+            Hosts: cluster.hosts.map((h) => ({ Addr: h.addr, Name: h.name, EngineID: h.engineId, Since: h.since })),
+          },
+        }
+      : {}),
     Isolation: '',
     InitBinary: 'tini-static',
     SecurityOptions: ['name=seccomp,profile=builtin'],
-    Warnings: [],
+    Warnings: cluster && cluster.state === 'error' ? [`WARNING: cluster store ${cluster.store}: ${cluster.error}`] : [],
   });
 }
 

@@ -1,0 +1,114 @@
+/**
+ * Multi-host overlay networks (issue 15): two berthd "hosts" in their own network namespaces on
+ * an underlay bridge, etcd (one member) as the cluster store. Joining and `info`, an overlay
+ * network made on one host and seen on the other, cross-host ping and TCP by name, addresses
+ * unique across hosts, `network rm` refused while in use anywhere and clean after, and a host
+ * whose berthd is SIGKILLed: its endpoints expire with its lease and come back on restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { apiGet, TestCluster, until } from './helpers/cluster.js';
+import type { TestDaemon } from './helpers/daemon.js';
+
+let c: TestCluster;
+let h0: TestDaemon;
+let h1: TestDaemon;
+
+async function ok(d: TestDaemon, args: string[]): Promise<string> {
+  const r = await d.docker(args, { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+const ipOn = async (d: TestDaemon, name: string) =>
+  ok(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "ov").IPAddress}}', name]);
+
+before(async () => {
+  c = new TestCluster();
+  try {
+    await c.underlay();
+    await c.startEtcd(1);
+    h0 = await c.addHost(0);
+    h1 = await c.addHost(1);
+  } catch (err) {
+    await c.destroy();
+    throw err;
+  }
+});
+
+after(async () => {
+  await c?.destroy();
+});
+
+test('hosts join the store and info shows the cluster', async () => {
+  const info = await until('both hosts in info', async () => {
+    const i = await apiGet<{ ClusterStore: string; ClusterAdvertise: string; Cluster: { State: string; Hosts: { Addr: string }[] } }>(h0, '/info');
+    return i.Cluster?.State === 'ready' && i.Cluster.Hosts.length === 2 ? i : undefined;
+  });
+  assert.equal(info.ClusterStore, c.store);
+  assert.equal(info.ClusterAdvertise, c.hostAddr(0));
+  assert.deepEqual(info.Cluster.Hosts.map((h) => h.Addr).sort(), [c.hostAddr(0), c.hostAddr(1)].sort());
+  assert.deepEqual(await c.keys('/berth/hosts/'), [`/berth/hosts/${c.hostAddr(0)}`, `/berth/hosts/${c.hostAddr(1)}`].sort());
+});
+
+test('an overlay network carries traffic between hosts, by name', async () => {
+  const subnet = `10.233.${c.n}.0/24`;
+  await ok(h0, ['network', 'create', '-d', 'overlay', '--subnet', subnet, '--attachable', 'ov']);
+  // Visible on the other host, scope global.
+  await until('ov on host 1', async () => (await ok(h1, ['network', 'ls', '--filter', 'scope=global', '--format', '{{.Name}} {{.Driver}} {{.Scope}}'])) === 'ov overlay global');
+  const dup = await h1.docker(['network', 'create', '-d', 'overlay', 'ov']);
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /already exists/);
+
+  await ok(h0, ['run', '-d', '--name', 'ca', '--network', 'ov', 'busybox', 'sleep', '600']);
+  await ok(h1, ['run', '-d', '--name', 'cb', '--network', 'ov', 'busybox', 'sleep', '600']);
+  const ipA = await ipOn(h0, 'ca');
+  const ipB = await ipOn(h1, 'cb');
+  assert.notEqual(ipA, ipB);
+  assert.ok(ipA.startsWith(`10.233.${c.n}.`) && ipB.startsWith(`10.233.${c.n}.`));
+
+  // b reaches a by name (the DNS of host 1 answers for a container of host 0), and back.
+  await until('cb pings ca by name', async () => (await h1.docker(['exec', 'cb', 'ping', '-c', '1', '-W', '1', 'ca'])).code === 0);
+  await until('ca pings cb by name', async () => (await h0.docker(['exec', 'ca', 'ping', '-c', '1', '-W', '1', 'cb'])).code === 0);
+  const ns = await ok(h0, ['exec', 'ca', 'nslookup', 'cb']);
+  assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+
+  // TCP across hosts, by name: ca serves HTTP, cb asks (nc: busybox wget crashes in this build).
+  await ok(h0, ['exec', '-d', 'ca', 'sh', '-c', 'mkdir -p /www && echo cross-host > /www/index.html && httpd -f -p 8080 -h /www']);
+  const body = await until('cb fetches from ca over TCP', async () => {
+    const r = await h1.docker(['exec', 'cb', 'sh', '-c', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ca 8080"]);
+    return r.code === 0 && r.stdout.includes('cross-host') ? r.stdout : undefined;
+  });
+  assert.match(body, /200 OK/);
+
+  // Fixed address taken on the other host.
+  const taken = await h1.docker(['run', '-d', '--name', 'c2', '--network', 'ov', '--ip', ipA, 'busybox', 'sleep', '60']);
+  assert.notEqual(taken.code, 0);
+  assert.match(taken.stderr, /Address already in use/);
+  await h1.docker(['rm', '-f', 'c2']);
+
+  // Removal refused while any host has containers on it.
+  const busy = await h1.docker(['network', 'rm', 'ov']);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /has active endpoints/);
+});
+
+test('a SIGKILLed host expires and comes back with its containers', async () => {
+  const ipA = await ipOn(h0, 'ca');
+  await h0.stop('SIGKILL');
+  // The lease (3 s TTL) expires: host 0 and its endpoint leave the store.
+  await until('host 0 gone from the store', async () => !(await c.keys('/berth/')).some((k) => k.includes(c.hostAddr(0)) || k.endsWith(`/${ipA}`)), 20_000);
+  await h0.start();
+  // Live restore: its container is back in the store and reachable again.
+  await until('ca back in the store', async () => (await c.keys('/berth/endpoints/')).some((k) => k.endsWith(`/${ipA}`)));
+  await until('cb pings ca again', async () => (await h1.docker(['exec', 'cb', 'ping', '-c', '1', '-W', '1', 'ca'])).code === 0);
+});
+
+test('network rm after the containers go leaves nothing behind', async () => {
+  await ok(h0, ['rm', '-f', 'ca']);
+  await ok(h1, ['rm', '-f', 'cb']);
+  await until('endpoints released', async () => (await c.keys('/berth/endpoints/')).length === 0);
+  await ok(h1, ['network', 'rm', 'ov']);
+  await until('ov gone on host 0', async () => !(await ok(h0, ['network', 'ls', '--format', '{{.Name}}'])).split('\n').includes('ov'));
+  assert.deepEqual(await c.keys('/berth/networks/'), []);
+});
