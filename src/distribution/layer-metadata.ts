@@ -42,7 +42,8 @@ export class LayerMetadata {
   /** Remembers that `repo` (`host/path`) holds `blob`, the compressed form of `diffId`. */
   add(diffId: string, blob: Omit<CompressedLayer, 'repos'>, repo: string): Promise<void> {
     return this.lock.run(async () => {
-      const list = (this.byDiffId[diffId] ??= []);
+      if (!this.byDiffId[diffId]) this.byDiffId[diffId] = [];
+      const list = this.byDiffId[diffId];
       let entry = list.find((e) => e.digest === blob.digest);
       if (!entry) {
         entry = { ...blob, repos: [] };
