@@ -25,10 +25,15 @@ const docker = async (...args: string[]) => {
   assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
   return r;
 };
-/** Runs `sh -c script` to its end; returns the container ID. */
+/**
+ * Runs `sh -c script` to its end; returns the container ID. The rest of a run's output is written
+ * to the log in the background after the exit; a `docker logs` waits for it, so the files are
+ * whole afterwards.
+ */
 const runToEnd = async (script: string, flags: string[] = []) => {
   const id = (await docker('run', '-d', '--network', 'none', ...flags, 'busybox', 'sh', '-c', script)).stdout.trim();
   await docker('wait', id);
+  if (!flags.includes('none')) await docker('logs', '--tail', '0', id);
   return id;
 };
 const logPath = async (id: string) => JSON.parse((await docker('inspect', id)).stdout)[0].LogPath as string;

@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import { invalid, notImplemented } from '../../util/errors.js';
+import { log } from '../../util/log.js';
 import { readK8sLog } from '../logs.js';
 import { type FollowSource, type LogTime, type ReadOptions, readJsonLog } from './json-reader.js';
 import { type LogConfig, resolveLogConfig, rotationOf, validateLogConfig } from './options.js';
@@ -29,6 +30,7 @@ const POSITION_FILE = 'log-position.json';
 
 export class LogService {
   private readonly recorders = new Map<string, JsonFileRecorder>();
+  private readonly finishing = new Map<string, Promise<void>>();
   private readonly signals = new Map<string, { version: number; waiters: (() => void)[] }>();
 
   constructor(readonly defaults: LogConfig) {
@@ -79,7 +81,9 @@ export class LogService {
 
   /** Before a (re)start: what the previous run left in conmon's file goes to the log first. */
   async beforeStart(c: LoggedContainer): Promise<void> {
-    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+    if (this.driverOf(c) !== 'json-file') return;
+    await this.settled(c.Id);
+    await this.recorder(c).exited();
   }
 
   /** The container runs (started, or found running after a berthd restart): follow its output. */
@@ -87,9 +91,35 @@ export class LogService {
     if (this.driverOf(c) === 'json-file') this.recorder(c).follow();
   }
 
-  /** Its run ended: the rest of its output into the log (before anyone is told it stopped). */
-  async exited(c: LoggedContainer): Promise<void> {
-    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+  /** A client attaches to the container's live output: conversion yields to it until it goes. */
+  attached(c: LoggedContainer, session: { onClose(fn: () => void): void }): void {
+    if (this.driverOf(c) !== 'json-file') return;
+    const r = this.recorder(c);
+    r.attached();
+    session.onClose(() => r.detached());
+  }
+
+  /**
+   * Its run ended: the rest of its output goes into the log. The exit is not held up by it (most
+   * of a run's output is converted while it runs; what is left costs up to a few hundred ms for a
+   * burst at the very end); reads through the API, `-f` followers and the next start wait for it.
+   */
+  exited(c: LoggedContainer): Promise<void> {
+    if (this.driverOf(c) !== 'json-file') return Promise.resolve();
+    const r = this.recorder(c);
+    const p: Promise<void> = (this.finishing.get(c.Id) ?? Promise.resolve())
+      .then(() => r.exited())
+      .catch((err) => log.warn('cannot record the last output', { id: c.Id, err }))
+      .finally(() => {
+        if (this.finishing.get(c.Id) === p) this.finishing.delete(c.Id);
+      });
+    this.finishing.set(c.Id, p);
+    return p;
+  }
+
+  /** Resolves once the last run's output is all in the log. */
+  private settled(id: string): Promise<void> {
+    return this.finishing.get(id) ?? Promise.resolve();
   }
 
   /** The container is removed. */
@@ -138,8 +168,10 @@ export class LogService {
     if (driver === 'none' || !c.LogPath) throw notImplemented('configured logging driver does not support reading');
     if (driver === 'k8s-file') return readK8sLog(c.LogPath, o, out, follow?.stopped ?? Promise.resolve(), abort, Boolean(follow));
     const recorder = this.recorder(c);
+    await this.settled(c.Id);
     await recorder.sync();
-    await readJsonLog(c.LogPath, o, out, abort, follow ? this.followSource(c.Id, recorder, follow.stopped) : undefined);
+    const stopped = follow?.stopped.then(() => this.settled(c.Id));
+    await readJsonLog(c.LogPath, o, out, abort, stopped ? this.followSource(c.Id, recorder, stopped) : undefined);
   }
 }
 

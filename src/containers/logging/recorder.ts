@@ -30,6 +30,18 @@ const READ_SIZE = 256 * 1024;
 const OUT_SIZE = 1024 * 1024;
 const PUNCH_EVERY = 8 * 1024 * 1024;
 /**
+ * While following, conversion runs at most this often: conmon writes up to 8 KiB at a time and
+ * each write wakes the watcher; batching them keeps berthd's event loop (attach runs on it too)
+ * from doing a small step per write. `logs` and the container's exit convert at once.
+ */
+const FOLLOW_DELAY_MS = 30;
+/**
+ * While a client is attached, live output goes first: conversion runs at most once a second (the
+ * output is safe in conmon's file meanwhile), so that the two do not compete for the CPU during
+ * the run. Measured: `docker run` of 588k lines took ≈ 1.6× as long with conversion every 30 ms.
+ */
+const ATTACHED_DELAY_MS = 1000;
+/**
  * One input and one output buffer for all recorders: a step (read, convert, write) runs without
  * yielding, so they are never shared at the same time, and a running container costs no
  * megabytes of its own.
@@ -76,6 +88,8 @@ export class JsonFileRecorder {
   private punched = 0;
   private compressJob?: { cancelled: boolean };
   private closed = false;
+  private followTimer?: NodeJS.Timeout;
+  private attachedClients = 0;
   /** Rotations done by this recorder (followers find the files after theirs by it). */
   rotations = 0;
   private saveTimer?: NodeJS.Timeout;
@@ -130,12 +144,37 @@ export class JsonFileRecorder {
   follow(): void {
     if (this.watcher || this.closed) return;
     try {
-      this.watcher = fs.watch(this.paths.monitor, () => void this.sync());
+      this.watcher = fs.watch(this.paths.monitor, () => this.soon());
       this.watcher.on('error', () => {});
     } catch (err) {
       log.warn('cannot watch the container output', { file: this.paths.monitor, err });
     }
     void this.sync();
+  }
+
+  private soon(): void {
+    if (this.followTimer || this.closed || !this.watcher) return;
+    this.followTimer = setTimeout(
+      () => {
+        this.followTimer = undefined;
+        void this.sync();
+      },
+      this.attachedClients > 0 ? ATTACHED_DELAY_MS : FOLLOW_DELAY_MS,
+    );
+  }
+
+  /** A client attached to the container's output (until `detached`). */
+  attached(): void {
+    this.attachedClients++;
+  }
+
+  detached(): void {
+    this.attachedClients = Math.max(0, this.attachedClients - 1);
+    if (this.attachedClients === 0 && this.followTimer) {
+      clearTimeout(this.followTimer);
+      this.followTimer = undefined;
+      this.soon();
+    }
   }
 
   /** Converts everything conmon has written so far; resolves when it is in the json file. */
@@ -211,6 +250,8 @@ export class JsonFileRecorder {
   private stopWatching(): void {
     this.watcher?.close();
     this.watcher = undefined;
+    if (this.followTimer) clearTimeout(this.followTimer);
+    this.followTimer = undefined;
   }
 
   /** One read of conmon's file, converted and appended; false at its end. */
@@ -253,7 +294,8 @@ export class JsonFileRecorder {
 
   /** One conmon line: `<time> <stdout|stderr> <F|P> <bytes>`; anything else is skipped. */
   private line(b: Buffer, s: number, e: number): void {
-    const sp1 = b.indexOf(32, s);
+    // Most lines carry the same time stamp as the one before: no search for its end then.
+    const sp1 = this.lastTsLen > 0 && b[s + this.lastTsLen] === 32 ? s + this.lastTsLen : b.indexOf(32, s);
     if (sp1 < 0 || sp1 + 9 > e || b[sp1 + 7] !== 32 || (sp1 + 9 < e && b[sp1 + 9] !== 32)) return;
     const stream = b[sp1 + 4] === 0x6f ? 0 : b[sp1 + 4] === 0x65 ? 1 : -1;
     if (stream < 0) return;
