@@ -283,6 +283,23 @@ describe('restarts of berthd', () => {
   });
 });
 
+describe('daemon defaults', () => {
+  test('daemon.json log-driver/log-opts apply to containers that name no driver', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'berth-test-'));
+    writeFileSync(path.join(base, 'daemon.json'), JSON.stringify({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '2' } }));
+    const d2 = await startDaemon({ base });
+    try {
+      const id = (await d2.docker(['create', '--network', 'none', 'busybox', 'true'])).stdout.trim();
+      const own = (await d2.docker(['create', '--network', 'none', '--log-driver', 'k8s-file', 'busybox', 'true'])).stdout.trim();
+      const inspect = JSON.parse((await d2.docker(['inspect', id, own])).stdout);
+      assert.deepEqual(inspect[0].HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '1k', 'max-file': '2' } });
+      assert.deepEqual(inspect[1].HostConfig.LogConfig, { Type: 'k8s-file', Config: {} });
+    } finally {
+      await d2.destroy();
+    }
+  });
+});
+
 describe('log options at create', () => {
   const refused: [string[], string][] = [
     [['--log-driver', 'nosuch'], "logger: no log driver named 'nosuch' is registered"],
