@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
 
 let d: TestDaemon;
 before(async () => {
@@ -280,6 +281,23 @@ describe('restarts of berthd', () => {
     } finally {
       rmSync(sig, { recursive: true, force: true });
     }
+  });
+});
+
+describe('clients', () => {
+  test('docker-py containers.run() returns the output (it reads json-file logs)', async (t) => {
+    const probe = await runCmd('python3', ['-c', 'import docker']);
+    if (probe.code !== 0) return t.skip('docker-py (Debian python3-docker) is not installed');
+    const script = [
+      'import docker',
+      'c = docker.from_env()',
+      "out = c.containers.run('busybox', ['sh', '-c', 'echo out; echo err >&2'], network_mode='none', remove=True, stderr=True)",
+      'print(repr(out))',
+    ].join('\n');
+    const r = await runCmd('python3', ['-c', script], { env: d.env() });
+    assert.equal(r.code, 0, r.stderr);
+    // docker-py asks for stdout and stderr together: their order between streams is not fixed.
+    assert.ok(["b'out\\nerr\\n'", "b'err\\nout\\n'"].includes(r.stdout.trim()), r.stdout);
   });
 });
 
