@@ -400,7 +400,7 @@ export class ContainerService implements ContainerDirectory {
         .then(() => lap('volumes')),
     ]);
     // Its last output goes into the log in the background; `logs` waits for it.
-    void this.logs.exited(c);
+    void this.logs.exited(c, c.HostConfig.AutoRemove && !this.shuttingDown);
     // An --rm container's removal follows at once and unmounts its rootfs off the wait path.
     const removing = c.HostConfig.AutoRemove && !this.shuttingDown;
     if (!removing) await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));

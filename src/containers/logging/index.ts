@@ -31,6 +31,9 @@ const POSITION_FILE = 'log-position.json';
 export class LogService {
   private readonly recorders = new Map<string, JsonFileRecorder>();
   private readonly finishing = new Map<string, Promise<void>>();
+  /** Containers whose last conversion waits for a reader (an --rm container nobody follows). */
+  private readonly deferred = new Set<string>();
+  private readonly followers = new Map<string, number>();
   private readonly signals = new Map<string, { version: number; waiters: (() => void)[] }>();
 
   constructor(readonly defaults: LogConfig) {
@@ -83,6 +86,7 @@ export class LogService {
   async beforeStart(c: LoggedContainer): Promise<void> {
     if (this.driverOf(c) !== 'json-file') return;
     await this.settled(c.Id);
+    this.deferred.delete(c.Id);
     await this.recorder(c).exited();
   }
 
@@ -104,9 +108,17 @@ export class LogService {
    * of a run's output is converted while it runs; what is left costs up to a few hundred ms for a
    * burst at the very end); reads through the API, `-f` followers and the next start wait for it.
    */
-  exited(c: LoggedContainer): Promise<void> {
+  exited(c: LoggedContainer, removing = false): Promise<void> {
     if (this.driverOf(c) !== 'json-file') return Promise.resolve();
     const r = this.recorder(c);
+    if (removing && !this.followers.get(c.Id)) {
+      // About to be removed and nobody follows it: converting now would only slow the removal
+      // that `docker run --rm` waits for; a `logs` before the removal converts it then.
+      r.stopWatching();
+      this.deferred.add(c.Id);
+      return Promise.resolve();
+    }
+    this.deferred.delete(c.Id);
     const p: Promise<void> = (this.finishing.get(c.Id) ?? Promise.resolve())
       .then(() => r.exited())
       .catch((err) => log.warn('cannot record the last output', { id: c.Id, err }))
@@ -127,6 +139,7 @@ export class LogService {
     this.recorders.get(id)?.close();
     this.recorders.delete(id);
     this.signals.delete(id);
+    this.deferred.delete(id);
   }
 
   /** berthd stops: recorders stop; conmon goes on writing, converted at the next start. */
@@ -168,10 +181,19 @@ export class LogService {
     if (driver === 'none' || !c.LogPath) throw notImplemented('configured logging driver does not support reading');
     if (driver === 'k8s-file') return readK8sLog(c.LogPath, o, out, follow?.stopped ?? Promise.resolve(), abort, Boolean(follow));
     const recorder = this.recorder(c);
+    if (this.deferred.has(c.Id)) void this.exited(c);
     await this.settled(c.Id);
     await recorder.sync();
-    const stopped = follow?.stopped.then(() => this.settled(c.Id));
-    await readJsonLog(c.LogPath, o, out, abort, stopped ? this.followSource(c.Id, recorder, stopped) : undefined);
+    if (!follow) return readJsonLog(c.LogPath, o, out, abort);
+    this.followers.set(c.Id, (this.followers.get(c.Id) ?? 0) + 1);
+    try {
+      const stopped = follow.stopped.then(() => this.settled(c.Id));
+      await readJsonLog(c.LogPath, o, out, abort, this.followSource(c.Id, recorder, stopped));
+    } finally {
+      const n = (this.followers.get(c.Id) ?? 1) - 1;
+      if (n > 0) this.followers.set(c.Id, n);
+      else this.followers.delete(c.Id);
+    }
   }
 }
 

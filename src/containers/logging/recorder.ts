@@ -89,6 +89,8 @@ export class JsonFileRecorder {
   private compressJob?: { cancelled: boolean };
   private closed = false;
   private followTimer?: NodeJS.Timeout;
+  private pollTimer?: NodeJS.Timeout;
+  private following = false;
   private attachedClients = 0;
   /** Rotations done by this recorder (followers find the files after theirs by it). */
   rotations = 0;
@@ -142,38 +144,66 @@ export class JsonFileRecorder {
 
   /** Follows conmon's file as it grows (the container runs). */
   follow(): void {
-    if (this.watcher || this.closed) return;
-    try {
-      this.watcher = fs.watch(this.paths.monitor, () => this.soon());
-      this.watcher.on('error', () => {});
-    } catch (err) {
-      log.warn('cannot watch the container output', { file: this.paths.monitor, err });
-    }
+    if (this.following || this.closed) return;
+    this.following = true;
+    this.arm();
     void this.sync();
   }
 
+  /**
+   * How new output wakes the conversion: a one-shot inotify watch on conmon's file (the first
+   * write after a conversion wakes it, FOLLOW_DELAY_MS later; the writes in between wake nothing:
+   * a JS callback per conmon write cost more than the conversion), or, while a client is
+   * attached, a poll every ATTACHED_DELAY_MS.
+   */
+  private arm(): void {
+    this.disarm();
+    if (!this.following || this.closed) return;
+    if (this.attachedClients > 0 || !this.watchFile()) this.pollTimer = setInterval(() => void this.sync(), this.attachedClients > 0 ? ATTACHED_DELAY_MS : 250);
+  }
+
+  private watchFile(): boolean {
+    try {
+      this.watcher = fs.watch(this.paths.monitor, () => this.soon());
+      this.watcher.on('error', () => {});
+      return true;
+    } catch (err) {
+      log.warn('cannot watch the container output; polling it', { file: this.paths.monitor, err });
+      return false;
+    }
+  }
+
+  private disarm(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    if (this.followTimer) clearTimeout(this.followTimer);
+    this.followTimer = undefined;
+  }
+
   private soon(): void {
-    if (this.followTimer || this.closed || !this.watcher) return;
-    this.followTimer = setTimeout(
-      () => {
-        this.followTimer = undefined;
-        void this.sync();
-      },
-      this.attachedClients > 0 ? ATTACHED_DELAY_MS : FOLLOW_DELAY_MS,
-    );
+    if (this.followTimer || this.closed) return;
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.followTimer = setTimeout(() => {
+      this.followTimer = undefined;
+      // Watch again before converting: a write after the conversion's last read wakes it.
+      if (this.following && this.attachedClients === 0 && !this.watcher) this.arm();
+      void this.sync();
+    }, FOLLOW_DELAY_MS);
   }
 
   /** A client attached to the container's output (until `detached`). */
   attached(): void {
-    this.attachedClients++;
+    if (++this.attachedClients === 1) this.arm();
   }
 
   detached(): void {
-    this.attachedClients = Math.max(0, this.attachedClients - 1);
-    if (this.attachedClients === 0 && this.followTimer) {
-      clearTimeout(this.followTimer);
-      this.followTimer = undefined;
-      this.soon();
+    if (this.attachedClients === 0) return;
+    if (--this.attachedClients === 0 && this.following) {
+      this.arm();
+      void this.sync();
     }
   }
 
@@ -181,8 +211,9 @@ export class JsonFileRecorder {
   sync(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.running) {
+      // The loop may be past its last read: one more pass after it covers what came since.
       this.again = true;
-      return this.running;
+      return this.running.then(() => this.sync());
     }
     this.running = this.loop().finally(() => (this.running = undefined));
     return this.running;
@@ -247,11 +278,10 @@ export class JsonFileRecorder {
     if (this.compressJob) this.compressJob.cancelled = true;
   }
 
-  private stopWatching(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.followTimer) clearTimeout(this.followTimer);
-    this.followTimer = undefined;
+  /** Stops following conmon's file (what is left is converted by the next sync or exited). */
+  stopWatching(): void {
+    this.following = false;
+    this.disarm();
   }
 
   /** One read of conmon's file, converted and appended; false at its end. */
