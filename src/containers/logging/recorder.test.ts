@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { readJsonLog, type ReadOptions } from './json-reader.js';
+import { type FollowSource, readJsonLog, type ReadOptions } from './json-reader.js';
 import { LogOutput } from './output.js';
 import { JsonFileRecorder, LINE_LIMIT } from './recorder.js';
 import type { Rotation } from './options.js';
@@ -151,4 +151,68 @@ describe('json-file recorder', () => {
     appendFileSync(paths.json, '{"log":"torn');
     assert.equal(await read(), 'one\nother order<\ntwo\n');
   });
+
+  for (const compress of [false, true]) {
+    test(`a follower held back by its client while the log rotates many times misses nothing and repeats nothing${compress ? ' (compress)' : ''}`, async () => {
+      const lines = (from: number, to: number) => {
+        const l: [string, 'stdout', 'F', string][] = [];
+        for (let i = from; i < to; i++) l.push([String(10 + (i % 40)), 'stdout', 'F', `line-${i}`]);
+        return conmon(l);
+      };
+      let version = 0;
+      const waiters: (() => void)[] = [];
+      const r = new JsonFileRecorder(paths, { maxSize: 300, maxFiles: 60, compress }, () => {
+        version++;
+        for (const w of waiters.splice(0)) w();
+      });
+      r.open();
+      writeFileSync(paths.monitor, lines(0, 5));
+      await r.sync();
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const follow: FollowSource = {
+        version: () => version,
+        changed: (v) => (v !== version ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
+        stopped,
+        generation: () => r.rotations,
+      };
+      // The client takes the first batch, then stops reading until released.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let heldBack = false;
+      let firstWrite!: () => void;
+      const wroteOnce = new Promise<void>((resolve) => (firstWrite = resolve));
+      const parts: Buffer[] = [];
+      const out = new LogOutput(
+        {
+          write: (b, done) => {
+            parts.push(Buffer.from(b));
+            done();
+            firstWrite();
+            if (heldBack) return true;
+            heldBack = true;
+            return false;
+          },
+          drain: () => released,
+        },
+        true,
+        false,
+      );
+      const reading = readJsonLog(paths.json, { stdout: true, stderr: true }, out, new AbortController().signal, follow);
+      await wroteOnce;
+      // Meanwhile the container writes on: a dozen rotations and more.
+      appendFileSync(paths.monitor, lines(5, 200));
+      await r.sync();
+      assert.ok(r.rotations > 12, `${r.rotations} rotations`);
+      release();
+      await r.exited();
+      stop();
+      await reading;
+      r.close();
+      assert.equal(
+        Buffer.concat(parts).toString(),
+        Array.from({ length: 200 }, (_, i) => `line-${i}\n`).join(''),
+      );
+    });
+  }
 });
