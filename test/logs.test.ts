@@ -143,6 +143,17 @@ describe('json-file', () => {
     assert.equal(logs.stdout, `${'a'.repeat(40000)}\n${'b'.repeat(16384)}\n${'c'.repeat(20000)}`);
   });
 
+  test('labels/env/tag options add dockerd’s attrs to every line', async () => {
+    const flags = ['--name', 'tagged', '--label', 'team=<ops>', '--label', 'other=x', '-e', 'STAGE=dev', '--log-opt', 'labels=team', '--log-opt', 'env=STAGE,NOPE', '--log-opt', 'tag={{.Name}}/{{.ID}}'];
+    const id = await runToEnd('echo hi', flags);
+    const line = readFileSync(await logPath(id), 'utf8').trimEnd();
+    assert.match(line, new RegExp(`^\\{"log":"hi\\\\n","stream":"stdout","attrs":\\{"STAGE":"dev","tag":"tagged/${id.slice(0, 12)}","team":"\\\\u003cops\\\\u003e"\\},"time":"[^"]+"\\}$`));
+    assert.equal((await docker('logs', id)).stdout, 'hi\n');
+    const bad = await d.docker(['create', '--network', 'none', '--log-opt', 'labels-regex=(', 'busybox', 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /error parsing regexp/);
+  });
+
   test('a container restart appends to its log', async () => {
     const id = await runToEnd('echo run');
     await docker('start', '-a', id);

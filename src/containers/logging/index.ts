@@ -10,13 +10,14 @@ import { type FollowSource, type LogTime, type ReadOptions, readJsonLog } from '
 import { type LogConfig, resolveLogConfig, rotationOf, validateLogConfig } from './options.js';
 import type { LogOutput } from './output.js';
 import { JsonFileRecorder } from './recorder.js';
+import { type AttrSource, attrsJson } from './attrs.js';
 
 export { LOG_DRIVERS, type LogConfig } from './options.js';
 export { LogOutput, type LogSink } from './output.js';
 export type { ReadOptions } from './json-reader.js';
 
 /** The parts of a container record logging reads. */
-export interface LoggedContainer {
+export interface LoggedContainer extends AttrSource {
   Id: string;
   LogPath: string;
   HostConfig: { LogConfig?: LogConfig };
@@ -75,6 +76,7 @@ export class LogService {
         { monitor: path.join(dir, MONITOR_FILE), json: c.LogPath, position: path.join(dir, POSITION_FILE) },
         rotationOf(c.HostConfig.LogConfig?.Config ?? {}),
         () => this.bump(c.Id),
+        attrsJson(c.HostConfig.LogConfig?.Config ?? {}, c),
       );
       r.open();
       this.recorders.set(c.Id, r);

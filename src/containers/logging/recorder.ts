@@ -110,6 +110,8 @@ export class JsonFileRecorder {
     private readonly rotation: Rotation,
     /** Called after each batch reaches the json file (wakes `logs -f` readers). */
     private readonly onWrite: () => void,
+    /** dockerd's `attrs` object for every line (labels, env, tag options), if any. */
+    private readonly attrs?: string,
   ) {}
 
   /** Loads the durable position and opens the json file, undoing a batch a crash left unrecorded. */
@@ -384,11 +386,11 @@ export class JsonFileRecorder {
 
   /** The entry ending for a stream, newline and time; cached for the current time stamp. */
   private suffix(stream: number, newline: boolean, time: string): Buffer {
-    if (time !== this.curTime) return entrySuffix(stream === 1, time, newline);
+    if (time !== this.curTime) return entrySuffix(stream === 1, time, newline, this.attrs);
     const k = stream * 2 + (newline ? 1 : 0);
     let sfx = this.suffixes[k];
     if (!sfx) {
-      sfx = entrySuffix(stream === 1, time, newline);
+      sfx = entrySuffix(stream === 1, time, newline, this.attrs);
       this.suffixes[k] = sfx;
     }
     return sfx;
