@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     );
     row('200 MB burst, no reader (until exit)', burst);
     const read = await measure(pid, () => sh(d, `${DOCKER} logs burst > /dev/null`));
-    row('200 MB: docker logs (conversion finished first)', read);
+    row('200 MB: docker logs (after the rest of the conversion)', read);
     const n = Number((await runCmd('sh', ['-c', `${DOCKER} logs burst | wc -c`], { env: d.env(), timeoutMs: 600_000 })).stdout.trim());
     console.log(`200 MB: docker logs returned ${n} bytes (expected 200000000)`);
     await d.docker(['rm', 'burst']);

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
 
 let d: TestDaemon;
 before(async () => {
@@ -25,10 +26,15 @@ const docker = async (...args: string[]) => {
   assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
   return r;
 };
-/** Runs `sh -c script` to its end; returns the container ID. */
+/**
+ * Runs `sh -c script` to its end; returns the container ID. The rest of a run's output is written
+ * to the log in the background after the exit; a `docker logs` waits for it, so the files are
+ * whole afterwards.
+ */
 const runToEnd = async (script: string, flags: string[] = []) => {
   const id = (await docker('run', '-d', '--network', 'none', ...flags, 'busybox', 'sh', '-c', script)).stdout.trim();
   await docker('wait', id);
+  if (!flags.includes('none')) await docker('logs', '--tail', '0', id);
   return id;
 };
 const logPath = async (id: string) => JSON.parse((await docker('inspect', id)).stdout)[0].LogPath as string;
@@ -135,6 +141,17 @@ describe('json-file', () => {
     assert.equal(e[0].time, e[1].time);
     const logs = await docker('logs', id);
     assert.equal(logs.stdout, `${'a'.repeat(40000)}\n${'b'.repeat(16384)}\n${'c'.repeat(20000)}`);
+  });
+
+  test('labels/env/tag options add dockerd’s attrs to every line', async () => {
+    const flags = ['--name', 'tagged', '--label', 'team=<ops>', '--label', 'other=x', '-e', 'STAGE=dev', '--log-opt', 'labels=team', '--log-opt', 'env=STAGE,NOPE', '--log-opt', 'tag={{.Name}}/{{.ID}}'];
+    const id = await runToEnd('echo hi', flags);
+    const line = readFileSync(await logPath(id), 'utf8').trimEnd();
+    assert.match(line, new RegExp(`^\\{"log":"hi\\\\n","stream":"stdout","attrs":\\{"STAGE":"dev","tag":"tagged/${id.slice(0, 12)}","team":"\\\\u003cops\\\\u003e"\\},"time":"[^"]+"\\}$`));
+    assert.equal((await docker('logs', id)).stdout, 'hi\n');
+    const bad = await d.docker(['create', '--network', 'none', '--log-opt', 'labels-regex=(', 'busybox', 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /error parsing regexp/);
   });
 
   test('a container restart appends to its log', async () => {
@@ -274,6 +291,40 @@ describe('restarts of berthd', () => {
       assert.equal(r.stdout, 'one\ntwo\n');
     } finally {
       rmSync(sig, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('clients', () => {
+  test('docker-py containers.run() returns the output (it reads json-file logs)', async (t) => {
+    const probe = await runCmd('python3', ['-c', 'import docker']);
+    if (probe.code !== 0) return t.skip('docker-py (Debian python3-docker) is not installed');
+    const script = [
+      'import docker',
+      'c = docker.from_env()',
+      "out = c.containers.run('busybox', ['sh', '-c', 'echo out; echo err >&2'], network_mode='none', remove=True, stderr=True)",
+      'print(repr(out))',
+    ].join('\n');
+    const r = await runCmd('python3', ['-c', script], { env: d.env() });
+    assert.equal(r.code, 0, r.stderr);
+    // docker-py asks for stdout and stderr together: their order between streams is not fixed.
+    assert.ok(["b'out\\nerr\\n'", "b'err\\nout\\n'"].includes(r.stdout.trim()), r.stdout);
+  });
+});
+
+describe('daemon defaults', () => {
+  test('daemon.json log-driver/log-opts apply to containers that name no driver', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'berth-test-'));
+    writeFileSync(path.join(base, 'daemon.json'), JSON.stringify({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '2' } }));
+    const d2 = await startDaemon({ base });
+    try {
+      const id = (await d2.docker(['create', '--network', 'none', 'busybox', 'true'])).stdout.trim();
+      const own = (await d2.docker(['create', '--network', 'none', '--log-driver', 'k8s-file', 'busybox', 'true'])).stdout.trim();
+      const inspect = JSON.parse((await d2.docker(['inspect', id, own])).stdout);
+      assert.deepEqual(inspect[0].HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '1k', 'max-file': '2' } });
+      assert.deepEqual(inspect[1].HostConfig.LogConfig, { Type: 'k8s-file', Config: {} });
+    } finally {
+      await d2.destroy();
     }
   });
 });

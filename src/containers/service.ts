@@ -346,7 +346,7 @@ export class ContainerService implements ContainerDirectory {
     } catch (err) {
       await this.runtime.delete(c.Id, runtime).catch(() => {});
       await this.runtime.cleanup(c.Id).catch(() => {});
-      await this.logs.exited(c).catch(() => {});
+      await this.logs.exited(c);
       if (net) await this.s.networks.detach(c).catch(() => {});
       if (mountedVolumes) await this.s.volumes.unmount(c).catch(() => {});
       await this.s.rootfs.unmount(c.Id).catch(() => {});
@@ -398,9 +398,9 @@ export class ContainerService implements ContainerDirectory {
         .unmount(c)
         .catch((err) => log.warn('volume unmount failed', { id: c.Id, err }))
         .then(() => lap('volumes')),
-      // Its last output reaches the log before anyone hears that it stopped.
-      this.logs.exited(c).catch((err) => log.warn('cannot record the last output', { id: c.Id, err })),
     ]);
+    // Its last output goes into the log in the background; `logs` waits for it.
+    void this.logs.exited(c, c.HostConfig.AutoRemove && !this.shuttingDown);
     // An --rm container's removal follows at once and unmounts its rootfs off the wait path.
     const removing = c.HostConfig.AutoRemove && !this.shuttingDown;
     if (!removing) await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
@@ -721,6 +721,7 @@ export class ContainerService implements ContainerDirectory {
   /** Hooks an attach session to the container: now if it runs, else at its next start. */
   async attach(c: ContainerRecord, session: AttachSession): Promise<void> {
     const live = this.liveOf(c.Id);
+    if (session.opts.stdout || session.opts.stderr) this.logs.attached(c, session);
     if (c.State.Running) {
       await session.connect(this.runtime.attachSocket(c.Id));
       return;

@@ -53,6 +53,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--cluster-store <url>', 'cluster store for overlay networks (etcd://HOST:PORT[,HOST:PORT…])')
     .option('--cluster-advertise <addr>', 'address or interface of this host in the cluster (IP|IFACE[:PORT])')
     .option('--cluster-store-opt <kv>', 'cluster store option (kv.cacertfile, kv.certfile, kv.keyfile, discovery.ttl)', collect, [])
+    .option('--log-driver <name>', 'default driver for container logs (json-file, k8s-file, none)')
+    .option('--log-opt <key=value>', 'default options of the log driver', collect, [])
     .allowExcessArguments(false);
   program.parse(argv, { from: 'user' });
   const o = program.opts();
@@ -103,6 +105,12 @@ async function main(argv: string[]): Promise<void> {
     const i = kv.indexOf('=');
     if (i < 1) throw new Error(`invalid --cluster-store-opt ${kv}: KEY=VALUE expected`);
     config.clusterStoreOpts[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  if (o.logDriver) config.logDriver = o.logDriver as string;
+  for (const kv of o.logOpt as string[]) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`invalid --log-opt ${JSON.stringify(kv)}: expected key=value`);
+    config.logOpts[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   finalizeConfig(config);
   setLogLevel(config.logLevel);

@@ -4,18 +4,20 @@
  */
 import * as path from 'node:path';
 import { invalid, notImplemented } from '../../util/errors.js';
+import { log } from '../../util/log.js';
 import { readK8sLog } from '../logs.js';
 import { type FollowSource, type LogTime, type ReadOptions, readJsonLog } from './json-reader.js';
 import { type LogConfig, resolveLogConfig, rotationOf, validateLogConfig } from './options.js';
 import type { LogOutput } from './output.js';
 import { JsonFileRecorder } from './recorder.js';
+import { type AttrSource, attrsJson } from './attrs.js';
 
 export { LOG_DRIVERS, type LogConfig } from './options.js';
 export { LogOutput, type LogSink } from './output.js';
 export type { ReadOptions } from './json-reader.js';
 
 /** The parts of a container record logging reads. */
-export interface LoggedContainer {
+export interface LoggedContainer extends AttrSource {
   Id: string;
   LogPath: string;
   HostConfig: { LogConfig?: LogConfig };
@@ -29,6 +31,10 @@ const POSITION_FILE = 'log-position.json';
 
 export class LogService {
   private readonly recorders = new Map<string, JsonFileRecorder>();
+  private readonly finishing = new Map<string, Promise<void>>();
+  /** Containers whose last conversion waits for a reader (an --rm container nobody follows). */
+  private readonly deferred = new Set<string>();
+  private readonly followers = new Map<string, number>();
   private readonly signals = new Map<string, { version: number; waiters: (() => void)[] }>();
 
   constructor(readonly defaults: LogConfig) {
@@ -70,6 +76,7 @@ export class LogService {
         { monitor: path.join(dir, MONITOR_FILE), json: c.LogPath, position: path.join(dir, POSITION_FILE) },
         rotationOf(c.HostConfig.LogConfig?.Config ?? {}),
         () => this.bump(c.Id),
+        attrsJson(c.HostConfig.LogConfig?.Config ?? {}, c),
       );
       r.open();
       this.recorders.set(c.Id, r);
@@ -79,7 +86,10 @@ export class LogService {
 
   /** Before a (re)start: what the previous run left in conmon's file goes to the log first. */
   async beforeStart(c: LoggedContainer): Promise<void> {
-    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+    if (this.driverOf(c) !== 'json-file') return;
+    await this.settled(c.Id);
+    this.deferred.delete(c.Id);
+    await this.recorder(c).exited();
   }
 
   /** The container runs (started, or found running after a berthd restart): follow its output. */
@@ -87,9 +97,43 @@ export class LogService {
     if (this.driverOf(c) === 'json-file') this.recorder(c).follow();
   }
 
-  /** Its run ended: the rest of its output into the log (before anyone is told it stopped). */
-  async exited(c: LoggedContainer): Promise<void> {
-    if (this.driverOf(c) === 'json-file') await this.recorder(c).exited();
+  /** A client attaches to the container's live output: conversion yields to it until it goes. */
+  attached(c: LoggedContainer, session: { onClose(fn: () => void): void }): void {
+    if (this.driverOf(c) !== 'json-file') return;
+    const r = this.recorder(c);
+    r.attached();
+    session.onClose(() => r.detached());
+  }
+
+  /**
+   * Its run ended: the rest of its output goes into the log. The exit is not held up by it (most
+   * of a run's output is converted while it runs; what is left costs up to a few hundred ms for a
+   * burst at the very end); reads through the API, `-f` followers and the next start wait for it.
+   */
+  exited(c: LoggedContainer, removing = false): Promise<void> {
+    if (this.driverOf(c) !== 'json-file') return Promise.resolve();
+    const r = this.recorder(c);
+    if (removing && !this.followers.get(c.Id)) {
+      // About to be removed and nobody follows it: converting now would only slow the removal
+      // that `docker run --rm` waits for; a `logs` before the removal converts it then.
+      r.stopWatching();
+      this.deferred.add(c.Id);
+      return Promise.resolve();
+    }
+    this.deferred.delete(c.Id);
+    const p: Promise<void> = (this.finishing.get(c.Id) ?? Promise.resolve())
+      .then(() => r.exited())
+      .catch((err) => log.warn('cannot record the last output', { id: c.Id, err }))
+      .finally(() => {
+        if (this.finishing.get(c.Id) === p) this.finishing.delete(c.Id);
+      });
+    this.finishing.set(c.Id, p);
+    return p;
+  }
+
+  /** Resolves once the last run's output is all in the log. */
+  private settled(id: string): Promise<void> {
+    return this.finishing.get(id) ?? Promise.resolve();
   }
 
   /** The container is removed. */
@@ -97,6 +141,7 @@ export class LogService {
     this.recorders.get(id)?.close();
     this.recorders.delete(id);
     this.signals.delete(id);
+    this.deferred.delete(id);
   }
 
   /** berthd stops: recorders stop; conmon goes on writing, converted at the next start. */
@@ -138,8 +183,19 @@ export class LogService {
     if (driver === 'none' || !c.LogPath) throw notImplemented('configured logging driver does not support reading');
     if (driver === 'k8s-file') return readK8sLog(c.LogPath, o, out, follow?.stopped ?? Promise.resolve(), abort, Boolean(follow));
     const recorder = this.recorder(c);
+    if (this.deferred.has(c.Id)) void this.exited(c);
+    await this.settled(c.Id);
     await recorder.sync();
-    await readJsonLog(c.LogPath, o, out, abort, follow ? this.followSource(c.Id, recorder, follow.stopped) : undefined);
+    if (!follow) return readJsonLog(c.LogPath, o, out, abort);
+    this.followers.set(c.Id, (this.followers.get(c.Id) ?? 0) + 1);
+    try {
+      const stopped = follow.stopped.then(() => this.settled(c.Id));
+      await readJsonLog(c.LogPath, o, out, abort, this.followSource(c.Id, recorder, stopped));
+    } finally {
+      const n = (this.followers.get(c.Id) ?? 1) - 1;
+      if (n > 0) this.followers.set(c.Id, n);
+      else this.followers.delete(c.Id);
+    }
   }
 }
 

@@ -17,8 +17,9 @@ export function maxEntryBytes(payloadLength: number, suffix: Buffer): number {
  * What follows the escaped payload: the `\n` ending a whole line (a partial chunk has none), the
  * stream and the time. Built once per time stamp (conmon stamps a whole read with one).
  */
-export function entrySuffix(stderr: boolean, time: string, newline: boolean): Buffer {
-  return Buffer.from(`${newline ? '\\n' : ''}","stream":"${stderr ? 'stderr' : 'stdout'}","time":"${time}"}\n`, 'latin1');
+export function entrySuffix(stderr: boolean, time: string, newline: boolean, attrs?: string): Buffer {
+  const a = attrs ? `,"attrs":${attrs}` : '';
+  return Buffer.from(`${newline ? '\\n' : ''}","stream":"${stderr ? 'stderr' : 'stdout'}"${a},"time":"${time}"}\n`, 'utf8');
 }
 
 /**

@@ -104,11 +104,18 @@ class LineReader {
     this.needTime = out.timestamps || o.since !== undefined || o.until !== undefined;
   }
 
+  /** Where a carried line start and the next chunk are joined (reused: no 256 KiB garbage per chunk). */
+  private work: Buffer = Buffer.alloc(0);
+
   /** Feeds bytes; complete lines are emitted, a trailing part waits for the rest. */
   feed(chunk: Buffer): void {
     let b = chunk;
     if (this.carry.length) {
-      b = Buffer.concat([this.carry, chunk]);
+      const total = this.carry.length + chunk.length;
+      if (this.work.length < total) this.work = Buffer.allocUnsafe(Math.max(total, 2 * CHUNK));
+      this.carry.copy(this.work, 0);
+      chunk.copy(this.work, this.carry.length);
+      b = this.work.subarray(0, total);
       this.carry = Buffer.alloc(0);
     }
     const n = b.length;

@@ -4,6 +4,7 @@
  * chose it), `none`. Anything else is refused at create with Docker's words.
  */
 import { invalid } from '../../util/errors.js';
+import { validateAttrs } from './attrs.js';
 
 export const LOG_DRIVERS = ['json-file', 'k8s-file', 'none'] as const;
 export type LogDriver = (typeof LOG_DRIVERS)[number];
@@ -94,6 +95,9 @@ export function validateLogConfig(c: LogConfig): void {
     if (COMMON.has(key)) continue;
     if (!known.has(key)) throw invalid(`unknown log opt '${key}' for ${c.Type} log driver`);
   }
-  if (c.Type === 'json-file') rotationOf(c.Config);
+  if (c.Type === 'json-file') {
+    rotationOf(c.Config);
+    validateAttrs(c.Config);
+  }
   else if (c.Config['max-size'] !== undefined && fromHumanSize(c.Config['max-size']) <= 0) throw invalid('max-size must be a positive number');
 }

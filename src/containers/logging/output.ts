@@ -46,7 +46,7 @@ export class LogOutput {
         // Larger than a batch: its own frame, written as it is.
         if (!this.tty) this.queued.push(frameHeader(stream, len));
         if (stamp) this.queued.push(stamp);
-        this.queued.push(src.subarray(start, end));
+        this.queued.push(Buffer.from(src.subarray(start, end))); // a copy: callers reuse their buffers
         if (nl) this.queued.push(NEWLINE);
         return;
       }
