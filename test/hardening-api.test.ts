@@ -4,7 +4,7 @@
  * stored, and lists survive a bad record already on disk.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
@@ -86,6 +86,13 @@ describe('requests that are not well-formed', () => {
     }
     const inspect = await d.docker(['inspect', '-f', '{{.State.Running}}', running]);
     assert.equal(inspect.stdout.trim(), 'true');
+  });
+
+  test('resize sizes must fit a terminal', async () => {
+    for (const q of ['h=1e20&w=80', 'h=24&w=-1', 'h=70000&w=80', 'h=x&w=80']) {
+      const r = await api('POST', `/v1.50/containers/${running}/resize?${q}`);
+      assert.equal(r.status, 400, `${q}: ${r.body}`);
+    }
   });
 });
 
@@ -180,5 +187,50 @@ describe('a bad record already on disk', () => {
     // The skipped container can still be removed by name.
     const rm = await d.docker(['rm', 'victim']);
     assert.equal(rm.code, 0, rm.stderr);
+  });
+
+  test('a network state with a numeric name, or not JSON at all, does not stop the start', async () => {
+    const file = path.join(d.dataRoot, 'network', 'state.json');
+    await d.stop();
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    state.networks.push({
+      ...state.networks.find((n: { Name: string }) => n.Name === 'none'),
+      Name: 5,
+      Id: 'f'.repeat(64),
+    });
+    writeFileSync(file, JSON.stringify(state));
+    await d.start();
+    const ls = await d.docker(['network', 'ls', '--format', '{{.Name}}']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(ls.stdout.trim().split('\n').sort(), ['bridge', 'host', 'none']);
+    await d.stop();
+    writeFileSync(file, '{"networks": [');
+    await d.start();
+    const again = await d.docker(['network', 'ls', '--format', '{{.Name}}']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(again.stdout.trim().split('\n').sort(), ['bridge', 'host', 'none']);
+    assert.ok(
+      readdirSync(path.dirname(file)).some((f) => f.startsWith('state.json.unreadable-')),
+      'the bad file is kept',
+    );
+    const ps = await d.docker(['ps', '--format', '{{.ID}}']);
+    assert.equal(ps.stdout.trim(), running.slice(0, 12));
+  });
+
+  test('a record without the fields every path reads is skipped at load, not fatal', async () => {
+    const made = await d.docker(['create', '--name', 'hollow', 'busybox', 'true']);
+    assert.equal(made.code, 0, made.stderr);
+    const id = made.stdout.trim();
+    await d.stop();
+    const file = path.join(d.dataRoot, 'containers', id, 'config.v2.json');
+    const rec = JSON.parse(readFileSync(file, 'utf8'));
+    delete rec.HostConfig;
+    writeFileSync(file, JSON.stringify(rec));
+    await d.start();
+    const ps = await d.docker(['ps', '-a', '--format', '{{.Names}}']);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.ok(!ps.stdout.includes('hollow'));
+    assert.match(d.logs, /container record without the fields berthd needs skipped/);
+    assert.ok(existsSync(file), 'kept on disk');
   });
 });

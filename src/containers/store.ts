@@ -17,6 +17,17 @@ import type { ContainerRecord } from '../model/container.js';
 const RECORD = 'config.v2.json';
 const STATE = 'state.json';
 
+/** What makes a parsed record unusable (every code path reads these), or undefined. */
+function recordProblem(id: string, rec: unknown): string | undefined {
+  if (typeof rec !== 'object' || Array.isArray(rec)) return 'not an object';
+  const r = rec as Partial<Record<keyof ContainerRecord, unknown>>;
+  if (r.Id !== id) return `Id is ${JSON.stringify(r.Id)}`;
+  if (typeof r.Name !== 'string') return 'no Name';
+  for (const k of ['Config', 'HostConfig', 'State', 'NetworkSettings'] as const)
+    if (typeof r[k] !== 'object' || r[k] === null || Array.isArray(r[k])) return `no ${k}`;
+  return undefined;
+}
+
 export class ContainerStore {
   /** IDs whose record could not be parsed at load: skipped, but their files are left alone. */
   readonly unreadable = new Set<string>();
@@ -60,8 +71,17 @@ export class ContainerStore {
         continue;
       }
       // A directory without a record is a create that crashed half-way: remove it.
-      if (rec && typeof rec === 'object') out.push((await this.newerState(id, rec)) ?? rec);
-      else await fs.rm(this.dir(id), { recursive: true, force: true });
+      if (rec === null) {
+        await fs.rm(this.dir(id), { recursive: true, force: true });
+        continue;
+      }
+      const problem = recordProblem(id, rec);
+      if (problem) {
+        log.warn('container record without the fields berthd needs skipped', { id, problem });
+        this.unreadable.add(id);
+        continue;
+      }
+      out.push((await this.newerState(id, rec)) ?? rec);
     }
     return out;
   }
@@ -72,7 +92,7 @@ export class ContainerStore {
     try {
       const [st, rt] = await Promise.all([fs.stat(file), fs.stat(path.join(this.dir(id), RECORD))]);
       const state = JSON.parse(await fs.readFile(file, 'utf8')) as ContainerRecord;
-      if (state?.Id === rec.Id && st.mtimeMs >= rt.mtimeMs) return state;
+      if (state?.Id === rec.Id && !recordProblem(id, state) && st.mtimeMs >= rt.mtimeMs) return state;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       log.warn('unreadable container state ignored; the durable record stands', { id, err: String(err) });

@@ -11,6 +11,7 @@ import type { DaemonConfig } from '../model/daemon-config.js';
 import { notFound, systemError } from '../util/errors.js';
 import { readJsonOr, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
+import { log } from '../util/log.js';
 import { BRIDGE_NAME_OPTION, MTU_OPTION } from './drivers.js';
 import { hostRoutes } from './host.js';
 import {
@@ -52,8 +53,34 @@ export class NetworkStore {
 
   async load(): Promise<void> {
     await fs.mkdir(path.dirname(this.file), { recursive: true });
-    this.state = await readJsonOr<NetworkState>(this.file, { networks: [], endpoints: [], sandboxes: [] });
+    this.state = await this.readState();
     await this.ensurePredefined();
+  }
+
+  /**
+   * The saved state, never a reason not to start: a file that does not parse, or networks without
+   * a string name and ID (an older berthd stored `"Name": 5`), are set aside beside it
+   * (`state.json.unreadable-<time>`) and logged; berthd starts with what is usable.
+   */
+  private async readState(): Promise<NetworkState> {
+    let raw: Partial<NetworkState> | null;
+    try {
+      raw = await readJsonOr<Partial<NetworkState> | null>(this.file, null);
+    } catch (err) {
+      log.error('network state unreadable: set aside; starting with the predefined networks', { err: String(err) });
+      await fs.rename(this.file, `${this.file}.unreadable-${Date.now()}`).catch(() => {});
+      raw = null;
+    }
+    const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+    const networks = list<NetworkRecord>(raw?.networks);
+    const usable = networks.filter((n) => typeof n?.Name === 'string' && typeof n?.Id === 'string');
+    if (usable.length !== networks.length) {
+      log.warn('networks without a usable name or ID skipped; the file is kept beside the state', {
+        skipped: networks.length - usable.length,
+      });
+      await fs.copyFile(this.file, `${this.file}.unreadable-${Date.now()}`).catch(() => {});
+    }
+    return { ...raw, networks: usable, endpoints: list(raw?.endpoints), sandboxes: list(raw?.sandboxes) } as NetworkState;
   }
 
   async save(): Promise<void> {

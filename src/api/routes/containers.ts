@@ -14,7 +14,7 @@ import { hijack } from '../streams.js';
 import { readTyped } from '../validate/body.js';
 import { createRequest, updateConfig } from '../validate/engine-types.js';
 import { listable, listedContainer } from '../validate/listable.js';
-import { qTimeoutSeconds } from '../validate/query.js';
+import { qTermSize, qTimeoutSeconds } from '../validate/query.js';
 
 /** Inspect's shape: the record minus Berth's private fields, with `Config.Image` as the user wrote it. */
 export function inspectView(c: ContainerRecord, sizes?: { rw: number; rootFs: number }) {
@@ -249,8 +249,8 @@ async function rename(ctx: Ctx): Promise<void> {
 }
 
 async function resize(ctx: Ctx): Promise<void> {
-  const h = qInt(ctx.query, 'h') ?? 0;
-  const w = qInt(ctx.query, 'w') ?? 0;
+  const h = qTermSize(ctx.query, 'h');
+  const w = qTermSize(ctx.query, 'w');
   await ctx.services.containers.resize(ctx.params.id, h, w);
   json(ctx, 200, {});
 }

@@ -2,11 +2,12 @@
 import type { ExecConfig } from '../../containers/exec.js';
 import { conflict } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
-import { json, qInt, readBody } from '../http.js';
+import { json, readBody } from '../http.js';
 import type { Router } from '../router.js';
 import { hijack } from '../streams.js';
 import { parseTyped, readTyped } from '../validate/body.js';
 import { execOptions, execStartCheck } from '../validate/engine-types.js';
+import { qTermSize } from '../validate/query.js';
 
 async function create(ctx: Ctx): Promise<void> {
   const cfg = await readTyped<ExecConfig>(ctx, execOptions);
@@ -90,7 +91,7 @@ async function start(ctx: Ctx): Promise<void> {
 }
 
 async function resize(ctx: Ctx): Promise<void> {
-  await ctx.services.containers.exec.resize(ctx.params.id, qInt(ctx.query, 'h') ?? 0, qInt(ctx.query, 'w') ?? 0);
+  await ctx.services.containers.exec.resize(ctx.params.id, qTermSize(ctx.query, 'h'), qTermSize(ctx.query, 'w'));
   json(ctx, 200, {});
 }
 

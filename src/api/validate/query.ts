@@ -21,3 +21,11 @@ export function qTimeoutSeconds(q: URLSearchParams): number | undefined {
   }
   return undefined;
 }
+
+/** A terminal dimension (`h`, `w` of resize): a whole number a `struct winsize` can hold. */
+export function qTermSize(q: URLSearchParams, key: 'h' | 'w'): number {
+  const v = q.get(key);
+  if (v === null || v === '') return 0;
+  if (!/^\d+$/.test(v) || Number(v) > 0xffff) throw invalid(`invalid value for ${key}: ${v}`);
+  return Number(v);
+}
