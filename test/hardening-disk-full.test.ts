@@ -54,6 +54,18 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
     '600',
   ]);
   assert.equal(run.code, 0, run.stderr);
+  const ex = await dm.docker([
+    'run',
+    '-d',
+    '--name',
+    'exiter',
+    '--network',
+    'none',
+    'busybox',
+    'sleep',
+    '600',
+  ]);
+  assert.equal(ex.code, 0, ex.stderr);
   assert.equal((await dm.docker(['network', 'create', '--subnet', '10.232.7.0/24', 'fullnet'])).code, 0);
   // Fill it: dd stops at ENOSPC.
   const dd = await runCmd('dd', ['if=/dev/zero', `of=${fill}`, 'bs=1M'], { timeoutMs: 60_000 });
@@ -68,10 +80,20 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
   assert.match(net.stderr, /no space left on device/);
   assert.deepEqual(temps(dm.dataRoot), []);
 
-  await dm.restart();
-  const ps = await dm.docker(['ps', '--format', '{{.Names}} {{.State}}']);
+  // One container exits while berthd is down: its exit cannot be saved on the full disk at the start.
+  await dm.stop();
+  const kill = await runCmd('crun', [
+    '--root',
+    path.join(dm.execRoot, 'crun'),
+    'kill',
+    ex.stdout.trim().slice(0, 16),
+    'KILL',
+  ]);
+  assert.equal(kill.code, 0, kill.stderr);
+  await dm.start();
+  const ps = await dm.docker(['ps', '-a', '--format', '{{.Names}} {{.State}}']);
   assert.equal(ps.code, 0, ps.stderr);
-  assert.equal(ps.stdout.trim(), 'keeper running');
+  assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['exiter exited', 'keeper running']);
   const ls = await dm.docker(['network', 'ls', '--format', '{{.Name}}']);
   assert.ok(ls.stdout.split('\n').includes('fullnet'), ls.stdout);
   assert.equal((await dm.docker(['volume', 'ls', '-q'])).code, 0);
@@ -79,5 +101,9 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
   rmSync(fill, { force: true });
   const ok = await dm.docker(['volume', 'create', 'roomnow']);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal((await dm.docker(['rm', '-f', 'keeper'])).code, 0);
+  // With room again, the exit is saved at the next start, still with its real code.
+  await dm.restart();
+  const code = await dm.docker(['inspect', '-f', '{{.State.ExitCode}}', 'exiter']);
+  assert.equal(code.stdout.trim(), '137');
+  assert.equal((await dm.docker(['rm', '-f', 'keeper', 'exiter'])).code, 0);
 });

@@ -143,7 +143,8 @@ export class ContainerService implements ContainerDirectory {
         log.info('re-adopted running container', { id: c.Id, pid: rt.pid });
       } else {
         const code = (await this.runtime.exitCode(c.Id)) ?? 255;
-        await this.handleExit(c, code, false);
+        // On a full disk the exit state cannot be saved: logged, and the exit file stays for the next start.
+        await this.handleExit(c, code, false).catch((err) => log.warn('cannot record an exit', { id: c.Id, err: String(err) }));
       }
     }
     await this.s.networks.restore(running).catch((err) => log.warn('network restore failed', { err }));
