@@ -79,6 +79,8 @@ function jsonKind(v: unknown): string {
 interface Where {
   struct?: string;
   path: string[];
+  /** Hand the value on as Go would (decodeGoJson), or only check it (checkGoJson). */
+  fix: boolean;
 }
 
 function mismatch(what: string, t: GoType, at: Where, top: GoType): Error {
@@ -96,7 +98,7 @@ function check(v: unknown, t: GoType, at: Where, top: GoType): unknown {
       if (jsonKind(v) !== t.kind) throw mismatch(jsonKind(v), t, at, top);
       return v;
     case 'strslice':
-      if (typeof v === 'string') return [v];
+      if (typeof v === 'string') return at.fix ? [v] : v;
       if (!Array.isArray(v)) throw mismatch(jsonKind(v), t, at, top);
       for (const e of v) if (typeof e !== 'string') throw mismatch(jsonKind(e), str, at, top);
       return v;
@@ -111,13 +113,19 @@ function check(v: unknown, t: GoType, at: Where, top: GoType): unknown {
     case 'array': {
       if (!Array.isArray(v)) throw mismatch(jsonKind(v), t, at, top);
       const list = v as unknown[];
-      for (let i = 0; i < list.length; i++) list[i] = check(list[i], t.of, at, top);
+      for (let i = 0; i < list.length; i++) {
+        const e = check(list[i], t.of, at, top);
+        if (at.fix) list[i] = e;
+      }
       return list;
     }
     case 'map': {
       if (jsonKind(v) !== 'object') throw mismatch(jsonKind(v), t, at, top);
       const obj = v as Record<string, unknown>;
-      for (const k of Object.keys(obj)) obj[k] = check(obj[k], t.of, at, top);
+      for (const k of Object.keys(obj)) {
+        const e = check(obj[k], t.of, at, top);
+        if (at.fix) obj[k] = e;
+      }
       return obj;
     }
     case 'struct': {
@@ -127,7 +135,13 @@ function check(v: unknown, t: GoType, at: Where, top: GoType): unknown {
       for (const key of Object.keys(obj)) {
         const field = key in t.fields ? key : lower.get(key.toLowerCase());
         if (!field) continue;
-        const value = check(obj[key], t.fields[field], { struct: t.name, path: [...at.path, field] }, top);
+        const value = check(
+          obj[key],
+          t.fields[field],
+          { ...at, struct: t.name, path: [...at.path, field] },
+          top,
+        );
+        if (!at.fix) continue;
         // Go matches field names case-insensitively; the services read the canonical name.
         if (field !== key) {
           delete obj[key];
@@ -145,10 +159,10 @@ function check(v: unknown, t: GoType, at: Where, top: GoType): unknown {
  * CapAdd…) made a one-element list. The value is changed in place. Throws a 400 on a mismatch.
  */
 export function decodeGoJson<T>(value: unknown, type: GoType): T {
-  return check(value, type, { path: [] }, type) as T;
+  return check(value, type, { path: [], fix: true }, type) as T;
 }
 
 /** Throws a 400 (invalid) when `value` would not decode into `type`. */
 export function checkGoJson(value: unknown, type: GoType): void {
-  check(structuredClone(value), type, { path: [] }, type);
+  check(value, type, { path: [], fix: false }, type);
 }
