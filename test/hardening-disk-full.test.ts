@@ -4,7 +4,7 @@
  * device`), and a failed atomic write leaves no temp file. The data root is a small tmpfs, filled.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -90,6 +90,10 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
     'KILL',
   ]);
   assert.equal(kill.code, 0, kill.stderr);
+  // The kill is sent, not done: wait for conmon's exit file, so the start sees the exit.
+  const exitFile = path.join(dm.execRoot, 'exits', ex.stdout.trim().slice(0, 16));
+  for (let i = 0; i < 300 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(exitFile), 'conmon recorded the exit');
   await dm.start();
   const ps = await dm.docker(['ps', '-a', '--format', '{{.Names}} {{.State}}']);
   assert.equal(ps.code, 0, ps.stderr);
