@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
 
 let d: TestDaemon;
 before(async () => {
@@ -54,8 +55,10 @@ async function inspectAll(): Promise<Inspected[]> {
   return JSON.parse(r.stdout) as Inspected[];
 }
 
-/** The daemon's cgroup parent (see daemon/config.ts: named after a hash of the data root). */
-const cgroupParent = () => `berth-${createHash('sha256').update(d.dataRoot).digest('hex').slice(0, 6)}`;
+/** The daemon's instance tag (see daemon/config.ts: a hash of the data root). */
+const instance = () => createHash('sha256').update(d.dataRoot).digest('hex').slice(0, 6);
+/** Its cgroup parent. */
+const cgroupParent = () => `berth-${instance()}`;
 
 const dirs = (p: string) => (existsSync(p) ? readdirSync(p).filter((n) => !n.startsWith('.')) : []);
 
@@ -110,6 +113,19 @@ async function checkConsistent(round: number): Promise<Inspected[]> {
     .filter((m) => m.startsWith(path.join(d.dataRoot, 'overlay', 'containers') + '/'))
     .map((m) => m.split('/').slice(-2)[0]);
   for (const id of mounted) assert.ok(ids.has(id), `${where}: a mount of a container no record names: ${id}`);
+  // Network namespaces (sleepers are on the default bridge): only of running containers.
+  const prefix = `berth${instance()}-`;
+  const running = new Set(all.filter((c) => c.State.Running).map((c) => c.Id.slice(0, 12)));
+  const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(prefix)) : [];
+  for (const n of netns) {
+    const owner = n.slice(prefix.length);
+    if (owner.startsWith('s')) continue; // a spare, made ahead for the next start
+    const state = all.find((c) => c.Id.startsWith(owner))?.State.Status ?? 'no record';
+    assert.ok(
+      running.has(owner),
+      `${where}: network namespace ${n} of a container that is not running (${state})`,
+    );
+  }
   return all;
 }
 
@@ -134,8 +150,7 @@ test('SIGKILL during parallel run / kill / rm -fv: whole or gone, real exit code
         '-c',
         WRITER,
       );
-    for (let i = 0; i < 4; i++)
-      docker('run', '-d', '--network', 'none', '--label', 'kind=sleeper', 'busybox', 'sleep', '300');
+    for (let i = 0; i < 4; i++) docker('run', '-d', '--label', 'kind=sleeper', 'busybox', 'sleep', '300');
     for (const c of before) {
       if (c.Config.Labels.kind === 'writer' || !c.State.Running) docker('rm', '-fv', c.Id);
       else docker('kill', c.Id);
@@ -174,4 +189,18 @@ test('SIGKILL during parallel run / kill / rm -fv: whole or gone, real exit code
     [],
     'container cgroups left',
   );
+  // Host ends of veth pairs: only those of spare sandboxes (made ahead for the next start, in the
+  // background: a spare being made may have one without the other for a moment).
+  let seen = '';
+  await waitFor(
+    'veths to be only those of spares',
+    async () => {
+      const spares = readdirSync('/run/netns').filter((n) => n.startsWith(`berth${instance()}-s`));
+      const links = JSON.parse((await runCmd('ip', ['-j', 'link', 'show'])).stdout) as { ifname: string }[];
+      const veths = links.filter((l) => l.ifname.startsWith(`vb${instance()}`));
+      seen = `veths ${veths.map((l) => l.ifname)} for spares ${spares}`;
+      return veths.length === spares.length;
+    },
+    15_000,
+  ).catch(() => assert.fail(seen));
 });

@@ -124,7 +124,13 @@ export class BerthNetworks implements NetworkService {
     }
     // Sandboxes whose namespace is gone (host reboot): nothing to keep.
     const present = new Set(await listNetns());
-    const leftSpares = [...present].filter((n) => n.startsWith(`${this.names.netnsPrefix}s`));
+    // Spares, and namespaces of a start cut short before its sandbox was saved (no sandbox names
+    // them; the start's process, if any, is deleted by the container restore).
+    const known = new Set(this.store.state.sandboxes.map((sb) => sb.netns));
+    const prefix = this.names.netnsPrefix;
+    const leftSpares = [...present].filter(
+      (n) => n.startsWith(`${prefix}s`) || (n.startsWith(prefix) && !known.has(n)),
+    );
     await ipBatch(
       leftSpares.map((n) => `netns del ${n}`),
       undefined,
