@@ -17,9 +17,10 @@ import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
 import { BerthError, conflict, invalid, isKind, notFound, notModified } from '../util/errors.js';
 import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
-import { processTable, sampleStats, type StatsBase } from './process-stats.js';
+import { cgroupPids, oomKilled, processTable, sampleStats, type StatsBase } from './process-stats.js';
 import { LogService } from './logging/index.js';
 import { HealthMonitors } from './health.js';
+import { planUpdate } from './update.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
@@ -383,7 +384,7 @@ export class ContainerService implements ContainerDirectory {
     this.health.stop(c.Id);
     const runtime = this.runtimeOf(c);
     // Read before the runtime's delete removes the cgroup that counted the kills.
-    const oom = await this.oomKilled(c);
+    const oom = c.HostConfig.Memory ? await oomKilled(this.s.config.cgroupParent, c.Id) : false;
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
     await Promise.all([
       this.runtime
@@ -451,16 +452,6 @@ export class ContainerService implements ContainerDirectory {
         return c.State.ExitCode !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
       default:
         return false;
-    }
-  }
-
-  private async oomKilled(c: ContainerRecord): Promise<boolean> {
-    if (!c.HostConfig.Memory) return false;
-    try {
-      const text = await fs.readFile(`/sys/fs/cgroup/memory/${this.s.config.cgroupParent}/${c.Id}/memory.oom_control`, 'utf8');
-      return /oom_kill [1-9]/.test(text);
-    } catch {
-      return false;
     }
   }
 
@@ -643,22 +634,13 @@ export class ContainerService implements ContainerDirectory {
    */
   async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
     const c = this.get(ref);
-    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
-    const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
-    const h = { ...c.HostConfig };
-    for (const [k, v] of changed) (h as Record<string, unknown>)[k] = v;
-    if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
-    if (h.Memory && h.MemorySwap && h.MemorySwap > 0 && h.MemorySwap < h.Memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
-    const resources = changed.some(([k]) => k !== 'RestartPolicy');
+    const { hostConfig, resources } = planUpdate(c.HostConfig, body);
     if (resources && (c.State.Running || c.State.Status === 'restarting')) {
-      const cpu = h.NanoCpus ? { cpuPeriod: 100_000, cpuQuota: Math.round((h.NanoCpus * 100_000) / 1e9) } : { cpuPeriod: h.CpuPeriod, cpuQuota: h.CpuQuota };
-      await this.runtime
-        .update(c.Id, this.runtimeOf(c), { memory: h.Memory, memorySwap: h.MemorySwap, cpuShares: h.CpuShares, pidsLimit: h.PidsLimit ?? undefined, ...cpu })
-        .catch((err) => {
-          throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
-        });
+      await this.runtime.update(c.Id, this.runtimeOf(c), resources).catch((err) => {
+        throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
+      });
     }
-    c.HostConfig = h;
+    c.HostConfig = hostConfig;
     await this.store.save(c);
     this.publish(c, 'update');
     return { Warnings: [] };
@@ -730,7 +712,6 @@ export class ContainerService implements ContainerDirectory {
     session.onClose(() => live.pendingAttach.delete(session));
   }
 
-  /** Host PIDs of the container's processes, from its cgroup. */
   /** `docker top`: the host's `ps`, rows of this container's processes only. */
   async top(ref: string, psArgs: string[]): Promise<{ Titles: string[]; Processes: string[][] }> {
     const c = this.get(ref);
@@ -743,13 +724,9 @@ export class ContainerService implements ContainerDirectory {
     return sampleStats(this.get(ref), this.s.config.cgroupParent, pre);
   }
 
-  async pids(c: ContainerRecord): Promise<number[]> {
-    const file = `/sys/fs/cgroup/pids/${this.s.config.cgroupParent}/${c.Id}/cgroup.procs`;
-    try {
-      return (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean).map(Number);
-    } catch {
-      return c.State.Pid ? [c.State.Pid] : [];
-    }
+  /** Host PIDs of the container's processes, from its cgroup. */
+  pids(c: ContainerRecord): Promise<number[]> {
+    return cgroupPids(this.s.config.cgroupParent, c.Id, c.State.Pid);
   }
 }
 
