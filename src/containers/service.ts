@@ -354,7 +354,7 @@ export class ContainerService implements ContainerDirectory {
       for (const a of live.pendingAttach) a.finish();
       live.pendingAttach.clear();
       const e = err instanceof RuntimeStartError ? startError(err.message) : err;
-      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Restarting: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
       if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
       await this.store.saveState(c).catch(() => {});
       this.notifyWaiters(c, 'next-exit');
@@ -407,6 +407,9 @@ export class ContainerService implements ContainerDirectory {
     if (!removing) await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
     lap('rootfs');
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+    // A container its policy restarts goes straight to "restarting", keeping its exit code (as Docker).
+    const restart = applyPolicy && !this.shuttingDown && !c.HostConfig.AutoRemove && this.shouldRestart(c);
+    if (restart) c.State = { ...c.State, Status: 'restarting', Restarting: true };
     const live = this.liveOf(c.Id);
     live.released = true;
     live.markStopped?.();
@@ -422,18 +425,14 @@ export class ContainerService implements ContainerDirectory {
       void this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('auto-remove failed', { id: c.Id, err }));
       return;
     }
-    if (applyPolicy && !this.shuttingDown && this.shouldRestart(c)) {
+    if (restart) {
       const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
-      c.State.Status = 'restarting';
-      c.State.Restarting = true;
-      await this.store.saveState(c);
       live.restartTimer = setTimeout(() => {
         live.restartTimer = undefined;
         c.RestartCount++;
         void this.serial(c.Id, async () => {
           if (c.State.Status !== 'restarting') return;
-          c.State.Status = 'exited';
-          c.State.Restarting = false;
+          // Still "restarting" (with the last exit code) until the start has succeeded or failed.
           await this.startLocked(c);
         }).catch((err) => log.warn('restart failed', { id: c.Id, err }));
       }, delay);
@@ -504,6 +503,11 @@ export class ContainerService implements ContainerDirectory {
       c.State = { ...c.State, Status: 'exited', Restarting: false };
       await this.store.save(c);
       return;
+    }
+    if (c.State.Status === 'restarting') {
+      // Its policy's start is under way: let it finish, then stop what it started.
+      c.ManuallyStopped = true;
+      await live.lock;
     }
     if (!c.State.Running) throw notModified();
     c.ManuallyStopped = true;
