@@ -24,7 +24,7 @@ import { planUpdate } from './update.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
-import type { AttachSession } from './attach.js';
+import { type AttachSession, connectShared } from './attach.js';
 import { buildRecord, type CreateRequest } from './create.js';
 import type { ContainerDirectory } from '../model/container-directory.js';
 import { generateName, validateName } from './names.js';
@@ -334,7 +334,7 @@ export class ContainerService implements ContainerDirectory {
       this.logs.following(c);
       // Attach sessions waiting for this start connect before the process runs: no output is lost.
       lap('create');
-      await Promise.all([...live.pendingAttach].map((a) => a.connect(this.runtime.attachSocket(c.Id))));
+      await connectShared([...live.pendingAttach], this.runtime.attachSocket(c.Id));
       live.pendingAttach.clear();
       await this.runtime.start(c.Id, runtime);
       lap('start');
