@@ -152,3 +152,17 @@ test("version and info report Berth's own version, API 1.50", async () => {
   const ping = await api('GET', '/_ping');
   assert.equal(ping.headers.server, `Berth/${own} (linux)`);
 });
+
+test('a container its policy restarts is "restarting" with its last exit code, never "exited" in between', async () => {
+  await ok('run', '-d', '--name', 'again', '--network', 'none', '--restart', 'always', 'busybox', 'sh', '-c', 'exit 143');
+  const seen = new Set<string>();
+  for (;;) {
+    const [state, count] = (await ok('inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}|{{.RestartCount}}', 'again')).trim().split('|');
+    if (!state.startsWith('running')) seen.add(state);
+    if (Number(count) >= 3) break;
+  }
+  assert.deepEqual([...seen], ['restarting 143']);
+  await ok('stop', 'again');
+  assert.equal((await ok('inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'again')).trim(), 'exited 143');
+  await ok('rm', 'again');
+});

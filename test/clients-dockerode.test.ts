@@ -55,6 +55,21 @@ test('create, attach before start, wait: both streams and the exit code', async 
   await c.remove();
 });
 
+test('one attach per stream before start (as dockerpty does): no output lost', async () => {
+  for (let i = 0; i < 5; i++) {
+    const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'echo out; echo err >&2'], OpenStdin: true, HostConfig: { NetworkMode: 'none' } });
+    const streams = await Promise.all(
+      (['stdin', 'stdout', 'stderr'] as const).map((k) => c.attach({ stream: true, [k]: true, hijack: true }) as Promise<NodeJS.ReadWriteStream>),
+    );
+    const collected = streams.slice(1).map((s) => demux(s));
+    await c.start();
+    const [out, err] = await Promise.all(collected);
+    assert.deepEqual([out.stdout, err.stderr], ['out\n', 'err\n'], `run ${i}`);
+    streams[0].end();
+    await c.remove({ force: true });
+  }
+});
+
 test('exec: environment, working directory, demuxed output, exit code', async () => {
   const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sleep', '300'], HostConfig: { NetworkMode: 'none' } });
   await c.start();

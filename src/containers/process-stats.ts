@@ -8,6 +8,24 @@ import type { ContainerRecord } from '../model/container.js';
 import { invalid } from '../util/errors.js';
 import { run } from '../util/exec.js';
 
+/** Whether the memory cgroup's OOM killer killed a process of the container (read before the runtime removes the cgroup). */
+export async function oomKilled(cgroupParent: string, id: string): Promise<boolean> {
+  try {
+    return /oom_kill [1-9]/.test(await fs.readFile(`/sys/fs/cgroup/memory/${cgroupParent}/${id}/memory.oom_control`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Host PIDs of the container's processes, from its cgroup (its init's PID when that is gone). */
+export async function cgroupPids(cgroupParent: string, id: string, initPid: number): Promise<number[]> {
+  try {
+    return (await fs.readFile(`/sys/fs/cgroup/pids/${cgroupParent}/${id}/cgroup.procs`, 'utf8')).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return initPid ? [initPid] : [];
+  }
+}
+
 /** The CPU figures a sample is measured against. */
 export interface StatsBase {
   cpu: number;

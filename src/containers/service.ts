@@ -17,13 +17,14 @@ import { type OciRuntime, RuntimeStartError } from '../runtime/index.js';
 import { BerthError, conflict, invalid, isKind, notFound, notModified } from '../util/errors.js';
 import { ContainerArchive } from './archive.js';
 import { ExecService } from './exec.js';
-import { processTable, sampleStats, type StatsBase } from './process-stats.js';
+import { cgroupPids, oomKilled, processTable, sampleStats, type StatsBase } from './process-stats.js';
 import { LogService } from './logging/index.js';
 import { HealthMonitors } from './health.js';
+import { planUpdate } from './update.js';
 import { exitCodeFor, startError } from './start-errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
-import type { AttachSession } from './attach.js';
+import { type AttachSession, connectShared } from './attach.js';
 import { buildRecord, type CreateRequest } from './create.js';
 import type { ContainerDirectory } from '../model/container-directory.js';
 import { generateName, validateName } from './names.js';
@@ -334,7 +335,7 @@ export class ContainerService implements ContainerDirectory {
       this.logs.following(c);
       // Attach sessions waiting for this start connect before the process runs: no output is lost.
       lap('create');
-      await Promise.all([...live.pendingAttach].map((a) => a.connect(this.runtime.attachSocket(c.Id))));
+      await connectShared([...live.pendingAttach], this.runtime.attachSocket(c.Id));
       live.pendingAttach.clear();
       await this.runtime.start(c.Id, runtime);
       lap('start');
@@ -354,7 +355,7 @@ export class ContainerService implements ContainerDirectory {
       for (const a of live.pendingAttach) a.finish();
       live.pendingAttach.clear();
       const e = err instanceof RuntimeStartError ? startError(err.message) : err;
-      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Restarting: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
       if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
       await this.store.saveState(c).catch(() => {});
       this.notifyWaiters(c, 'next-exit');
@@ -384,7 +385,7 @@ export class ContainerService implements ContainerDirectory {
     this.health.stop(c.Id);
     const runtime = this.runtimeOf(c);
     // Read before the runtime's delete removes the cgroup that counted the kills.
-    const oom = await this.oomKilled(c);
+    const oom = c.HostConfig.Memory ? await oomKilled(this.s.config.cgroupParent, c.Id) : false;
     // Independent releases run together; the rootfs goes last, after anything mounted into it.
     await Promise.all([
       this.runtime
@@ -407,6 +408,9 @@ export class ContainerService implements ContainerDirectory {
     if (!removing) await this.s.rootfs.unmount(c.Id).catch((err) => log.warn('rootfs unmount failed', { id: c.Id, err }));
     lap('rootfs');
     c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+    // A container its policy restarts goes straight to "restarting", keeping its exit code (as Docker).
+    const restart = applyPolicy && !this.shuttingDown && !c.HostConfig.AutoRemove && this.shouldRestart(c);
+    if (restart) c.State = { ...c.State, Status: 'restarting', Restarting: true };
     const live = this.liveOf(c.Id);
     live.released = true;
     live.markStopped?.();
@@ -422,18 +426,14 @@ export class ContainerService implements ContainerDirectory {
       void this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('auto-remove failed', { id: c.Id, err }));
       return;
     }
-    if (applyPolicy && !this.shuttingDown && this.shouldRestart(c)) {
+    if (restart) {
       const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
-      c.State.Status = 'restarting';
-      c.State.Restarting = true;
-      await this.store.saveState(c);
       live.restartTimer = setTimeout(() => {
         live.restartTimer = undefined;
         c.RestartCount++;
         void this.serial(c.Id, async () => {
           if (c.State.Status !== 'restarting') return;
-          c.State.Status = 'exited';
-          c.State.Restarting = false;
+          // Still "restarting" (with the last exit code) until the start has succeeded or failed.
           await this.startLocked(c);
         }).catch((err) => log.warn('restart failed', { id: c.Id, err }));
       }, delay);
@@ -452,16 +452,6 @@ export class ContainerService implements ContainerDirectory {
         return c.State.ExitCode !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
       default:
         return false;
-    }
-  }
-
-  private async oomKilled(c: ContainerRecord): Promise<boolean> {
-    if (!c.HostConfig.Memory) return false;
-    try {
-      const text = await fs.readFile(`/sys/fs/cgroup/memory/${this.s.config.cgroupParent}/${c.Id}/memory.oom_control`, 'utf8');
-      return /oom_kill [1-9]/.test(text);
-    } catch {
-      return false;
     }
   }
 
@@ -514,6 +504,11 @@ export class ContainerService implements ContainerDirectory {
       c.State = { ...c.State, Status: 'exited', Restarting: false };
       await this.store.save(c);
       return;
+    }
+    if (c.State.Status === 'restarting') {
+      // Its policy's start is under way: let it finish, then stop what it started.
+      c.ManuallyStopped = true;
+      await live.lock;
     }
     if (!c.State.Running) throw notModified();
     c.ManuallyStopped = true;
@@ -644,22 +639,13 @@ export class ContainerService implements ContainerDirectory {
    */
   async update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
     const c = this.get(ref);
-    const allowed = ['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy'];
-    const changed = Object.entries(body).filter(([k, v]) => allowed.includes(k) && v !== undefined && v !== null && v !== 0 && !(k === 'RestartPolicy' && !(v as { Name?: string }).Name));
-    const h = { ...c.HostConfig };
-    for (const [k, v] of changed) (h as Record<string, unknown>)[k] = v;
-    if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
-    if (h.Memory && h.MemorySwap && h.MemorySwap > 0 && h.MemorySwap < h.Memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
-    const resources = changed.some(([k]) => k !== 'RestartPolicy');
+    const { hostConfig, resources } = planUpdate(c.HostConfig, body);
     if (resources && (c.State.Running || c.State.Status === 'restarting')) {
-      const cpu = h.NanoCpus ? { cpuPeriod: 100_000, cpuQuota: Math.round((h.NanoCpus * 100_000) / 1e9) } : { cpuPeriod: h.CpuPeriod, cpuQuota: h.CpuQuota };
-      await this.runtime
-        .update(c.Id, this.runtimeOf(c), { memory: h.Memory, memorySwap: h.MemorySwap, cpuShares: h.CpuShares, pidsLimit: h.PidsLimit ?? undefined, ...cpu })
-        .catch((err) => {
-          throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
-        });
+      await this.runtime.update(c.Id, this.runtimeOf(c), resources).catch((err) => {
+        throw invalid(`Cannot update container ${c.Id}: ${(err as Error).message}`);
+      });
     }
-    c.HostConfig = h;
+    c.HostConfig = hostConfig;
     await this.store.save(c);
     this.publish(c, 'update');
     return { Warnings: [] };
@@ -731,7 +717,6 @@ export class ContainerService implements ContainerDirectory {
     session.onClose(() => live.pendingAttach.delete(session));
   }
 
-  /** Host PIDs of the container's processes, from its cgroup. */
   /** `docker top`: the host's `ps`, rows of this container's processes only. */
   async top(ref: string, psArgs: string[]): Promise<{ Titles: string[]; Processes: string[][] }> {
     const c = this.get(ref);
@@ -744,13 +729,9 @@ export class ContainerService implements ContainerDirectory {
     return sampleStats(this.get(ref), this.s.config.cgroupParent, pre);
   }
 
-  async pids(c: ContainerRecord): Promise<number[]> {
-    const file = `/sys/fs/cgroup/pids/${this.s.config.cgroupParent}/${c.Id}/cgroup.procs`;
-    try {
-      return (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean).map(Number);
-    } catch {
-      return c.State.Pid ? [c.State.Pid] : [];
-    }
+  /** Host PIDs of the container's processes, from its cgroup. */
+  pids(c: ContainerRecord): Promise<number[]> {
+    return cgroupPids(this.s.config.cgroupParent, c.Id, c.State.Pid);
   }
 }
 

@@ -448,20 +448,13 @@ export class ImageStore implements ImageService {
             );
           }
         }
-        this.refs.delete(key);
-        items.push({ Untagged: key });
-        this.o.events.publish('image', 'untag', id, { name: key });
         // The repository's last tag gone: its digest references go with it (as Docker).
-        if (!key.includes('@')) {
-          const repo = parseReference(key).repo;
-          const rest = this.refsOf(id);
-          if (!rest.some((k) => !k.includes('@') && parseReference(k).repo === repo)) {
-            for (const k of rest.filter((r) => r.includes('@') && parseReference(r).repo === repo)) {
-              this.refs.delete(k);
-              items.push({ Untagged: k });
-              this.o.events.publish('image', 'untag', id, { name: k });
-            }
-          }
+        const sameRepo = (k: string) => parseReference(k).repo === parseReference(key).repo;
+        const lastTag = !key.includes('@') && !this.refsOf(id).some((k) => k !== key && !k.includes('@') && sameRepo(k));
+        for (const k of [key, ...(lastTag ? this.refsOf(id).filter((r) => r.includes('@') && sameRepo(r)) : [])]) {
+          this.refs.delete(k);
+          items.push({ Untagged: k });
+          this.o.events.publish('image', 'untag', id, { name: k });
         }
         await this.saveRefs();
         if (this.refsOf(id).length > 0) return items;
