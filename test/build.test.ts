@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DOCKER, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
+import { startRegistry } from './registry/helpers.js';
 
 let d: TestDaemon;
 const work = mkdtempSync(path.join(tmpdir(), 'berth-build-work-'));
@@ -535,4 +536,31 @@ CMD ["/from-trigger", "/child.txt", "/heredoc", "/note.txt", "/continued"]
   assert.equal(cfg.User, '1000:1000');
   assert.deepEqual(cfg.Shell, ['/bin/sh', '-ec']);
   assert.ok(!cfg.OnBuild?.length, 'triggers are not inherited by the child');
+});
+
+test('FROM an image of a registry on loopback: pulled with the build, progress in the stream', async () => {
+  const reg = await startRegistry();
+  try {
+    const ref = `127.0.0.1:${reg.port}/team/base:1`;
+    const base = await context('pushed-base', {
+      Dockerfile: 'FROM busybox\nRUN echo from-the-registry > /marker\n',
+    });
+    assert.equal((await build(['-t', ref, base])).code, 0);
+    const push = await d.docker(['push', ref], { timeoutMs: 60_000 });
+    assert.equal(push.code, 0, push.stderr);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const dir = await context('from-registry', { Dockerfile: `FROM ${ref}\nCMD ["cat", "/marker"]\n` });
+    const r = await build(['-t', 'from-registry:1', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /Pulling from team\/base|Status: Downloaded newer image/);
+    assert.equal(await ok(['run', '--rm', '--pull=never', 'from-registry:1']), 'from-the-registry\n');
+    const missing = await context('from-missing', {
+      Dockerfile: `FROM 127.0.0.1:${reg.port}/team/nothing:1\n`,
+    });
+    const m = await build([missing]);
+    assert.notEqual(m.code, 0);
+  } finally {
+    await reg.destroy();
+  }
+  await assertNothingLeft();
 });

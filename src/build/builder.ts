@@ -7,14 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import type { ContainerService } from '../containers/service.js';
 import type { HostConfig } from '../model/container.js';
 import { goArch } from '../util/platform.js';
 import type { Image, ImageConfig, ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
-import { BerthError, invalid, notFound } from '../util/errors.js';
+import { BerthError, invalid } from '../util/errors.js';
 import { shortId } from '../util/ids.js';
+import { JsonMessageStream } from '../util/json-message.js';
+import { parseReference, type Reference, splitRepo, withDefaultTag } from '../util/reference.js';
 import { log } from '../util/log.js';
 import { type BuildCache, stepKey } from './cache.js';
 import {
@@ -39,7 +41,7 @@ import {
   stageBase,
 } from './dockerfile.js';
 import { applyConfigStep, commandOf } from './config-steps.js';
-import { type BuildOptions, type BuildOutput, StepFailed } from './index.js';
+import { type BuildOptions, type BuildOutput, type RegistryConfig, StepFailed } from './index.js';
 import { mountStubs, parseMount, prepareMounts } from './mounts.js';
 import { runStep } from './run-step.js';
 import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
@@ -79,6 +81,8 @@ export interface BuilderDeps {
   work: string;
   /** `<dataRoot>/build` (cache mounts live below it). */
   buildRoot: string;
+  /** Pulls an image from its registry; returns its ID. Errors are thrown, progress written to `out`. */
+  pull(ref: Reference, creds: RegistryConfig[string], out: JsonMessageStream): Promise<string>;
   /** Records/clears scratch filesystems so a crash mid-step can be cleaned up at the next start. */
   track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
 }
@@ -228,16 +232,35 @@ export class Builder {
     return state;
   }
 
+  /**
+   * A FROM (or --from) image: the local one, else (or always with `--pull`) pulled from its
+   * registry with the credentials of `X-Registry-Config`, its progress in the build's stream.
+   */
   private async resolveImage(ref: string): Promise<Image> {
+    const local = this.o.pull
+      ? undefined
+      : await this.d.images.resolve(ref).catch((err) => {
+          if (err instanceof BerthError && err.kind === 'not-found') return undefined;
+          throw err;
+        });
+    if (local) return local;
+    let parsed: Reference;
     try {
-      return await this.d.images.resolve(ref);
-    } catch (err) {
-      if (err instanceof BerthError && err.kind === 'not-found')
-        throw notFound(
-          `pull access denied for ${ref.split(':')[0]}, repository does not exist or may require 'docker login': no such image locally and this builder does not pull`,
-        );
-      throw err;
+      parsed = withDefaultTag(parseReference(ref));
+    } catch {
+      throw invalid(`invalid reference format: ${ref}`);
     }
+    const host = splitRepo(parsed.repo).domain;
+    const creds = this.o.registryConfig?.[host] ?? this.o.registryConfig?.[`https://${host}`] ?? {};
+    const progress = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line.trim()) this.out.send(JSON.parse(line) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const id = await this.d.pull(parsed, creds, new JsonMessageStream(progress));
+    return this.d.images.resolve(id);
   }
 
   // ---- variables ----
