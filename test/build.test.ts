@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DOCKER, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
-import { startRegistry } from './registry/helpers.js';
+import { REGISTRY_BIN, startRegistry } from './registry/helpers.js';
 
 let d: TestDaemon;
 const work = mkdtempSync(path.join(tmpdir(), 'berth-build-work-'));
@@ -538,27 +538,56 @@ CMD ["/from-trigger", "/child.txt", "/heredoc", "/note.txt", "/continued"]
   assert.ok(!cfg.OnBuild?.length, 'triggers are not inherited by the child');
 });
 
-test('FROM an image of a registry on loopback: pulled with the build, progress in the stream', async () => {
-  const reg = await startRegistry();
+test('FROM a private image of a registry on loopback: pulled with the credentials of docker login (X-Registry-Config)', async () => {
+  const pw = await runCmd(process.execPath, [REGISTRY_BIN, 'htpasswd', 'alice'], { input: 's3cret\n' });
+  const htpasswd = path.join(work, 'htpasswd');
+  await fs.writeFile(htpasswd, pw.stdout);
+  const reg = await startRegistry({
+    config: {
+      auth: { type: 'token', htpasswd },
+      access: { repositories: [{ match: 'private/**', pull: ['alice'], push: ['alice'] }] },
+    },
+  });
   try {
-    const ref = `127.0.0.1:${reg.port}/team/base:1`;
+    const host = `127.0.0.1:${reg.port}`;
+    const ref = `${host}/private/base:1`;
     const base = await context('pushed-base', {
       Dockerfile: 'FROM busybox\nRUN echo from-the-registry > /marker\n',
     });
-    assert.equal((await build(['-t', ref, base])).code, 0);
-    const push = await d.docker(['push', ref], { timeoutMs: 60_000 });
-    assert.equal(push.code, 0, push.stderr);
-    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    assert.equal((await build(['-t', 'to-publish:1', base])).code, 0);
+    // Published with skopeo (as test/pull.test.ts does), then forgotten locally.
+    const tar = path.join(work, 'to-publish.tar');
+    assert.equal((await d.docker(['save', '-o', tar, 'to-publish:1'])).code, 0);
+    const copy = await runCmd(
+      'skopeo',
+      [
+        'copy',
+        '--dest-tls-verify=false',
+        '--dest-creds',
+        'alice:s3cret',
+        `docker-archive:${tar}`,
+        `docker://${ref}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal((await d.docker(['rmi', 'to-publish:1'])).code, 0);
+    const login = await d.docker(['login', '-u', 'alice', '--password-stdin', host], { input: 's3cret\n' });
+    assert.equal(login.code, 0, login.stderr);
     const dir = await context('from-registry', { Dockerfile: `FROM ${ref}\nCMD ["cat", "/marker"]\n` });
     const r = await build(['-t', 'from-registry:1', dir]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /Pulling from team\/base|Status: Downloaded newer image/);
+    assert.match(r.stdout, /Status: Downloaded newer image/);
     assert.equal(await ok(['run', '--rm', '--pull=never', 'from-registry:1']), 'from-the-registry\n');
-    const missing = await context('from-missing', {
-      Dockerfile: `FROM 127.0.0.1:${reg.port}/team/nothing:1\n`,
-    });
-    const m = await build([missing]);
-    assert.notEqual(m.code, 0);
+    // berth build sends the same credentials; --pull fetches even though the image is local now.
+    const b = await d.berth(['build', '--pull', '-t', 'from-registry:2', dir], { timeoutMs: 120_000 });
+    assert.equal(b.code, 0, b.stderr + b.stdout);
+    assert.match(b.stdout, /Image is up to date|Status: /);
+    assert.equal((await d.docker(['logout', host])).code, 0);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const denied = await build([dir]);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /denied|unauthorized/i);
   } finally {
     await reg.destroy();
   }
