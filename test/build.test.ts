@@ -593,3 +593,20 @@ test('FROM a private image of a registry on loopback: pulled with the credential
   }
   await assertNothingLeft();
 });
+
+test("Compose's build: (docker-compose 1.29 through docker-py's POST /build)", async () => {
+  const dir = await context('compose', {
+    'docker-compose.yml':
+      'version: "3"\nservices:\n  web:\n    build:\n      context: ./app\n      args:\n        GREETING: from-compose\n    image: composed:1\n',
+    'app/Dockerfile':
+      'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\nCMD ["cat", "/greeting"]\n',
+  });
+  const r = await runCmd('docker-compose', ['build'], {
+    env: d.env({ COMPOSE_DOCKER_CLI_BUILD: '0' }),
+    cwd: dir,
+    timeoutMs: 120_000,
+  });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /Successfully tagged composed:1/);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'composed:1']), 'from-compose\n');
+});
