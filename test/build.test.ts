@@ -610,3 +610,24 @@ test("Compose's build: (docker-compose 1.29 through docker-py's POST /build)", a
   assert.match(r.stdout, /Successfully tagged composed:1/);
   assert.equal(await ok(['run', '--rm', '--pull=never', 'composed:1']), 'from-compose\n');
 });
+
+test('SIGKILL of berthd mid-build: after the restart nothing of the build is left', async () => {
+  const dir = await context('killed', { Dockerfile: 'FROM busybox\nRUN echo started && sleep 300\n' });
+  const child = spawn(DOCKER, ['build', '--no-cache', '-t', 'killed:1', dir], {
+    env: d.env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/^started$/m.test(out)) resolve();
+    });
+    child.once('exit', () => reject(new Error(`docker build ended early: ${out}`)));
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  await d.restart('SIGKILL');
+  await exited;
+  await assertNothingLeft();
+  assert.notEqual((await d.docker(['image', 'inspect', 'killed:1'])).code, 0, 'no tag from the killed build');
+});
