@@ -631,3 +631,24 @@ test('SIGKILL of berthd mid-build: after the restart nothing of the build is lef
   await assertNothingLeft();
   assert.notEqual((await d.docker(['image', 'inspect', 'killed:1'])).code, 0, 'no tag from the killed build');
 });
+
+test('SOURCE_DATE_EPOCH: two --no-cache builds give the same image ID', async () => {
+  const dir = await context('epoch', {
+    Dockerfile:
+      'FROM busybox\nENV A=1\nWORKDIR /work\nCOPY f.txt ./\nRUN echo made > /work/made && mkdir -p /work/d && echo x > /work/d/x\nCMD ["cat", "/work/made"]\n',
+    'f.txt': 'f\n',
+  });
+  const idOf = async (args: string[]) => {
+    const r = await build(['-q', '--no-cache', ...args, dir]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const a = await idOf(['--build-arg', 'SOURCE_DATE_EPOCH=1700000000']);
+  const b = await idOf(['--build-arg', 'SOURCE_DATE_EPOCH=1700000000']);
+  assert.equal(a, b);
+  assert.equal(
+    (await ok(['image', 'inspect', '--format', '{{.Created}}', a])).trim(),
+    '2023-11-14T22:13:20Z',
+  );
+  assert.notEqual(await idOf([]), await idOf([]), 'without it, each cold build is a new image');
+});

@@ -87,8 +87,6 @@ export interface BuilderDeps {
   track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
 }
 
-const nowIso = () => new Date().toISOString();
-
 function copyConfig(c: ImageConfig): ImageConfig {
   return JSON.parse(JSON.stringify(c)) as ImageConfig;
 }
@@ -112,6 +110,8 @@ export class Builder {
   private readonly stageResults = new Map<string, StageState>();
   private readonly containersMade = new Set<string>();
   private contextRoot = '';
+  /** `SOURCE_DATE_EPOCH`: every timestamp of the image (config, history, file times in layers) clamped to it. */
+  private epoch?: Date;
 
   constructor(
     private readonly d: BuilderDeps,
@@ -119,6 +119,19 @@ export class Builder {
     private readonly out: BuildOutput,
     private readonly signal: AbortSignal,
   ) {}
+
+  private now(): string {
+    return (this.epoch ?? new Date()).toISOString().replace('.000Z', 'Z');
+  }
+
+  /** A step's cache key; a reproducible build (`SOURCE_DATE_EPOCH`) keeps its own entries. */
+  private key(parent: string, instruction: string, contentHash = ''): string {
+    return stepKey(
+      parent,
+      this.epoch ? `${instruction}\nSOURCE_DATE_EPOCH=${this.epoch.getTime()}` : instruction,
+      contentHash,
+    );
+  }
 
   private say(text: string): void {
     this.out.stream(text);
@@ -131,6 +144,12 @@ export class Builder {
   /** Runs the build; returns the image ID. Containers it made are removed whatever happens. */
   async build(dockerfileText: string, contextRoot: string, dockerfileName: string): Promise<string> {
     this.contextRoot = contextRoot;
+    const epoch = this.o.buildArgs.SOURCE_DATE_EPOCH;
+    if (typeof epoch === 'string') {
+      if (!/^\d+$/.test(epoch)) throw invalid(`invalid SOURCE_DATE_EPOCH: ${epoch}`);
+      this.epoch = new Date(Number(epoch) * 1000);
+      this.usedArgs.add('SOURCE_DATE_EPOCH');
+    }
     this.df = parseDockerfile(dockerfileText, dockerfileName);
     try {
       return await this.run();
@@ -346,7 +365,7 @@ export class Builder {
   // ---- committing ----
 
   private history(state: StageState, createdBy: string, empty: boolean): History {
-    const h: History = { created: nowIso(), created_by: createdBy };
+    const h: History = { created: this.now(), created_by: createdBy };
     if (state.config.author) h.author = state.config.author;
     if (empty) h.empty_layer = true;
     return h;
@@ -370,7 +389,7 @@ export class Builder {
   /** Writes the state's config as a new image (child of the current one). */
   private async saveImage(state: StageState, key: string, size: number, description: string): Promise<void> {
     const c = state.config;
-    c.created = nowIso();
+    c.created = this.now();
     const ordered = {
       architecture: c.architecture,
       ...(c.author ? { author: c.author } : {}),
@@ -396,7 +415,7 @@ export class Builder {
 
   /** A step that only changes the config (ENV, CMD, LABEL…). */
   private async commitMeta(state: StageState, comment: string): Promise<void> {
-    const key = stepKey(state.imageId, `${comment}\n${this.argsKey(state)}`);
+    const key = this.key(state.imageId, `${comment}\n${this.argsKey(state)}`);
     // On a hit the state becomes the cached image; on a miss it is left as the dispatcher made it.
     if (await this.probe(state, key)) return;
     state.config.history = [
@@ -447,7 +466,7 @@ export class Builder {
     contentHash: string,
     fn: (root: string) => Promise<void>,
   ): Promise<void> {
-    const key = stepKey(state.imageId, comment, contentHash);
+    const key = this.key(state.imageId, comment, contentHash);
     if (await this.probe(state, key)) return;
     const id = `build-${randomBytes(12).toString('hex')}`;
     await this.d.track.add(id);
@@ -461,7 +480,7 @@ export class Builder {
         state,
         key,
         `${this.shell(state).join(' ')} #(nop) ${comment}`,
-        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        changed ? await this.d.rootfs.diffTar(id, { clampMtime: this.epoch }) : undefined,
         comment,
       );
     } finally {
@@ -547,7 +566,7 @@ export class Builder {
           return root;
         },
       });
-      const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
+      const key = this.key(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
       if (await this.probe(state, key)) return;
       if (!state.imageId) await this.commitMeta(state, 'scratch');
       const hostConfig: HostConfig = { ...this.o.hostConfig };
@@ -616,7 +635,7 @@ export class Builder {
         state,
         key,
         saved.join(' '),
-        changes.length ? await this.d.rootfs.diffTar(id) : undefined,
+        changes.length ? await this.d.rootfs.diffTar(id, { clampMtime: this.epoch }) : undefined,
         `RUN ${cmd.join(' ')}`,
       );
     } finally {
