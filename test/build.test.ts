@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -651,4 +652,54 @@ test('SOURCE_DATE_EPOCH: two --no-cache builds give the same image ID', async ()
     '2023-11-14T22:13:20Z',
   );
   assert.notEqual(await idOf([]), await idOf([]), 'without it, each cold build is a new image');
+});
+
+test('ADD of a URL on loopback: downloaded with mode 0600 and Last-Modified, --checksum verified, a changed file misses the cache', async () => {
+  let body = Buffer.from('remote content v1\n');
+  const server = http.createServer((req, res) => {
+    if (req.url === '/files/data.txt') {
+      res.writeHead(200, { 'Last-Modified': 'Tue, 14 Nov 2023 22:13:20 GMT' });
+      res.end(body);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const url = `http://127.0.0.1:${port}/files/data.txt`;
+    const dir = await context('add-url', {
+      Dockerfile: `FROM busybox\nADD ${url} /downloads/\nRUN stat -c '%a %Y' /downloads/data.txt && cat /downloads/data.txt\n`,
+    });
+    const r = await build(['-t', 'add-url:1', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^600 1700000000\nremote content v1$/m);
+    const same = await build(['-t', 'add-url:1', dir]);
+    assert.equal((same.stdout.match(/Using cache/g) ?? []).length, 2, same.stdout);
+    body = Buffer.from('remote content v2\n');
+    const changed = await build(['-t', 'add-url:2', dir]);
+    assert.match(changed.stdout, /^remote content v2$/m);
+
+    const sum = createHash('sha256').update(body).digest('hex');
+    const good = await context('add-sum', {
+      Dockerfile: `FROM busybox\nADD --checksum=sha256:${sum} ${url} /d.txt\n`,
+    });
+    assert.equal((await build([good])).code, 0);
+    const bad = await context('add-badsum', {
+      Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /d.txt\n`,
+    });
+    const b = await build([bad]);
+    assert.notEqual(b.code, 0);
+    assert.match(b.stderr + b.stdout, /digest mismatch/);
+    const missing = await context('add-404', {
+      Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nope /x\n`,
+    });
+    const m = await build([missing]);
+    assert.notEqual(m.code, 0);
+    assert.match(m.stderr + m.stdout, /failed to GET .* with status 404/);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  await assertNothingLeft();
 });

@@ -43,6 +43,7 @@ import {
 import { applyConfigStep, commandOf } from './config-steps.js';
 import { type BuildOptions, type BuildOutput, type RegistryConfig, StepFailed } from './index.js';
 import { mountStubs, parseMount, prepareMounts } from './mounts.js';
+import { downloadSource, isUrl } from './remote.js';
 import { runStep } from './run-step.js';
 import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
 
@@ -680,8 +681,12 @@ export class Builder {
       );
     const rawDest = words[words.length - 1];
     const srcs = words.slice(0, -1);
-    if (what === 'ADD' && srcs.some((s) => /^(https?|git):\/\//.test(s)))
-      throw invalid('ADD from a URL or git repository is not supported by this builder');
+    if (what === 'ADD' && srcs.some((s) => /^git:\/\/|^git@|\.git(#.*)?$/.test(s)))
+      throw invalid('ADD of a git repository is not supported by this builder');
+    if (what === 'COPY' && srcs.some(isUrl)) throw invalid("source can't be a URL for COPY");
+    const checksum = flagValue(ins, 'checksum');
+    if (checksum !== undefined && !srcs.every(isUrl))
+      throw invalid("checksum can't be specified for non-HTTP(S) sources");
     const wd = state.config.config.WorkingDir || '/';
     const dest = path.posix.resolve(wd, rawDest);
     const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
@@ -706,6 +711,11 @@ export class Builder {
           const file = path.join(heredocDir, h.name);
           await fs.writeFile(file, h.body, { mode: 0o644 });
           resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
+        } else if (what === 'ADD' && isUrl(s)) {
+          const dir = path.join(this.d.work, `url-${this.step}-${resolved.length}`);
+          resolved.push(
+            await downloadSource(s, dir, checksum !== undefined ? this.word(state, checksum) : undefined),
+          );
         } else plain.push(s);
       }
       if (plain.length) resolved.push(...(await selectSources(sourceRoot, plain, what)));
