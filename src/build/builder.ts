@@ -18,16 +18,9 @@ import { shortId } from '../util/ids.js';
 import { JsonMessageStream } from '../util/json-message.js';
 import { parseReference, type Reference, splitRepo, withDefaultTag } from '../util/reference.js';
 import { log } from '../util/log.js';
+import { BuildArgs, PREDEFINED_ARGS } from './args.js';
 import { type BuildCache, stepKey } from './cache.js';
-import {
-  copyInto,
-  hashSources,
-  mkdirInImage,
-  parseChmod,
-  parseChown,
-  type Source,
-  selectSources,
-} from './copy.js';
+import { copyInto, hashSources, mkdirInImage, parseChmod, parseChown } from './copy.js';
 import {
   type Dockerfile,
   flagValue,
@@ -43,23 +36,9 @@ import {
 import { applyConfigStep, commandOf } from './config-steps.js';
 import { type BuildOptions, type BuildOutput, type RegistryConfig, StepFailed } from './index.js';
 import { mountStubs, parseMount, prepareMounts } from './mounts.js';
-import { downloadSource, isUrl } from './remote.js';
+import { gatherSources, isUrl } from './remote.js';
 import { runStep } from './run-step.js';
-import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
-
-/** Build args every RUN may use without an ARG, kept out of the cache key and history (as Docker). */
-const PREDEFINED_ARGS = new Set([
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'FTP_PROXY',
-  'ftp_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-]);
+import { processWord, splitWords, type Vars } from './shell-lex.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
@@ -106,8 +85,7 @@ export class Builder {
   private df!: Dockerfile;
   private step = 0;
   private total = 0;
-  private readonly metaVars: Vars = new Map();
-  private readonly usedArgs = new Set<string>();
+  private readonly args: BuildArgs;
   private readonly stageResults = new Map<string, StageState>();
   private readonly containersMade = new Set<string>();
   private contextRoot = '';
@@ -119,7 +97,9 @@ export class Builder {
     private readonly o: BuildOptions,
     private readonly out: BuildOutput,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.args = new BuildArgs(o.buildArgs);
+  }
 
   private now(): string {
     return (this.epoch ?? new Date()).toISOString().replace('.000Z', 'Z');
@@ -149,7 +129,7 @@ export class Builder {
     if (typeof epoch === 'string') {
       if (!/^\d+$/.test(epoch)) throw invalid(`invalid SOURCE_DATE_EPOCH: ${epoch}`);
       this.epoch = new Date(Number(epoch) * 1000);
-      this.usedArgs.add('SOURCE_DATE_EPOCH');
+      this.args.use('SOURCE_DATE_EPOCH');
     }
     this.df = parseDockerfile(dockerfileText, dockerfileName);
     try {
@@ -170,19 +150,8 @@ export class Builder {
   private async run(): Promise<string> {
     const df = this.df;
     // Meta ARGs (before the first FROM) only feed FROM lines, unless a stage declares them again.
-    for (const ins of df.metaArgs) {
-      for (const { key, value } of keyValues(ins.args, this.metaVars, df.escape, {
-        legacy: false,
-        keyOnly: true,
-        instruction: 'ARG',
-      })) {
-        const given = this.o.buildArgs[key];
-        this.usedArgs.add(key);
-        if (given !== undefined && given !== null) this.metaVars.set(key, given);
-        else if (value !== undefined) this.metaVars.set(key, value);
-      }
-    }
-    const stages = selectStages(this.df, this.o.target, this.metaVars);
+    for (const ins of df.metaArgs) this.args.declareMeta(ins.args, df.escape);
+    const stages = selectStages(this.df, this.o.target, this.args.meta);
     if (Object.keys(this.o.labels).length) {
       const last = stages[stages.length - 1];
       const text = Object.entries(this.o.labels)
@@ -203,11 +172,8 @@ export class Builder {
       if (stage.name) this.stageResults.set(stage.name, state);
     }
     if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
-    const unused = Object.keys(this.o.buildArgs).filter(
-      (k) => !this.usedArgs.has(k) && !PREDEFINED_ARGS.has(k),
-    );
-    if (unused.length)
-      this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+    const unused = this.args.unused();
+    if (unused.length) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     return state.imageId;
   }
 
@@ -215,7 +181,7 @@ export class Builder {
 
   private async buildStage(stage: Stage): Promise<StageState> {
     this.say(`Step ${++this.step}/${this.total} : ${stage.from.text}\n`);
-    const baseName = stageBase(stage, this.metaVars, this.df.escape);
+    const baseName = stageBase(stage, this.args.meta, this.df.escape);
     let state: StageState;
     const prior = this.stageResults.get(baseName.toLowerCase());
     if (prior) {
@@ -287,20 +253,11 @@ export class Builder {
 
   /** Build args a step sees: declared ones with a value, plus predefined proxy args; ENV wins. */
   private allowedArgs(state: StageState): [string, string][] {
-    const envKeys = new Set((state.config.config.Env ?? []).map((e) => e.split('=', 1)[0]));
-    const out: [string, string][] = [];
-    for (const [k, v] of state.args) if (v !== undefined && !envKeys.has(k)) out.push([k, v]);
-    for (const k of PREDEFINED_ARGS) {
-      const v = this.o.buildArgs[k];
-      if (typeof v === 'string' && !state.args.has(k) && !envKeys.has(k)) out.push([k, v]);
-    }
-    return out;
+    return this.args.visible(state.config.config.Env ?? [], state.args);
   }
 
   private vars(state: StageState): Vars {
-    const m = varsOf(state.config.config.Env ?? []);
-    for (const [k, v] of this.allowedArgs(state)) if (!m.has(k)) m.set(k, v);
-    return m;
+    return this.args.vars(state.config.config.Env ?? [], state.args);
   }
 
   private word(state: StageState, w: string): string {
@@ -319,20 +276,7 @@ export class Builder {
     const esc = this.df.escape;
     switch (ins.keyword) {
       case 'ARG': {
-        const pairs = keyValues(ins.args, this.vars(state), esc, {
-          legacy: false,
-          keyOnly: true,
-          instruction: 'ARG',
-        });
-        for (const { key, value } of pairs) {
-          this.usedArgs.add(key);
-          const given = this.o.buildArgs[key];
-          let v: string | undefined;
-          if (given !== undefined && given !== null) v = given;
-          else if (value !== undefined) v = value;
-          else v = this.metaVars.get(key);
-          state.args.set(key, v);
-        }
+        const pairs = this.args.declare(ins.args, this.vars(state), esc, state.args);
         return this.commitMeta(
           state,
           `ARG ${pairs.map((p) => (p.value === undefined ? p.key : `${p.key}=${p.value}`)).join(' ')}`,
@@ -699,26 +643,13 @@ export class Builder {
       .map((f) => `--${f.name}=${f.value ?? ''}`)
       .join(' ');
     const run = async (sourceRoot: string, sourceId: string) => {
-      // Heredoc sources (`COPY <<EOF /file`) become files beside the context.
-      const heredocDir = path.join(this.d.work, `heredoc-${this.step}`);
-      const resolved: Source[] = [];
-      const plain: string[] = [];
-      for (const s of srcs) {
-        const doc = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(s);
-        const h = doc ? ins.heredocs.find((x) => x.name === doc[1]) : undefined;
-        if (h) {
-          await fs.mkdir(heredocDir, { recursive: true });
-          const file = path.join(heredocDir, h.name);
-          await fs.writeFile(file, h.body, { mode: 0o644 });
-          resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
-        } else if (what === 'ADD' && isUrl(s)) {
-          const dir = path.join(this.d.work, `url-${this.step}-${resolved.length}`);
-          resolved.push(
-            await downloadSource(s, dir, checksum !== undefined ? this.word(state, checksum) : undefined),
-          );
-        } else plain.push(s);
-      }
-      if (plain.length) resolved.push(...(await selectSources(sourceRoot, plain, what)));
+      const resolved = await gatherSources(srcs, {
+        root: sourceRoot,
+        heredocs: ins.heredocs,
+        scratch: path.join(this.d.work, `step-${this.step}`),
+        what,
+        checksum: checksum !== undefined ? this.word(state, checksum) : undefined,
+      });
       const hash = await hashSources(resolved);
       const comment = `${what} ${flagsText ? `${flagsText} ` : ''}${sourceId}${hash} in ${dest}${destIsDir ? '/' : ''}`;
       await this.commitFiles(state, comment, hash, async (root) => {

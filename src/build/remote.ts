@@ -1,5 +1,5 @@
 /**
- * ADD of a URL: the file is downloaded into the build's directory and then copied like a context
+ * Sources of COPY/ADD that are not in the context. ADD of a URL: the file is downloaded into the build's directory and then copied like a context
  * file (Docker: mode 0600, the modification time from `Last-Modified`, never unpacked), checked
  * against `--checksum=sha256:…` when given. Its content hash goes into the step's cache key, so a
  * changed remote file invalidates the step.
@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { invalid } from '../util/errors.js';
-import type { Source } from './copy.js';
+import { type Source, selectSources } from './copy.js';
+import type { Heredoc } from './dockerfile.js';
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);
 
@@ -41,4 +42,31 @@ export async function downloadSource(url: string, dir: string, checksum?: string
   const modified = Date.parse(res.headers.get('last-modified') ?? '');
   if (!Number.isNaN(modified)) await fs.utimes(file, new Date(modified), new Date(modified));
   return { rel: name, host: file, stat: await fs.lstat(file), remote: true };
+}
+
+/**
+ * The sources of one COPY/ADD: heredocs (`COPY <<EOF /file`) and downloads (ADD of a URL) become
+ * files under `scratch`; the rest is selected in `root` (the context, a stage or an image).
+ */
+export async function gatherSources(
+  srcs: string[],
+  o: { root: string; heredocs: Heredoc[]; scratch: string; what: string; checksum?: string },
+): Promise<Source[]> {
+  const resolved: Source[] = [];
+  const plain: string[] = [];
+  for (const s of srcs) {
+    const doc = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(s);
+    const h = doc ? o.heredocs.find((x) => x.name === doc[1]) : undefined;
+    if (h) {
+      const dir = path.join(o.scratch, `heredoc-${resolved.length}`);
+      await fs.mkdir(dir, { recursive: true });
+      const file = path.join(dir, h.name);
+      await fs.writeFile(file, h.body, { mode: 0o644 });
+      resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
+    } else if (o.what === 'ADD' && isUrl(s)) {
+      resolved.push(await downloadSource(s, path.join(o.scratch, `url-${resolved.length}`), o.checksum));
+    } else plain.push(s);
+  }
+  if (plain.length) resolved.push(...(await selectSources(o.root, plain, o.what)));
+  return resolved;
 }
