@@ -703,3 +703,24 @@ test('ADD of a URL on loopback: downloaded with mode 0600 and Last-Modified, --c
   }
   await assertNothingLeft();
 });
+
+test('independent stages are built at the same time; the output stays in step order', async () => {
+  // Each stage waits (up to a minute) for the other's mark in a shared cache mount: built one
+  // after the other, the first would give up and fail the build.
+  const stage = (me: string, other: string) => `FROM busybox AS ${me}
+ARG SYNC
+RUN --mount=type=cache,id=\${SYNC},target=/sync touch /sync/${me} && i=0 && while [ ! -e /sync/${other} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 9; sleep 0.1; done && echo ${me} > /${me}
+`;
+  const dir = await context('concurrent', {
+    Dockerfile: `${stage('one', 'two')}${stage('two', 'one')}FROM busybox
+COPY --from=one /one /one
+COPY --from=two /two /two
+CMD ["cat", "/one", "/two"]
+`,
+  });
+  const r = await build(['--no-cache', '-t', 'concurrent:1', '--build-arg', `SYNC=sync-${Date.now()}`, dir]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const steps = [...r.stdout.matchAll(/^Step (\d+)\/10 : /gm)].map((m) => Number(m[1]));
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'concurrent:1']), 'one\ntwo\n');
+});

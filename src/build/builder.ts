@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { type Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ContainerService } from '../containers/service.js';
 import type { HostConfig } from '../model/container.js';
 import { goArch } from '../util/platform.js';
@@ -15,10 +15,11 @@ import type { Image, ImageConfig, ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import { BerthError, invalid } from '../util/errors.js';
 import { shortId } from '../util/ids.js';
-import { JsonMessageStream } from '../util/json-message.js';
-import { parseReference, type Reference, splitRepo, withDefaultTag } from '../util/reference.js';
+import type { JsonMessageStream } from '../util/json-message.js';
+import type { Reference } from '../util/reference.js';
 import { log } from '../util/log.js';
 import { BuildArgs, PREDEFINED_ARGS } from './args.js';
+import { resolveImage } from './base-image.js';
 import { type BuildCache, stepKey } from './cache.js';
 import { copyInto, hashSources, mkdirInImage, parseChmod, parseChown } from './copy.js';
 import {
@@ -32,10 +33,13 @@ import {
   type Stage,
   selectStages,
   stageBase,
+  stageBefore,
+  stageDependencies,
 } from './dockerfile.js';
 import { applyConfigStep, commandOf } from './config-steps.js';
 import { type BuildOptions, type BuildOutput, type RegistryConfig, StepFailed } from './index.js';
 import { mountStubs, parseMount, prepareMounts } from './mounts.js';
+import { OrderedOutput } from './output.js';
 import { gatherSources, isUrl } from './remote.js';
 import { runStep } from './run-step.js';
 import { processWord, splitWords, type Vars } from './shell-lex.js';
@@ -50,6 +54,12 @@ interface StageState {
   /** Declared ARGs of this stage and their values (undefined: declared without a value). */
   args: Map<string, string | undefined>;
   cmdSet: boolean;
+  /** The stage's index in the Dockerfile. */
+  index: number;
+  /** Its lane of the build's output (see output.ts). */
+  out: BuildOutput;
+  /** The number of the step being dispatched (`Step n/m`). */
+  step: number;
 }
 
 export interface BuilderDeps {
@@ -83,10 +93,12 @@ function emptyConfig(): ImageConfig {
 
 export class Builder {
   private df!: Dockerfile;
-  private step = 0;
   private total = 0;
   private readonly args: BuildArgs;
-  private readonly stageResults = new Map<string, StageState>();
+  /** The stages being built, by index: a stage waits for the ones it needs. */
+  private readonly stages = new Map<number, Promise<StageState>>();
+  /** Cancels every running stage: the client went away or another stage failed. */
+  private readonly cancel = new AbortController();
   private readonly containersMade = new Set<string>();
   private contextRoot = '';
   /** `SOURCE_DATE_EPOCH`: every timestamp of the image (config, history, file times in layers) clamped to it. */
@@ -99,6 +111,8 @@ export class Builder {
     private readonly signal: AbortSignal,
   ) {
     this.args = new BuildArgs(o.buildArgs);
+    if (signal.aborted) this.cancel.abort();
+    else signal.addEventListener('abort', () => this.cancel.abort(), { once: true });
   }
 
   private now(): string {
@@ -114,12 +128,8 @@ export class Builder {
     );
   }
 
-  private say(text: string): void {
-    this.out.stream(text);
-  }
-
   private checkCancelled(): void {
-    if (this.signal.aborted) throw invalid('Build cancelled');
+    if (this.cancel.signal.aborted) throw invalid('Build cancelled');
   }
 
   /** Runs the build; returns the image ID. Containers it made are removed whatever happens. */
@@ -163,90 +173,103 @@ export class Builder {
       ];
     }
     this.total = df.metaArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
-    for (const ins of df.metaArgs) this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
-    let state: StageState | undefined;
-    for (const stage of stages) {
-      this.checkCancelled();
-      state = await this.buildStage(stage);
-      this.stageResults.set(String(stage.index), state);
-      if (stage.name) this.stageResults.set(stage.name, state);
+    let step = 0;
+    for (const ins of df.metaArgs) this.out.stream(`Step ${++step}/${this.total} : ${ins.text}\n`);
+    // Every stage starts once the stages it needs are built: independent ones run at the same time.
+    const lanes = new OrderedOutput(this.out, stages.length);
+    let failure: unknown;
+    const running = stages.map((stage, lane) => {
+      const first = step + 1;
+      step += 1 + stage.instructions.length;
+      const deps = stageDependencies(df, stage, this.args.meta).map((i) => this.stages.get(i)!);
+      const p = (async () => {
+        await Promise.all(deps);
+        this.checkCancelled();
+        const state = await this.buildStage(stage, lanes.lane(lane), first);
+        lanes.finish(lane);
+        return state;
+      })();
+      p.catch((err) => {
+        failure ??= err;
+        this.cancel.abort();
+      });
+      this.stages.set(stage.index, p);
+      return p;
+    });
+    const settled = await Promise.allSettled(running);
+    if (failure !== undefined || settled.some((r) => r.status === 'rejected')) {
+      lanes.flushAll();
+      throw failure ?? (settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     }
-    if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const state = (settled[settled.length - 1] as PromiseFulfilledResult<StageState>).value;
+    if (!state.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
     const unused = this.args.unused();
-    if (unused.length) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+    if (unused.length)
+      this.out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     return state.imageId;
+  }
+
+  /** A stage built before stage `before` (by name or index), waited for; undefined when `ref` names none. */
+  private async stageBefore(ref: string, before: number): Promise<StageState | undefined> {
+    const i = stageBefore(this.df, ref, before);
+    return i === undefined ? undefined : this.stages.get(i);
   }
 
   // ---- stages ----
 
-  private async buildStage(stage: Stage): Promise<StageState> {
-    this.say(`Step ${++this.step}/${this.total} : ${stage.from.text}\n`);
+  private async buildStage(stage: Stage, out: BuildOutput, firstStep: number): Promise<StageState> {
+    out.stream(`Step ${firstStep}/${this.total} : ${stage.from.text}\n`);
     const baseName = stageBase(stage, this.args.meta, this.df.escape);
+    const fresh = {
+      args: new Map<string, string | undefined>(),
+      cmdSet: false,
+      index: stage.index,
+      out,
+      step: firstStep,
+    };
     let state: StageState;
-    const prior = this.stageResults.get(baseName.toLowerCase());
+    const prior = await this.stageBefore(baseName, stage.index);
     if (prior) {
-      state = { imageId: prior.imageId, config: copyConfig(prior.config), args: new Map(), cmdSet: false };
+      state = { ...fresh, imageId: prior.imageId, config: copyConfig(prior.config) };
     } else if (baseName === 'scratch') {
-      state = { imageId: '', config: emptyConfig(), args: new Map(), cmdSet: false };
+      state = { ...fresh, imageId: '', config: emptyConfig() };
     } else {
-      const img = await this.resolveImage(baseName);
-      state = { imageId: img.id, config: copyConfig(img.config), args: new Map(), cmdSet: false };
+      const img = await this.resolveImage(baseName, out);
+      state = { ...fresh, imageId: img.id, config: copyConfig(img.config) };
     }
     state.config.config ??= {};
     state.config.history ??= [];
-    this.say(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
+    out.stream(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
     const triggers = state.config.config.OnBuild ?? [];
     if (triggers.length) {
-      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      out.stream(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
       // The triggers run once, in the child; the child image does not inherit them.
       state.config.config.OnBuild = null;
       for (const t of triggers) await this.dispatch(state, parseTrigger(t, stage.from.line));
     }
     for (const ins of stage.instructions) {
       this.checkCancelled();
-      this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+      out.stream(`Step ${++state.step}/${this.total} : ${ins.text}\n`);
       const t0 = performance.now();
       await this.dispatch(state, ins);
       log.debug('build step', {
-        step: this.step,
+        step: state.step,
         keyword: ins.keyword,
         ms: Math.round(performance.now() - t0),
       });
-      this.say(` ---> ${shortId(state.imageId)}\n`);
+      out.stream(` ---> ${shortId(state.imageId)}\n`);
     }
-    if (state.imageId) this.out.aux({ ID: state.imageId });
+    if (state.imageId) out.aux({ ID: state.imageId });
     return state;
   }
 
-  /**
-   * A FROM (or --from) image: the local one, else (or always with `--pull`) pulled from its
-   * registry with the credentials of `X-Registry-Config`, its progress in the build's stream.
-   */
-  private async resolveImage(ref: string): Promise<Image> {
-    const local = this.o.pull
-      ? undefined
-      : await this.d.images.resolve(ref).catch((err) => {
-          if (err instanceof BerthError && err.kind === 'not-found') return undefined;
-          throw err;
-        });
-    if (local) return local;
-    let parsed: Reference;
-    try {
-      parsed = withDefaultTag(parseReference(ref));
-    } catch {
-      throw invalid(`invalid reference format: ${ref}`);
-    }
-    const host = splitRepo(parsed.repo).domain;
-    const creds = this.o.registryConfig?.[host] ?? this.o.registryConfig?.[`https://${host}`] ?? {};
-    const progress = new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        for (const line of chunk.toString('utf8').split('\n'))
-          if (line.trim()) this.out.send(JSON.parse(line) as Record<string, unknown>);
-        cb();
-      },
-    });
-    const id = await this.d.pull(parsed, creds, new JsonMessageStream(progress));
-    return this.d.images.resolve(id);
+  private resolveImage(ref: string, out: BuildOutput): Promise<Image> {
+    return resolveImage(
+      { images: this.d.images, pull: this.d.pull },
+      ref,
+      { pull: this.o.pull, registryConfig: this.o.registryConfig },
+      out,
+    );
   }
 
   // ---- variables ----
@@ -324,7 +347,7 @@ export class Builder {
     const img = await this.d.images.resolve(hit.image).catch(() => undefined);
     if (!img) return false;
     await this.d.cache.touch(key);
-    this.say(' ---> Using cache\n');
+    state.out.stream(' ---> Using cache\n');
     state.imageId = img.id;
     state.config = copyConfig(img.config);
     state.config.config ??= {};
@@ -465,15 +488,15 @@ export class Builder {
   }
 
   /** A stage built before (by name or index) or a local image, for `--from=`. */
-  private async imageOf(ref: string): Promise<{ id: string; config: ImageConfig }> {
-    const stage = this.stageResults.get(ref.toLowerCase());
+  private async imageOf(state: StageState, ref: string): Promise<{ id: string; config: ImageConfig }> {
+    const stage = await this.stageBefore(ref, state.index);
     if (stage) {
       if (!stage.imageId) throw invalid(`--from=${ref}: the stage has no filesystem`);
       return { id: stage.imageId, config: stage.config };
     }
     if (/^\d+$/.test(ref))
       throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
-    const img = await this.resolveImage(ref);
+    const img = await this.resolveImage(ref, state.out);
     return { id: img.id, config: img.config };
   }
 
@@ -505,7 +528,7 @@ export class Builder {
         contextRoot: this.contextRoot,
         secrets: this.o.secrets ?? {},
         rootOf: async (ref) => {
-          const image = await this.imageOf(ref);
+          const image = await this.imageOf(state, ref);
           const { root, release } = await this.openImageRoot(image.config.rootfs.diff_ids);
           held.push(release);
           return root;
@@ -551,13 +574,13 @@ export class Builder {
       workdir: rc.WorkingDir ?? '',
       user: rc.User ?? '',
       hostConfig,
-      signal: this.signal,
+      signal: this.cancel.signal,
       onCreated: (id) => {
         containerId = id;
         this.containersMade.add(id);
-        this.say(` ---> Running in ${shortId(id)}\n`);
+        state.out.stream(` ---> Running in ${shortId(id)}\n`);
       },
-      onOutput: (text) => this.say(text),
+      onOutput: (text) => state.out.stream(text),
     }).catch(async (err) => {
       if (containerId) await this.removeContainer(containerId);
       throw err;
@@ -586,7 +609,7 @@ export class Builder {
     } finally {
       await this.removeContainer(id);
     }
-    this.say(` ---> Removed intermediate container ${shortId(id)}\n`);
+    state.out.stream(` ---> Removed intermediate container ${shortId(id)}\n`);
   }
 
   /** Removes the empty mount points a runtime created for RUN mounts, through the container's overlay. */
@@ -646,7 +669,7 @@ export class Builder {
       const resolved = await gatherSources(srcs, {
         root: sourceRoot,
         heredocs: ins.heredocs,
-        scratch: path.join(this.d.work, `step-${this.step}`),
+        scratch: path.join(this.d.work, `step-${state.step}`),
         what,
         checksum: checksum !== undefined ? this.word(state, checksum) : undefined,
       });
@@ -666,7 +689,7 @@ export class Builder {
       });
     };
     if (from === undefined) return run(this.contextRoot, '');
-    const image = await this.imageOf(this.word(state, from));
+    const image = await this.imageOf(state, this.word(state, from));
     return this.withImageRoot(image.config.rootfs.diff_ids, (root) => run(root, `from:${image.id} `));
   }
 }
