@@ -724,3 +724,37 @@ CMD ["cat", "/one", "/two"]
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.equal(await ok(['run', '--rm', '--pull=never', 'concurrent:1']), 'one\ntwo\n');
 });
+
+test('contexts on stdin: a bare Dockerfile, bzip2 and xz tars, -f - with a directory; a cut tar is refused', async () => {
+  const dir = await context('stdin', {
+    Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\n',
+    'a.txt': 'a\n',
+    'big.txt': 'b'.repeat(2000),
+  });
+  const bare = await d.docker(['build', '-'], {
+    input: 'FROM busybox\nRUN echo from-stdin\n',
+    timeoutMs: 120_000,
+  });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stdout, /^from-stdin$/m);
+  for (const flag of ['-cjf', '-cJf']) {
+    const tar = path.join(work, `stdin${flag}.tar`);
+    assert.equal((await runCmd('tar', ['-C', dir, flag, tar, '.'])).code, 0);
+    const r = await d.docker(['build', '-'], { input: await fs.readFile(tar), timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Step 2\/2 : COPY a\.txt \/a\.txt/);
+  }
+  // The docker CLI sends this tar without padding or end blocks after the added Dockerfile.
+  const dash = await d.docker(['build', '-t', 'stdin-f:1', '-f', '-', dir], {
+    input: 'FROM busybox\nCOPY a.txt /b.txt\nCMD ["cat", "/b.txt"]\n',
+    timeoutMs: 120_000,
+  });
+  assert.equal(dash.code, 0, dash.stderr);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'stdin-f:1']), 'a\n');
+  const tar = path.join(work, 'cut.tar');
+  assert.equal((await runCmd('tar', ['-C', dir, '-cf', tar, 'Dockerfile', 'big.txt'])).code, 0);
+  const cut = (await fs.readFile(tar)).subarray(0, 512 + 512 + 512 + 300); // big.txt's data cut short
+  const r = await postBuild('', cut, 'application/x-tar');
+  assert.equal(r.status, 400);
+  await assertNothingLeft();
+});
