@@ -216,8 +216,9 @@ test('.dockerignore, wildcards, --chown/--chmod, ADD of a local tar', async () =
     Dockerfile: `FROM busybox
 COPY . /ctx/
 COPY --chown=1000:1001 --chmod=640 a*.txt /owned/
+COPY --chown=nobody:nogroup b.txt /named/
 ADD bundle.tar /unpacked/
-RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.txt /owned/a2.txt && cat /unpacked/inner/file.txt
+RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.txt /owned/a2.txt /named/b.txt && cat /unpacked/inner/file.txt
 `,
     '.dockerignore': 'secrets\n*.log\n!keep.log\n',
     'a1.txt': '1',
@@ -245,6 +246,7 @@ RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.
   );
   assert.match(r.stdout, /^\/owned\/a1\.txt 1000:1001 640$/m);
   assert.match(r.stdout, /^\/owned\/a2\.txt 1000:1001 640$/m);
+  assert.match(r.stdout, /^\/named\/b\.txt 65534:65534 644$/m);
   assert.match(r.stdout, /^from the tar$/m);
 
   const ignored = await context('ignored', {
