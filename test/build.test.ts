@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DOCKER, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { runCmd } from './helpers/run.js';
+import { REGISTRY_BIN, startRegistry } from './registry/helpers.js';
 
 let d: TestDaemon;
 const work = mkdtempSync(path.join(tmpdir(), 'berth-build-work-'));
@@ -214,8 +216,9 @@ test('.dockerignore, wildcards, --chown/--chmod, ADD of a local tar', async () =
     Dockerfile: `FROM busybox
 COPY . /ctx/
 COPY --chown=1000:1001 --chmod=640 a*.txt /owned/
+COPY --chown=nobody:nogroup b.txt /named/
 ADD bundle.tar /unpacked/
-RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.txt /owned/a2.txt && cat /unpacked/inner/file.txt
+RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.txt /owned/a2.txt /named/b.txt && cat /unpacked/inner/file.txt
 `,
     '.dockerignore': 'secrets\n*.log\n!keep.log\n',
     'a1.txt': '1',
@@ -243,6 +246,7 @@ RUN ls -a /ctx | sort | tr '\\n' ' ' && echo && stat -c '%n %u:%g %a' /owned/a1.
   );
   assert.match(r.stdout, /^\/owned\/a1\.txt 1000:1001 640$/m);
   assert.match(r.stdout, /^\/owned\/a2\.txt 1000:1001 640$/m);
+  assert.match(r.stdout, /^\/named\/b\.txt 65534:65534 644$/m);
   assert.match(r.stdout, /^from the tar$/m);
 
   const ignored = await context('ignored', {
@@ -535,4 +539,224 @@ CMD ["/from-trigger", "/child.txt", "/heredoc", "/note.txt", "/continued"]
   assert.equal(cfg.User, '1000:1000');
   assert.deepEqual(cfg.Shell, ['/bin/sh', '-ec']);
   assert.ok(!cfg.OnBuild?.length, 'triggers are not inherited by the child');
+});
+
+test('FROM a private image of a registry on loopback: pulled with the credentials of docker login (X-Registry-Config)', async () => {
+  const pw = await runCmd(process.execPath, [REGISTRY_BIN, 'htpasswd', 'alice'], { input: 's3cret\n' });
+  const htpasswd = path.join(work, 'htpasswd');
+  await fs.writeFile(htpasswd, pw.stdout);
+  const reg = await startRegistry({
+    config: {
+      auth: { type: 'token', htpasswd },
+      access: { repositories: [{ match: 'private/**', pull: ['alice'], push: ['alice'] }] },
+    },
+  });
+  try {
+    const host = `127.0.0.1:${reg.port}`;
+    const ref = `${host}/private/base:1`;
+    const base = await context('pushed-base', {
+      Dockerfile: 'FROM busybox\nRUN echo from-the-registry > /marker\n',
+    });
+    assert.equal((await build(['-t', 'to-publish:1', base])).code, 0);
+    // Published with skopeo (as test/pull.test.ts does), then forgotten locally.
+    const tar = path.join(work, 'to-publish.tar');
+    assert.equal((await d.docker(['save', '-o', tar, 'to-publish:1'])).code, 0);
+    const copy = await runCmd(
+      'skopeo',
+      [
+        'copy',
+        '--dest-tls-verify=false',
+        '--dest-creds',
+        'alice:s3cret',
+        `docker-archive:${tar}`,
+        `docker://${ref}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal((await d.docker(['rmi', 'to-publish:1'])).code, 0);
+    const login = await d.docker(['login', '-u', 'alice', '--password-stdin', host], { input: 's3cret\n' });
+    assert.equal(login.code, 0, login.stderr);
+    const dir = await context('from-registry', { Dockerfile: `FROM ${ref}\nCMD ["cat", "/marker"]\n` });
+    const r = await build(['-t', 'from-registry:1', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /Status: Downloaded newer image/);
+    assert.equal(await ok(['run', '--rm', '--pull=never', 'from-registry:1']), 'from-the-registry\n');
+    // berth build sends the same credentials; --pull fetches even though the image is local now.
+    const b = await d.berth(['build', '--pull', '-t', 'from-registry:2', dir], { timeoutMs: 120_000 });
+    assert.equal(b.code, 0, b.stderr + b.stdout);
+    assert.match(b.stdout, /Image is up to date|Status: /);
+    assert.equal((await d.docker(['logout', host])).code, 0);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const denied = await build([dir]);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /denied|unauthorized/i);
+  } finally {
+    await reg.destroy();
+  }
+  await assertNothingLeft();
+});
+
+test("Compose's build: (docker-compose 1.29 through docker-py's POST /build)", async () => {
+  const dir = await context('compose', {
+    'docker-compose.yml':
+      'version: "3"\nservices:\n  web:\n    build:\n      context: ./app\n      args:\n        GREETING: from-compose\n    image: composed:1\n',
+    'app/Dockerfile':
+      'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\nCMD ["cat", "/greeting"]\n',
+  });
+  const r = await runCmd('docker-compose', ['build'], {
+    env: d.env({ COMPOSE_DOCKER_CLI_BUILD: '0' }),
+    cwd: dir,
+    timeoutMs: 120_000,
+  });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /Successfully tagged composed:1/);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'composed:1']), 'from-compose\n');
+});
+
+test('SIGKILL of berthd mid-build: after the restart nothing of the build is left', async () => {
+  const dir = await context('killed', { Dockerfile: 'FROM busybox\nRUN echo started && sleep 300\n' });
+  const child = spawn(DOCKER, ['build', '--no-cache', '-t', 'killed:1', dir], {
+    env: d.env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/^started$/m.test(out)) resolve();
+    });
+    child.once('exit', () => reject(new Error(`docker build ended early: ${out}`)));
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  await d.restart('SIGKILL');
+  await exited;
+  await assertNothingLeft();
+  assert.notEqual((await d.docker(['image', 'inspect', 'killed:1'])).code, 0, 'no tag from the killed build');
+});
+
+test('SOURCE_DATE_EPOCH: two --no-cache builds give the same image ID', async () => {
+  const dir = await context('epoch', {
+    Dockerfile:
+      'FROM busybox\nENV A=1\nWORKDIR /work\nCOPY f.txt ./\nRUN echo made > /work/made && mkdir -p /work/d && echo x > /work/d/x\nCMD ["cat", "/work/made"]\n',
+    'f.txt': 'f\n',
+  });
+  const idOf = async (args: string[]) => {
+    const r = await build(['-q', '--no-cache', ...args, dir]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const a = await idOf(['--build-arg', 'SOURCE_DATE_EPOCH=1700000000']);
+  const b = await idOf(['--build-arg', 'SOURCE_DATE_EPOCH=1700000000']);
+  assert.equal(a, b);
+  assert.equal(
+    (await ok(['image', 'inspect', '--format', '{{.Created}}', a])).trim(),
+    '2023-11-14T22:13:20Z',
+  );
+  assert.notEqual(await idOf([]), await idOf([]), 'without it, each cold build is a new image');
+});
+
+test('ADD of a URL on loopback: downloaded with mode 0600 and Last-Modified, --checksum verified, a changed file misses the cache', async () => {
+  let body = Buffer.from('remote content v1\n');
+  const server = http.createServer((req, res) => {
+    if (req.url === '/files/data.txt') {
+      res.writeHead(200, { 'Last-Modified': 'Tue, 14 Nov 2023 22:13:20 GMT' });
+      res.end(body);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const url = `http://127.0.0.1:${port}/files/data.txt`;
+    const dir = await context('add-url', {
+      Dockerfile: `FROM busybox\nADD ${url} /downloads/\nRUN stat -c '%a %Y' /downloads/data.txt && cat /downloads/data.txt\n`,
+    });
+    const r = await build(['-t', 'add-url:1', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^600 1700000000\nremote content v1$/m);
+    const same = await build(['-t', 'add-url:1', dir]);
+    assert.equal((same.stdout.match(/Using cache/g) ?? []).length, 2, same.stdout);
+    body = Buffer.from('remote content v2\n');
+    const changed = await build(['-t', 'add-url:2', dir]);
+    assert.match(changed.stdout, /^remote content v2$/m);
+
+    const sum = createHash('sha256').update(body).digest('hex');
+    const good = await context('add-sum', {
+      Dockerfile: `FROM busybox\nADD --checksum=sha256:${sum} ${url} /d.txt\n`,
+    });
+    assert.equal((await build([good])).code, 0);
+    const bad = await context('add-badsum', {
+      Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /d.txt\n`,
+    });
+    const b = await build([bad]);
+    assert.notEqual(b.code, 0);
+    assert.match(b.stderr + b.stdout, /digest mismatch/);
+    const missing = await context('add-404', {
+      Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nope /x\n`,
+    });
+    const m = await build([missing]);
+    assert.notEqual(m.code, 0);
+    assert.match(m.stderr + m.stdout, /failed to GET .* with status 404/);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  await assertNothingLeft();
+});
+
+test('independent stages are built at the same time; the output stays in step order', async () => {
+  // Each stage waits (up to a minute) for the other's mark in a shared cache mount: built one
+  // after the other, the first would give up and fail the build.
+  const stage = (me: string, other: string) => `FROM busybox AS ${me}
+ARG SYNC
+RUN --mount=type=cache,id=\${SYNC},target=/sync touch /sync/${me} && i=0 && while [ ! -e /sync/${other} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 9; sleep 0.1; done && echo ${me} > /${me}
+`;
+  const dir = await context('concurrent', {
+    Dockerfile: `${stage('one', 'two')}${stage('two', 'one')}FROM busybox
+COPY --from=one /one /one
+COPY --from=two /two /two
+CMD ["cat", "/one", "/two"]
+`,
+  });
+  const r = await build(['--no-cache', '-t', 'concurrent:1', '--build-arg', `SYNC=sync-${Date.now()}`, dir]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const steps = [...r.stdout.matchAll(/^Step (\d+)\/10 : /gm)].map((m) => Number(m[1]));
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'concurrent:1']), 'one\ntwo\n');
+});
+
+test('contexts on stdin: a bare Dockerfile, bzip2 and xz tars, -f - with a directory; a cut tar is refused', async () => {
+  const dir = await context('stdin', {
+    Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\n',
+    'a.txt': 'a\n',
+    'big.txt': 'b'.repeat(2000),
+  });
+  const bare = await d.docker(['build', '-'], {
+    input: 'FROM busybox\nRUN echo from-stdin\n',
+    timeoutMs: 120_000,
+  });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stdout, /^from-stdin$/m);
+  for (const flag of ['-cjf', '-cJf']) {
+    const tar = path.join(work, `stdin${flag}.tar`);
+    assert.equal((await runCmd('tar', ['-C', dir, flag, tar, '.'])).code, 0);
+    const r = await d.docker(['build', '-'], { input: await fs.readFile(tar), timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Step 2\/2 : COPY a\.txt \/a\.txt/);
+  }
+  // The docker CLI sends this tar without padding or end blocks after the added Dockerfile.
+  const dash = await d.docker(['build', '-t', 'stdin-f:1', '-f', '-', dir], {
+    input: 'FROM busybox\nCOPY a.txt /b.txt\nCMD ["cat", "/b.txt"]\n',
+    timeoutMs: 120_000,
+  });
+  assert.equal(dash.code, 0, dash.stderr);
+  assert.equal(await ok(['run', '--rm', '--pull=never', 'stdin-f:1']), 'a\n');
+  const tar = path.join(work, 'cut.tar');
+  assert.equal((await runCmd('tar', ['-C', dir, '-cf', tar, 'Dockerfile', 'big.txt'])).code, 0);
+  const cut = (await fs.readFile(tar)).subarray(0, 512 + 512 + 512 + 300); // big.txt's data cut short
+  const r = await postBuild('', cut, 'application/x-tar');
+  assert.equal(r.status, 400);
+  await assertNothingLeft();
 });

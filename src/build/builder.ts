@@ -13,19 +13,15 @@ import type { HostConfig } from '../model/container.js';
 import { goArch } from '../util/platform.js';
 import type { Image, ImageConfig, ImageService } from '../images/index.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
-import { BerthError, invalid, notFound } from '../util/errors.js';
+import { BerthError, invalid } from '../util/errors.js';
 import { shortId } from '../util/ids.js';
+import type { JsonMessageStream } from '../util/json-message.js';
+import type { Reference } from '../util/reference.js';
 import { log } from '../util/log.js';
+import { BuildArgs, PREDEFINED_ARGS } from './args.js';
+import { resolveImage } from './base-image.js';
 import { type BuildCache, stepKey } from './cache.js';
-import {
-  copyInto,
-  hashSources,
-  mkdirInImage,
-  parseChmod,
-  parseChown,
-  type Source,
-  selectSources,
-} from './copy.js';
+import { copyInto, hashSources, mkdirInImage, parseChmod, parseChown } from './copy.js';
 import {
   type Dockerfile,
   flagValue,
@@ -37,26 +33,16 @@ import {
   type Stage,
   selectStages,
   stageBase,
+  stageBefore,
+  stageDependencies,
 } from './dockerfile.js';
 import { applyConfigStep, commandOf } from './config-steps.js';
-import { type BuildOptions, type BuildOutput, StepFailed } from './index.js';
+import { type BuildOptions, type BuildOutput, type RegistryConfig, StepFailed } from './index.js';
 import { mountStubs, parseMount, prepareMounts } from './mounts.js';
+import { OrderedOutput } from './output.js';
+import { gatherSources, isUrl } from './remote.js';
 import { runStep } from './run-step.js';
-import { keyValues, processWord, splitWords, type Vars, varsOf } from './shell-lex.js';
-
-/** Build args every RUN may use without an ARG, kept out of the cache key and history (as Docker). */
-const PREDEFINED_ARGS = new Set([
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'FTP_PROXY',
-  'ftp_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-]);
+import { processWord, splitWords, type Vars } from './shell-lex.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
@@ -68,6 +54,12 @@ interface StageState {
   /** Declared ARGs of this stage and their values (undefined: declared without a value). */
   args: Map<string, string | undefined>;
   cmdSet: boolean;
+  /** The stage's index in the Dockerfile. */
+  index: number;
+  /** Its lane of the build's output (see output.ts). */
+  out: BuildOutput;
+  /** The number of the step being dispatched (`Step n/m`). */
+  step: number;
 }
 
 export interface BuilderDeps {
@@ -79,11 +71,11 @@ export interface BuilderDeps {
   work: string;
   /** `<dataRoot>/build` (cache mounts live below it). */
   buildRoot: string;
+  /** Pulls an image from its registry; returns its ID. Errors are thrown, progress written to `out`. */
+  pull(ref: Reference, creds: RegistryConfig[string], out: JsonMessageStream): Promise<string>;
   /** Records/clears scratch filesystems so a crash mid-step can be cleaned up at the next start. */
   track: { add(id: string): Promise<void>; remove(id: string): Promise<void> };
 }
-
-const nowIso = () => new Date().toISOString();
 
 function copyConfig(c: ImageConfig): ImageConfig {
   return JSON.parse(JSON.stringify(c)) as ImageConfig;
@@ -101,32 +93,54 @@ function emptyConfig(): ImageConfig {
 
 export class Builder {
   private df!: Dockerfile;
-  private step = 0;
   private total = 0;
-  private readonly metaVars: Vars = new Map();
-  private readonly usedArgs = new Set<string>();
-  private readonly stageResults = new Map<string, StageState>();
+  private readonly args: BuildArgs;
+  /** The stages being built, by index: a stage waits for the ones it needs. */
+  private readonly stages = new Map<number, Promise<StageState>>();
+  /** Cancels every running stage: the client went away or another stage failed. */
+  private readonly cancel = new AbortController();
   private readonly containersMade = new Set<string>();
   private contextRoot = '';
+  /** `SOURCE_DATE_EPOCH`: every timestamp of the image (config, history, file times in layers) clamped to it. */
+  private epoch?: Date;
 
   constructor(
     private readonly d: BuilderDeps,
     private readonly o: BuildOptions,
     private readonly out: BuildOutput,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.args = new BuildArgs(o.buildArgs);
+    if (signal.aborted) this.cancel.abort();
+    else signal.addEventListener('abort', () => this.cancel.abort(), { once: true });
+  }
 
-  private say(text: string): void {
-    this.out.stream(text);
+  private now(): string {
+    return (this.epoch ?? new Date()).toISOString().replace('.000Z', 'Z');
+  }
+
+  /** A step's cache key; a reproducible build (`SOURCE_DATE_EPOCH`) keeps its own entries. */
+  private key(parent: string, instruction: string, contentHash = ''): string {
+    return stepKey(
+      parent,
+      this.epoch ? `${instruction}\nSOURCE_DATE_EPOCH=${this.epoch.getTime()}` : instruction,
+      contentHash,
+    );
   }
 
   private checkCancelled(): void {
-    if (this.signal.aborted) throw invalid('Build cancelled');
+    if (this.cancel.signal.aborted) throw invalid('Build cancelled');
   }
 
   /** Runs the build; returns the image ID. Containers it made are removed whatever happens. */
   async build(dockerfileText: string, contextRoot: string, dockerfileName: string): Promise<string> {
     this.contextRoot = contextRoot;
+    const epoch = this.o.buildArgs.SOURCE_DATE_EPOCH;
+    if (typeof epoch === 'string') {
+      if (!/^\d+$/.test(epoch)) throw invalid(`invalid SOURCE_DATE_EPOCH: ${epoch}`);
+      this.epoch = new Date(Number(epoch) * 1000);
+      this.args.use('SOURCE_DATE_EPOCH');
+    }
     this.df = parseDockerfile(dockerfileText, dockerfileName);
     try {
       return await this.run();
@@ -146,19 +160,8 @@ export class Builder {
   private async run(): Promise<string> {
     const df = this.df;
     // Meta ARGs (before the first FROM) only feed FROM lines, unless a stage declares them again.
-    for (const ins of df.metaArgs) {
-      for (const { key, value } of keyValues(ins.args, this.metaVars, df.escape, {
-        legacy: false,
-        keyOnly: true,
-        instruction: 'ARG',
-      })) {
-        const given = this.o.buildArgs[key];
-        this.usedArgs.add(key);
-        if (given !== undefined && given !== null) this.metaVars.set(key, given);
-        else if (value !== undefined) this.metaVars.set(key, value);
-      }
-    }
-    const stages = selectStages(this.df, this.o.target, this.metaVars);
+    for (const ins of df.metaArgs) this.args.declareMeta(ins.args, df.escape);
+    const stages = selectStages(this.df, this.o.target, this.args.meta);
     if (Object.keys(this.o.labels).length) {
       const last = stages[stages.length - 1];
       const text = Object.entries(this.o.labels)
@@ -170,94 +173,114 @@ export class Builder {
       ];
     }
     this.total = df.metaArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
-    for (const ins of df.metaArgs) this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
-    let state: StageState | undefined;
-    for (const stage of stages) {
-      this.checkCancelled();
-      state = await this.buildStage(stage);
-      this.stageResults.set(String(stage.index), state);
-      if (stage.name) this.stageResults.set(stage.name, state);
+    let step = 0;
+    for (const ins of df.metaArgs) this.out.stream(`Step ${++step}/${this.total} : ${ins.text}\n`);
+    // Every stage starts once the stages it needs are built: independent ones run at the same time.
+    const lanes = new OrderedOutput(this.out, stages.length);
+    let failure: unknown;
+    const running = stages.map((stage, lane) => {
+      const first = step + 1;
+      step += 1 + stage.instructions.length;
+      const deps = stageDependencies(df, stage, this.args.meta).map((i) => this.stages.get(i)!);
+      const p = (async () => {
+        await Promise.all(deps);
+        this.checkCancelled();
+        const state = await this.buildStage(stage, lanes.lane(lane), first);
+        lanes.finish(lane);
+        return state;
+      })();
+      p.catch((err) => {
+        failure ??= err;
+        this.cancel.abort();
+      });
+      this.stages.set(stage.index, p);
+      return p;
+    });
+    const settled = await Promise.allSettled(running);
+    if (failure !== undefined || settled.some((r) => r.status === 'rejected')) {
+      lanes.flushAll();
+      throw failure ?? (settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     }
-    if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
-    const unused = Object.keys(this.o.buildArgs).filter(
-      (k) => !this.usedArgs.has(k) && !PREDEFINED_ARGS.has(k),
-    );
+    const state = (settled[settled.length - 1] as PromiseFulfilledResult<StageState>).value;
+    if (!state.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const unused = this.args.unused();
     if (unused.length)
-      this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+      this.out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     return state.imageId;
+  }
+
+  /** A stage built before stage `before` (by name or index), waited for; undefined when `ref` names none. */
+  private async stageBefore(ref: string, before: number): Promise<StageState | undefined> {
+    const i = stageBefore(this.df, ref, before);
+    return i === undefined ? undefined : this.stages.get(i);
   }
 
   // ---- stages ----
 
-  private async buildStage(stage: Stage): Promise<StageState> {
-    this.say(`Step ${++this.step}/${this.total} : ${stage.from.text}\n`);
-    const baseName = stageBase(stage, this.metaVars, this.df.escape);
+  private async buildStage(stage: Stage, out: BuildOutput, firstStep: number): Promise<StageState> {
+    out.stream(`Step ${firstStep}/${this.total} : ${stage.from.text}\n`);
+    const baseName = stageBase(stage, this.args.meta, this.df.escape);
+    const fresh = {
+      args: new Map<string, string | undefined>(),
+      cmdSet: false,
+      index: stage.index,
+      out,
+      step: firstStep,
+    };
     let state: StageState;
-    const prior = this.stageResults.get(baseName.toLowerCase());
+    const prior = await this.stageBefore(baseName, stage.index);
     if (prior) {
-      state = { imageId: prior.imageId, config: copyConfig(prior.config), args: new Map(), cmdSet: false };
+      state = { ...fresh, imageId: prior.imageId, config: copyConfig(prior.config) };
     } else if (baseName === 'scratch') {
-      state = { imageId: '', config: emptyConfig(), args: new Map(), cmdSet: false };
+      state = { ...fresh, imageId: '', config: emptyConfig() };
     } else {
-      const img = await this.resolveImage(baseName);
-      state = { imageId: img.id, config: copyConfig(img.config), args: new Map(), cmdSet: false };
+      const img = await this.resolveImage(baseName, out);
+      state = { ...fresh, imageId: img.id, config: copyConfig(img.config) };
     }
     state.config.config ??= {};
     state.config.history ??= [];
-    this.say(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
+    out.stream(` ---> ${state.imageId ? shortId(state.imageId) : ''}\n`);
     const triggers = state.config.config.OnBuild ?? [];
     if (triggers.length) {
-      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      out.stream(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
       // The triggers run once, in the child; the child image does not inherit them.
       state.config.config.OnBuild = null;
       for (const t of triggers) await this.dispatch(state, parseTrigger(t, stage.from.line));
     }
     for (const ins of stage.instructions) {
       this.checkCancelled();
-      this.say(`Step ${++this.step}/${this.total} : ${ins.text}\n`);
+      out.stream(`Step ${++state.step}/${this.total} : ${ins.text}\n`);
       const t0 = performance.now();
       await this.dispatch(state, ins);
       log.debug('build step', {
-        step: this.step,
+        step: state.step,
         keyword: ins.keyword,
         ms: Math.round(performance.now() - t0),
       });
-      this.say(` ---> ${shortId(state.imageId)}\n`);
+      out.stream(` ---> ${shortId(state.imageId)}\n`);
     }
-    if (state.imageId) this.out.aux({ ID: state.imageId });
+    if (state.imageId) out.aux({ ID: state.imageId });
     return state;
   }
 
-  private async resolveImage(ref: string): Promise<Image> {
-    try {
-      return await this.d.images.resolve(ref);
-    } catch (err) {
-      if (err instanceof BerthError && err.kind === 'not-found')
-        throw notFound(
-          `pull access denied for ${ref.split(':')[0]}, repository does not exist or may require 'docker login': no such image locally and this builder does not pull`,
-        );
-      throw err;
-    }
+  private resolveImage(ref: string, out: BuildOutput): Promise<Image> {
+    return resolveImage(
+      { images: this.d.images, pull: this.d.pull },
+      ref,
+      { pull: this.o.pull, registryConfig: this.o.registryConfig },
+      out,
+    );
   }
 
   // ---- variables ----
 
   /** Build args a step sees: declared ones with a value, plus predefined proxy args; ENV wins. */
   private allowedArgs(state: StageState): [string, string][] {
-    const envKeys = new Set((state.config.config.Env ?? []).map((e) => e.split('=', 1)[0]));
-    const out: [string, string][] = [];
-    for (const [k, v] of state.args) if (v !== undefined && !envKeys.has(k)) out.push([k, v]);
-    for (const k of PREDEFINED_ARGS) {
-      const v = this.o.buildArgs[k];
-      if (typeof v === 'string' && !state.args.has(k) && !envKeys.has(k)) out.push([k, v]);
-    }
-    return out;
+    return this.args.visible(state.config.config.Env ?? [], state.args);
   }
 
   private vars(state: StageState): Vars {
-    const m = varsOf(state.config.config.Env ?? []);
-    for (const [k, v] of this.allowedArgs(state)) if (!m.has(k)) m.set(k, v);
-    return m;
+    return this.args.vars(state.config.config.Env ?? [], state.args);
   }
 
   private word(state: StageState, w: string): string {
@@ -276,20 +299,7 @@ export class Builder {
     const esc = this.df.escape;
     switch (ins.keyword) {
       case 'ARG': {
-        const pairs = keyValues(ins.args, this.vars(state), esc, {
-          legacy: false,
-          keyOnly: true,
-          instruction: 'ARG',
-        });
-        for (const { key, value } of pairs) {
-          this.usedArgs.add(key);
-          const given = this.o.buildArgs[key];
-          let v: string | undefined;
-          if (given !== undefined && given !== null) v = given;
-          else if (value !== undefined) v = value;
-          else v = this.metaVars.get(key);
-          state.args.set(key, v);
-        }
+        const pairs = this.args.declare(ins.args, this.vars(state), esc, state.args);
         return this.commitMeta(
           state,
           `ARG ${pairs.map((p) => (p.value === undefined ? p.key : `${p.key}=${p.value}`)).join(' ')}`,
@@ -323,7 +333,7 @@ export class Builder {
   // ---- committing ----
 
   private history(state: StageState, createdBy: string, empty: boolean): History {
-    const h: History = { created: nowIso(), created_by: createdBy };
+    const h: History = { created: this.now(), created_by: createdBy };
     if (state.config.author) h.author = state.config.author;
     if (empty) h.empty_layer = true;
     return h;
@@ -337,7 +347,7 @@ export class Builder {
     const img = await this.d.images.resolve(hit.image).catch(() => undefined);
     if (!img) return false;
     await this.d.cache.touch(key);
-    this.say(' ---> Using cache\n');
+    state.out.stream(' ---> Using cache\n');
     state.imageId = img.id;
     state.config = copyConfig(img.config);
     state.config.config ??= {};
@@ -347,7 +357,7 @@ export class Builder {
   /** Writes the state's config as a new image (child of the current one). */
   private async saveImage(state: StageState, key: string, size: number, description: string): Promise<void> {
     const c = state.config;
-    c.created = nowIso();
+    c.created = this.now();
     const ordered = {
       architecture: c.architecture,
       ...(c.author ? { author: c.author } : {}),
@@ -373,7 +383,7 @@ export class Builder {
 
   /** A step that only changes the config (ENV, CMD, LABEL…). */
   private async commitMeta(state: StageState, comment: string): Promise<void> {
-    const key = stepKey(state.imageId, `${comment}\n${this.argsKey(state)}`);
+    const key = this.key(state.imageId, `${comment}\n${this.argsKey(state)}`);
     // On a hit the state becomes the cached image; on a miss it is left as the dispatcher made it.
     if (await this.probe(state, key)) return;
     state.config.history = [
@@ -424,7 +434,7 @@ export class Builder {
     contentHash: string,
     fn: (root: string) => Promise<void>,
   ): Promise<void> {
-    const key = stepKey(state.imageId, comment, contentHash);
+    const key = this.key(state.imageId, comment, contentHash);
     if (await this.probe(state, key)) return;
     const id = `build-${randomBytes(12).toString('hex')}`;
     await this.d.track.add(id);
@@ -438,7 +448,7 @@ export class Builder {
         state,
         key,
         `${this.shell(state).join(' ')} #(nop) ${comment}`,
-        changed ? await this.d.rootfs.diffTar(id) : undefined,
+        changed ? await this.d.rootfs.diffTar(id, { clampMtime: this.epoch }) : undefined,
         comment,
       );
     } finally {
@@ -478,15 +488,15 @@ export class Builder {
   }
 
   /** A stage built before (by name or index) or a local image, for `--from=`. */
-  private async imageOf(ref: string): Promise<{ id: string; config: ImageConfig }> {
-    const stage = this.stageResults.get(ref.toLowerCase());
+  private async imageOf(state: StageState, ref: string): Promise<{ id: string; config: ImageConfig }> {
+    const stage = await this.stageBefore(ref, state.index);
     if (stage) {
       if (!stage.imageId) throw invalid(`--from=${ref}: the stage has no filesystem`);
       return { id: stage.imageId, config: stage.config };
     }
     if (/^\d+$/.test(ref))
       throw invalid(`invalid from flag value ${ref}: refers to a stage that is not built before this one`);
-    const img = await this.resolveImage(ref);
+    const img = await this.resolveImage(ref, state.out);
     return { id: img.id, config: img.config };
   }
 
@@ -518,13 +528,13 @@ export class Builder {
         contextRoot: this.contextRoot,
         secrets: this.o.secrets ?? {},
         rootOf: async (ref) => {
-          const image = await this.imageOf(ref);
+          const image = await this.imageOf(state, ref);
           const { root, release } = await this.openImageRoot(image.config.rootfs.diff_ids);
           held.push(release);
           return root;
         },
       });
-      const key = stepKey(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
+      const key = this.key(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
       if (await this.probe(state, key)) return;
       if (!state.imageId) await this.commitMeta(state, 'scratch');
       const hostConfig: HostConfig = { ...this.o.hostConfig };
@@ -564,13 +574,13 @@ export class Builder {
       workdir: rc.WorkingDir ?? '',
       user: rc.User ?? '',
       hostConfig,
-      signal: this.signal,
+      signal: this.cancel.signal,
       onCreated: (id) => {
         containerId = id;
         this.containersMade.add(id);
-        this.say(` ---> Running in ${shortId(id)}\n`);
+        state.out.stream(` ---> Running in ${shortId(id)}\n`);
       },
-      onOutput: (text) => this.say(text),
+      onOutput: (text) => state.out.stream(text),
     }).catch(async (err) => {
       if (containerId) await this.removeContainer(containerId);
       throw err;
@@ -593,13 +603,13 @@ export class Builder {
         state,
         key,
         saved.join(' '),
-        changes.length ? await this.d.rootfs.diffTar(id) : undefined,
+        changes.length ? await this.d.rootfs.diffTar(id, { clampMtime: this.epoch }) : undefined,
         `RUN ${cmd.join(' ')}`,
       );
     } finally {
       await this.removeContainer(id);
     }
-    this.say(` ---> Removed intermediate container ${shortId(id)}\n`);
+    state.out.stream(` ---> Removed intermediate container ${shortId(id)}\n`);
   }
 
   /** Removes the empty mount points a runtime created for RUN mounts, through the container's overlay. */
@@ -638,8 +648,12 @@ export class Builder {
       );
     const rawDest = words[words.length - 1];
     const srcs = words.slice(0, -1);
-    if (what === 'ADD' && srcs.some((s) => /^(https?|git):\/\//.test(s)))
-      throw invalid('ADD from a URL or git repository is not supported by this builder');
+    if (what === 'ADD' && srcs.some((s) => /^git:\/\/|^git@|\.git(#.*)?$/.test(s)))
+      throw invalid('ADD of a git repository is not supported by this builder');
+    if (what === 'COPY' && srcs.some(isUrl)) throw invalid("source can't be a URL for COPY");
+    const checksum = flagValue(ins, 'checksum');
+    if (checksum !== undefined && !srcs.every(isUrl))
+      throw invalid("checksum can't be specified for non-HTTP(S) sources");
     const wd = state.config.config.WorkingDir || '/';
     const dest = path.posix.resolve(wd, rawDest);
     const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
@@ -652,21 +666,13 @@ export class Builder {
       .map((f) => `--${f.name}=${f.value ?? ''}`)
       .join(' ');
     const run = async (sourceRoot: string, sourceId: string) => {
-      // Heredoc sources (`COPY <<EOF /file`) become files beside the context.
-      const heredocDir = path.join(this.d.work, `heredoc-${this.step}`);
-      const resolved: Source[] = [];
-      const plain: string[] = [];
-      for (const s of srcs) {
-        const doc = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(s);
-        const h = doc ? ins.heredocs.find((x) => x.name === doc[1]) : undefined;
-        if (h) {
-          await fs.mkdir(heredocDir, { recursive: true });
-          const file = path.join(heredocDir, h.name);
-          await fs.writeFile(file, h.body, { mode: 0o644 });
-          resolved.push({ rel: h.name, host: file, stat: await fs.lstat(file) });
-        } else plain.push(s);
-      }
-      if (plain.length) resolved.push(...(await selectSources(sourceRoot, plain, what)));
+      const resolved = await gatherSources(srcs, {
+        root: sourceRoot,
+        heredocs: ins.heredocs,
+        scratch: path.join(this.d.work, `step-${state.step}`),
+        what,
+        checksum: checksum !== undefined ? this.word(state, checksum) : undefined,
+      });
       const hash = await hashSources(resolved);
       const comment = `${what} ${flagsText ? `${flagsText} ` : ''}${sourceId}${hash} in ${dest}${destIsDir ? '/' : ''}`;
       await this.commitFiles(state, comment, hash, async (root) => {
@@ -683,7 +689,7 @@ export class Builder {
       });
     };
     if (from === undefined) return run(this.contextRoot, '');
-    const image = await this.imageOf(this.word(state, from));
+    const image = await this.imageOf(state, this.word(state, from));
     return this.withImageRoot(image.config.rootfs.diff_ids, (root) => run(root, `from:${image.id} `));
   }
 }

@@ -35,6 +35,32 @@ async function readHead(file: string): Promise<Buffer> {
   }
 }
 
+/** Octal (or GNU base-256) size field of a tar header. */
+function headerSize(h: Buffer): number {
+  const f = h.subarray(124, 136);
+  if (f[0] & 0x80) return f.subarray(1).reduce((n, b) => n * 256 + b, 0);
+  return Number.parseInt(f.toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+}
+
+/** Whether the tar's members are all complete and only the padding and end blocks are missing. */
+async function endsAfterLastMember(file: string, size: number): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const h = Buffer.alloc(512);
+    for (let off = 0; off + 512 <= size; ) {
+      await fh.read(h, 0, 512, off);
+      if (h.every((b) => b === 0)) return false; // a proper end marker
+      const dataEnd = off + 512 + headerSize(h);
+      if (dataEnd > size) return false; // a member cut short: an error, not ours to mend
+      off = off + 512 + Math.ceil(headerSize(h) / 512) * 512;
+      if (off >= size) return true;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Unpacks the request body into `<work>/context`; `work` is the build's private directory. */
 export async function receiveContext(
   body: Readable,
@@ -60,7 +86,13 @@ export async function receiveContext(
     await fs.rm(tarFile, { force: true });
     tarFile = plain;
   }
-  if ((await fs.stat(tarFile)).size > 0) {
+  const size = (await fs.stat(tarFile)).size;
+  if (size > 0) {
+    // The docker CLI's `build -f - DIR` sends a tar cut short right after its last member's data
+    // (no padding, no end blocks); Docker accepts it, so the missing zeros are added. A member
+    // whose data is cut short stays an error.
+    if (await endsAfterLastMember(tarFile, size))
+      await fs.appendFile(tarFile, Buffer.alloc(((512 - (size % 512)) % 512) + 1024));
     await scanTar(createReadStream(tarFile));
     const r = await run('tar', ['-x', '-p', '--no-same-owner', '-C', root, '-f', tarFile], {
       allowFail: true,

@@ -17,6 +17,8 @@ export interface Source {
   rel: string;
   host: string;
   stat: Stats;
+  /** A downloaded file: ADD copies it as is, never unpacks it. */
+  remote?: boolean;
 }
 
 export interface Identity {
@@ -140,7 +142,7 @@ export async function copyInto(root: string, sources: Source[], o: CopyOptions):
     if (st.isDirectory()) {
       await mkdirp(root, o.dest, owner);
       await copyChildren(root, s.host, o.dest, owner, o.chmod);
-    } else if (o.extractTars && st.isFile() && (await isTar(s.host))) {
+    } else if (o.extractTars && !s.remote && st.isFile() && (await isTar(s.host))) {
       const dir = await mkdirp(root, o.dest, owner);
       const r = await run('tar', ['-x', '-p', '--same-owner', '--numeric-owner', '-C', dir, '-f', s.host], {
         allowFail: true,

@@ -223,10 +223,33 @@ export function stageBase(stage: Stage, vars: Vars, escapeToken: string): string
   return base;
 }
 
-/**
- * The target stage (`--target`, else the last) and the stages it needs (`FROM <stage>`,
- * `COPY --from=<stage>`, `RUN --mount=…,from=<stage>`), in file order; the others are skipped.
- */
+/** A stage named by `ref` (name or index) that comes before stage `before`, if any. */
+export function stageBefore(df: Dockerfile, ref: string, before: number): number | undefined {
+  const r = ref.toLowerCase();
+  const i = /^\d+$/.test(r) ? Number(r) : df.stages.findIndex((s) => s.name === r);
+  return i >= 0 && i < before ? i : undefined;
+}
+
+/** The stages `stage` needs (`FROM <stage>`, `COPY --from=<stage>`, `RUN --mount=…,from=<stage>`), by index. */
+export function stageDependencies(df: Dockerfile, stage: Stage, metaVars: Vars): number[] {
+  const refs = [processWord(stage.base, metaVars, df.escape)];
+  for (const ins of stage.instructions) {
+    const from = flagValue(ins, 'from');
+    if (from !== undefined) refs.push(processWord(from, metaVars, df.escape));
+    for (const m of flagValues(ins, 'mount')) {
+      const fm = /(?:^|,)from=([^,]+)/.exec(m);
+      if (fm) refs.push(fm[1]);
+    }
+  }
+  const deps = new Set<number>();
+  for (const ref of refs) {
+    const dep = stageBefore(df, ref, stage.index);
+    if (dep !== undefined) deps.add(dep);
+  }
+  return [...deps];
+}
+
+/** The target stage (`--target`, else the last) and the stages it needs, in file order; the others are skipped. */
 export function selectStages(df: Dockerfile, target: string | undefined, metaVars: Vars): Stage[] {
   const stages = df.stages;
   let t = stages.length - 1;
@@ -234,29 +257,11 @@ export function selectStages(df: Dockerfile, target: string | undefined, metaVar
     t = stages.findIndex((s) => s.name === target.toLowerCase());
     if (t < 0) throw invalid(`target stage "${target}" could not be found`);
   }
-  const byRef = (ref: string, before: number): number | undefined => {
-    const r = ref.toLowerCase();
-    const i = /^\d+$/.test(r) ? Number(r) : stages.findIndex((s) => s.name === r);
-    return i >= 0 && i < before ? i : undefined;
-  };
   const needed = new Set<number>();
   const visit = (i: number) => {
     if (needed.has(i)) return;
     needed.add(i);
-    const s = stages[i];
-    const refs = [processWord(s.base, metaVars, df.escape)];
-    for (const ins of s.instructions) {
-      const from = flagValue(ins, 'from');
-      if (from !== undefined) refs.push(processWord(from, metaVars, df.escape));
-      for (const m of flagValues(ins, 'mount')) {
-        const fm = /(?:^|,)from=([^,]+)/.exec(m);
-        if (fm) refs.push(fm[1]);
-      }
-    }
-    for (const ref of refs) {
-      const dep = byRef(ref, i);
-      if (dep !== undefined) visit(dep);
-    }
+    for (const dep of stageDependencies(df, stages[i], metaVars)) visit(dep);
   };
   visit(t);
   return stages.filter((s) => needed.has(s.index)).map((s) => ({ ...s, instructions: [...s.instructions] }));

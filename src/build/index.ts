@@ -18,6 +18,10 @@ export interface BuildOptions {
   noCache: boolean;
   /** Only the image ID is printed. */
   quiet: boolean;
+  /** Pull FROM images from their registry even when present (`--pull`). */
+  pull?: boolean;
+  /** Credentials for pulling FROM images, by registry host. */
+  registryConfig?: RegistryConfig;
   /** `RUN --mount=type=secret` contents by id (`berth build --secret`); never stored. */
   secrets?: Record<string, Buffer>;
   /** For RUN steps: network mode, extra hosts, resource limits. */
@@ -29,7 +33,12 @@ export interface BuildOutput {
   stream(text: string): void;
   /** A `{"aux": …}` record (the image ID after each stage). */
   aux(value: Record<string, unknown>): void;
+  /** Any other JSON message (pull progress of a FROM image). */
+  send(msg: Record<string, unknown>): void;
 }
+
+/** Registry credentials by registry host (`X-Registry-Config`), for FROM images that are pulled. */
+export type RegistryConfig = Record<string, { username?: string; password?: string; identitytoken?: string }>;
 
 export interface BuildRequest {
   options: BuildOptions;

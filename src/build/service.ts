@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerService } from '../containers/service.js';
+import type { DistributionService } from '../distribution/service.js';
 import type { ImageService } from '../images/index.js';
 import { invalid } from '../util/errors.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
@@ -30,6 +31,7 @@ export interface BuildServiceOptions {
   images: ImageService;
   rootfs: RootfsStore & LayerStore;
   containers: ContainerService;
+  distribution: DistributionService;
 }
 
 export class BuilderService implements BuildService {
@@ -71,7 +73,9 @@ export class BuilderService implements BuildService {
     const work = path.join(this.o.root, 'tmp', randomBytes(8).toString('hex'));
     await fs.mkdir(work, { recursive: true });
     const scratchDir = path.join(this.o.root, 'scratch');
-    const shown: BuildOutput = opts.quiet ? { stream: () => {}, aux: (v) => out.aux(v) } : out;
+    const shown: BuildOutput = opts.quiet
+      ? { stream: () => {}, send: () => {}, aux: (v) => out.aux(v) }
+      : out;
     try {
       const t0 = performance.now();
       const ctx = await receiveContext(req.context, {
@@ -88,6 +92,7 @@ export class BuilderService implements BuildService {
           cache: this.cache,
           work,
           buildRoot: this.o.root,
+          pull: (ref, creds, progress) => this.o.distribution.pull(ref, creds, progress),
           track: {
             add: (id) => fs.writeFile(path.join(scratchDir, id), ''),
             remove: (id) => fs.rm(path.join(scratchDir, id), { force: true }),

@@ -67,6 +67,6 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
     maxConcurrentDownloads: config.maxConcurrentDownloads,
     maxConcurrentUploads: config.maxConcurrentUploads,
   });
-  const builds = await openBuildService({ root: path.join(root, 'build'), images, rootfs, containers });
+  const builds = await openBuildService({ root: path.join(root, 'build'), images, rootfs, containers, distribution });
   return { config, events, content, images, rootfs, networks, volumes, containers, distribution, builds, cluster, id, startedAt: new Date() };
 }

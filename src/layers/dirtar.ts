@@ -14,6 +14,8 @@ export interface DirTarOptions {
   overlayUpper?: boolean;
   /** Paths (relative, no leading slash) to leave out with everything below them. */
   exclude?: (rel: string) => boolean;
+  /** Later modification times are written as this one (`SOURCE_DATE_EPOCH` builds). */
+  clampMtime?: Date;
 }
 
 export const devMajor = (rdev: number) =>
@@ -47,6 +49,9 @@ export async function isOpaque(dir: string): Promise<boolean> {
   return v !== null && v.toString() === 'y';
 }
 
+const clamped = (t: Date, opts: DirTarOptions) =>
+  opts.clampMtime && t > opts.clampMtime ? opts.clampMtime : t;
+
 export function packDirectory(root: string, opts: DirTarOptions = {}): Readable {
   const p = pack();
   const links = new Map<string, string>();
@@ -64,7 +69,7 @@ export function packDirectory(root: string, opts: DirTarOptions = {}): Readable 
             type: 'file',
             mode: 0o644,
             size: 0,
-            mtime: st.mtime,
+            mtime: clamped(st.mtime, opts),
             uid: 0,
             gid: 0,
           });
@@ -94,13 +99,21 @@ async function addPath(
     mode: st.mode & 0o7777,
     uid: st.uid,
     gid: st.gid,
-    mtime: st.mtime,
+    mtime: clamped(st.mtime, opts),
     size: 0,
   };
   if (opts.overlayUpper && isWhiteoutDevice(st)) {
     const dir = path.posix.dirname(rel);
     const name = `${dir === '.' ? '' : `${dir}/`}.wh.${path.posix.basename(rel)}`;
-    await addEntry(p, { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: st.mtime, size: 0 });
+    await addEntry(p, {
+      name,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: clamped(st.mtime, opts),
+      size: 0,
+    });
     return;
   }
   const pax = await readXattrs(full, true);

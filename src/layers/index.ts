@@ -28,7 +28,7 @@ export interface RootfsStore {
   /** Bytes of regular files in the container's read-write layer (`SizeRw`). */
   sizeRw(containerId: string): Promise<number>;
   /** Tar of the container's changes (whiteouts as `.wh.` entries), for commit. */
-  diffTar(containerId: string): Promise<Readable>;
+  diffTar(containerId: string, opts?: { clampMtime?: Date }): Promise<Readable>;
   /** Tar of the container's whole filesystem (`docker export`). */
   exportTar(containerId: string): Promise<Readable>;
 }

@@ -352,7 +352,8 @@ export class OverlayStore implements RootfsStore, LayerStore {
       if (await exists(path.join(dir, 'meta.json'))) return;
       for (const d of diffIds) if (!this.layers.has(d)) throw notFound(`layer not found: ${d}`);
       const init = await this.ensureInit(diffIds);
-      for (const sub of ['diff', 'work', 'merged']) mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
+      for (const sub of ['diff', 'work', 'merged'])
+        mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
       await writeJsonAtomic(path.join(dir, 'meta.json'), { diffIds, init } satisfies ContainerMeta);
     });
   }
@@ -446,7 +447,9 @@ export class OverlayStore implements RootfsStore, LayerStore {
       // unmount and the files follow in the background, so `docker rm` and `run --rm` need not
       // wait for them. `tmp` is emptied, mounts first, at every start should berthd stop before.
       await fs.rename(dir, trash);
-      void this.discard(trash).catch((err) => log.warn('cannot remove a deleted container layer', { trash, err }));
+      void this.discard(trash).catch((err) =>
+        log.warn('cannot remove a deleted container layer', { trash, err }),
+      );
     });
   }
 
@@ -523,10 +526,13 @@ export class OverlayStore implements RootfsStore, LayerStore {
     return out.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
   }
 
-  async diffTar(containerId: string): Promise<Readable> {
+  async diffTar(containerId: string, opts: { clampMtime?: Date } = {}): Promise<Readable> {
     const id = checkId(containerId);
     await this.meta(id);
-    return packDirectory(path.join(this.cdir(id), 'diff'), { overlayUpper: true });
+    return packDirectory(path.join(this.cdir(id), 'diff'), {
+      overlayUpper: true,
+      clampMtime: opts.clampMtime,
+    });
   }
 
   async exportTar(containerId: string): Promise<Readable> {

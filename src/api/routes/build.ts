@@ -5,7 +5,7 @@
  * errors after it become `errorDetail` records, with the exit code of a failing RUN.
  */
 import type { IncomingMessage } from 'node:http';
-import type { BuildOptions } from '../../build/index.js';
+import type { BuildOptions, RegistryConfig } from '../../build/index.js';
 import { StepFailed } from '../../build/index.js';
 import type { HostConfig } from '../../model/container.js';
 import { invalid } from '../../util/errors.js';
@@ -63,6 +63,20 @@ function secretsOf(req: IncomingMessage): Record<string, Buffer> {
   }
 }
 
+/** `X-Registry-Config`: base64 (standard or URL-safe) JSON map registry → credentials. */
+function registryConfigOf(req: IncomingMessage): RegistryConfig {
+  const raw = req.headers['x-registry-config'];
+  if (typeof raw !== 'string' || raw === '') return {};
+  try {
+    const v = JSON.parse(
+      Buffer.from(raw.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'),
+    ) as unknown;
+    return typeof v === 'object' && v !== null ? (v as RegistryConfig) : {};
+  } catch {
+    return {};
+  }
+}
+
 export function buildOptions(q: URLSearchParams): BuildOptions {
   if (q.get('remote'))
     throw invalid('remote build contexts (git, URL) are not supported; send the context as a tar');
@@ -94,6 +108,7 @@ export function buildOptions(q: URLSearchParams): BuildOptions {
     labels: jsonMap<string>(q.get('labels'), 'labels'),
     target: q.get('target') || undefined,
     noCache: qBool(q, 'nocache'),
+    pull: qBool(q, 'pull'),
     quiet: qBool(q, 'q'),
     hostConfig,
   };
@@ -105,6 +120,7 @@ async function build(ctx: Ctx): Promise<void> {
   try {
     options = buildOptions(ctx.query);
     options.secrets = secretsOf(ctx.req);
+    options.registryConfig = registryConfigOf(ctx.req);
   } catch (err) {
     await drain(ctx.req);
     throw err;
@@ -119,7 +135,11 @@ async function build(ctx: Ctx): Promise<void> {
   try {
     await ctx.services.builds.build(
       { options, context: ctx.req, contentType: ctx.req.headers['content-type'], signal: cancel.signal },
-      { stream: (text) => started().stream(text), aux: (value) => started().send({ aux: value }) },
+      {
+        stream: (text) => started().stream(text),
+        aux: (value) => started().send({ aux: value }),
+        send: (msg) => started().send(msg),
+      },
     );
   } catch (err) {
     if (!stream) {

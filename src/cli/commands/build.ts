@@ -14,6 +14,7 @@ import tarStream from 'tar-stream';
 import { type Cli, keyValues, StatusError } from '../cli.js';
 import { type JsonMessage, ProgressRenderer, StreamError } from '../progress.js';
 import { humanSize } from '../units.js';
+import { readConfig } from './pull.js';
 
 // A CommonJS module whose typings declare an ES default export: at run time the default is the factory.
 const newIgnore = dockerignore.default as unknown as () => Ignore;
@@ -133,6 +134,25 @@ async function secretsHeader(list: string[] | undefined): Promise<Record<string,
   return { 'X-Berth-Build-Secrets': Buffer.from(JSON.stringify(out)).toString('base64') };
 }
 
+/** `X-Registry-Config`: every registry's credentials from config.json, as the docker CLI sends them. */
+function registryConfig(cli: Cli): string {
+  const auths = (readConfig(cli).auths ?? {}) as Record<string, { auth?: string; identitytoken?: string }>;
+  const out: Record<string, Record<string, string>> = {};
+  for (const [host, entry] of Object.entries(auths)) {
+    const key = host.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const cfg: Record<string, string> = { serveraddress: host };
+    if (entry.auth) {
+      const dec = Buffer.from(entry.auth, 'base64').toString('utf8');
+      const i = dec.indexOf(':');
+      cfg.username = dec.slice(0, i);
+      cfg.password = dec.slice(i + 1);
+    }
+    if (entry.identitytoken) cfg.identitytoken = entry.identitytoken;
+    out[key] = cfg;
+  }
+  return Buffer.from(JSON.stringify(out)).toString('base64');
+}
+
 export async function build(cli: Cli, contextArg: string, opts: Record<string, any>): Promise<void> {
   if (opts.progress && !['auto', 'plain', 'tty'].includes(opts.progress))
     throw new StatusError(
@@ -188,7 +208,11 @@ export async function build(cli: Cli, contextArg: string, opts: Record<string, a
       version: '1',
     },
     body,
-    headers: { 'Content-Type': 'application/x-tar', ...(await secretsHeader(opts.secret)) },
+    headers: {
+      'Content-Type': 'application/x-tar',
+      'X-Registry-Config': registryConfig(cli),
+      ...(await secretsHeader(opts.secret)),
+    },
   });
   let imageId = '';
   let quietOut = '';
