@@ -89,3 +89,15 @@ export class RepositoryClient {
     this.authorization = `Bearer ${token}`;
   }
 }
+
+/** The first error message of a registry's `{"errors":[{"code","message"}]}` body, if any. */
+export async function registryMessage(r: Response): Promise<string> {
+  const text = await r.text().catch(() => '');
+  try {
+    const e = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors?.[0];
+    if (e?.message) return e.code ? `${e.code.toLowerCase()}: ${e.message}` : e.message;
+  } catch {
+    // not JSON: the status says it all
+  }
+  return text.slice(0, 200);
+}

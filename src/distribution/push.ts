@@ -15,7 +15,7 @@ import { BerthError, notFound } from '../util/errors.js';
 import type { JsonMessageStream } from '../util/json-message.js';
 import { Limiter } from '../util/mutex.js';
 import { familiar, type Reference } from '../util/reference.js';
-import { type Credentials, RepositoryClient, remoteOf } from './client.js';
+import { type Credentials, RepositoryClient, registryMessage, remoteOf } from './client.js';
 import { gzipStream } from './compress.js';
 import type { CompressedLayer, LayerMetadata } from './layer-metadata.js';
 import { counting, sendProgress } from './progress.js';
@@ -50,11 +50,14 @@ async function startUpload(
 ): Promise<{ mounted: true } | { mounted: false; location: URL }> {
   const q = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}` : '';
   const r = await client.fetch(`blobs/uploads/${q}`, { method: 'POST' });
+  if (r.status === 401 || r.status === 403) {
+    await r.body?.cancel();
+    throw denied();
+  }
+  if (r.status !== 202 && !(mount && r.status === 201))
+    throw new BerthError('system', `blob upload failed to start: registry answered ${r.status}: ${await registryMessage(r)}`);
   await r.body?.cancel();
-  if (r.status === 401 || r.status === 403) throw denied();
   if (mount && r.status === 201) return { mounted: true };
-  if (r.status !== 202)
-    throw new BerthError('system', `blob upload failed to start: registry answered ${r.status}`);
   return { mounted: false, location: new URL(r.headers.get('location') ?? '', client.base) };
 }
 

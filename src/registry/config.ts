@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { type ProxyConfig, parseTtl } from './proxy.js';
 
 export interface RepositoryRule {
   /** Glob on the repository name: `*` within a component, `**` across; `${user}` = the caller. */
@@ -61,6 +62,8 @@ export interface RegistryConfig {
     maxConnections: number;
   };
   log: { requests: boolean; level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Pull-through cache of another registry (see proxy.ts); pushes are refused then. */
+  proxy?: ProxyConfig;
 }
 
 export const DEFAULT_LIMITS: RegistryConfig['limits'] = {
@@ -98,7 +101,7 @@ export async function loadConfig(
     fail(file, err instanceof Error ? err.message : String(err));
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must be a JSON object');
-  const known = new Set(['listen', 'root', 'tls', 'delete', 'auth', 'access', 'limits', 'log']);
+  const known = new Set(['listen', 'root', 'tls', 'delete', 'auth', 'access', 'limits', 'log', 'proxy']);
   for (const k of Object.keys(raw)) if (!known.has(k)) fail(file, `unknown key "${k}"`);
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(dir, p);
@@ -152,5 +155,16 @@ export async function loadConfig(
     }
   }
   if (raw.log !== undefined) cfg.log = { ...cfg.log, ...raw.log };
+  if (raw.proxy !== undefined) {
+    const p = raw.proxy;
+    if (typeof p?.remoteurl !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(p.remoteurl))
+      fail(file, '"proxy.remoteurl" must be the upstream registry\'s http(s):// URL');
+    for (const k of ['username', 'password'])
+      if (p[k] !== undefined && typeof p[k] !== 'string') fail(file, `"proxy.${k}" must be a string`);
+    // distribution's default: a week.
+    const ttl = p.ttl === undefined ? 168 * 3600 : parseTtl(p.ttl);
+    if (ttl === undefined) fail(file, '"proxy.ttl" must be seconds or a duration such as "168h"');
+    cfg.proxy = { remoteurl: p.remoteurl, username: p.username, password: p.password, ttl };
+  }
   return cfg;
 }

@@ -213,6 +213,22 @@ export class RegistryStorage {
     }
   }
 
+  /** When the tag was last written or revalidated (ms since the epoch), or undefined. */
+  async tagCheckedAt(name: string, tag: string): Promise<number | undefined> {
+    try {
+      return (await fs.stat(this.tagFile(name, tag))).mtimeMs;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  }
+
+  /** Records that the tag was found unchanged upstream just now (pull-through cache). */
+  async markTagChecked(name: string, tag: string): Promise<void> {
+    const now = new Date();
+    await fs.utimes(this.tagFile(name, tag), now, now).catch(() => {});
+  }
+
   /** The manifest record for a digest in a repository, or undefined. */
   async manifest(name: string, digest: string): Promise<ManifestRecord | undefined> {
     let rec: { mediaType: string };
