@@ -194,3 +194,18 @@ test('max-concurrent-downloads/uploads 1: the other layers wait; a bad mirror UR
   }
   await assert.rejects(startDaemon({ args: ['--registry-mirror', 'ftp://127.0.0.1:1'] }), /unsupported scheme "ftp"/);
 });
+
+test('docker run of a missing image pulls it through the mirror; --pull=always pulls again', async () => {
+  const id = (await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'bob/app:1'])).stdout.trim();
+  if (id) assert.equal((await d.docker(['rmi', '-f', id])).code, 0);
+  const run = await d.docker(['run', '--rm', '--network', 'none', 'bob/app:1', 'cat', '/data']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /Unable to find image 'bob\/app:1' locally/);
+  assert.equal(run.stdout, 'bob-app\n');
+  const always = await d.docker(['run', '--rm', '--pull', 'always', '--network', 'none', 'bob/app:1', 'cat', '/data']);
+  assert.equal(always.code, 0, always.stderr);
+  assert.match(always.stderr, /Image is up to date for bob\/app:1/);
+  const never = await d.docker(['run', '--rm', '--pull', 'never', 'nosuch/image:1']);
+  assert.equal(never.code, 125);
+  assert.match(never.stderr, /No such image/);
+});
