@@ -209,3 +209,19 @@ test('docker run of a missing image pulls it through the mirror; --pull=always p
   assert.equal(never.code, 125);
   assert.match(never.stderr, /No such image/);
 });
+
+test('docker search reads the catalog of the mirrors, or of the registry the term names', async () => {
+  const hub = await d.docker(['search', '--format', '{{.Name}} {{.IsOfficial}}', 'busy']);
+  assert.equal(hub.code, 0, hub.stderr);
+  assert.equal(hub.stdout, 'busybox [OK]\n');
+  const table = await d.docker(['search', 'busybox']);
+  assert.match(table.stdout, /^NAME\s+DESCRIPTION\s+STARS\s+OFFICIAL\nbusybox\s+0\s+\[OK\]\n$/);
+  const named = await d.docker(['search', '--format', '{{.Name}}', `${m2.host}/app`]);
+  assert.equal(named.code, 0, named.stderr);
+  assert.equal(named.stdout, `${m2.host}/bob/app\n`);
+  const official = await d.docker(['search', '--filter', 'is-official=true', '--format', '{{.Name}}', `${m2.host}/b`]);
+  assert.equal(official.stdout, '');
+  const bad = await d.docker(['search', '--filter', 'nope=1', 'busybox']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid filter 'nope'/);
+});
