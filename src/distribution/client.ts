@@ -2,6 +2,10 @@
  * A registry client for one repository (OCI Distribution Spec): requests that answer a `401`
  * challenge with Basic credentials or a Docker token for the repository's scope, then retry.
  */
+import * as http from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import { BerthError, unauthorized } from '../util/errors.js';
 import { type Reference, splitRepo } from '../util/reference.js';
 import { parseChallenge } from './login.js';
@@ -61,6 +65,51 @@ export class RepositoryClient {
     await this.authenticate(challenge);
     r = await send();
     return r;
+  }
+
+  /**
+   * Streams `body` in one request through node:http (about twice as fast as fetch with a web
+   * stream body for layer uploads). A stream cannot be sent twice, so this does not answer a 401:
+   * make an authenticated request (the upload's POST) first.
+   */
+  upload(
+    target: string,
+    method: string,
+    body: Readable,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+    const url = new URL(target, this.base);
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        {
+          method,
+          headers: {
+            ...headers,
+            'Transfer-Encoding': 'chunked',
+            ...(this.authorization ? { Authorization: this.authorization } : {}),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            if (text.length < 4096) text += c;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err) =>
+        reject(new BerthError('unavailable', `${method} "${url}": ${err.message}`)),
+      );
+      body.on('error', (err) => {
+        req.destroy(err);
+        reject(err);
+      });
+      body.pipe(req);
+    });
   }
 
   private async authenticate(challenge: string): Promise<void> {

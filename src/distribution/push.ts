@@ -73,18 +73,14 @@ async function streamUpload(client: RepositoryClient, location: URL, body: Reada
     },
   });
   body.on('error', (e) => hashing.destroy(e));
-  const patch = await client.fetch(location.toString(), {
-    method: 'PATCH',
-    body: Readable.toWeb(body.pipe(hashing)) as unknown as ReadableStream,
-    headers: { 'Content-Type': 'application/octet-stream' },
-    ...({ duplex: 'half' } as object),
+  const patch = await client.upload(location.toString(), 'PATCH', body.pipe(hashing), {
+    'Content-Type': 'application/octet-stream',
   });
-  const patchText = await patch.text();
   if (patch.status === 401 || patch.status === 403) throw denied();
   if (patch.status !== 202)
-    throw new BerthError('system', `blob upload failed: registry answered ${patch.status} ${patchText}`);
+    throw new BerthError('system', `blob upload failed: registry answered ${patch.status} ${patch.text}`);
   const digest = `sha256:${hash.digest('hex')}`;
-  const done = new URL(patch.headers.get('location') ?? location.toString(), client.base);
+  const done = new URL(patch.headers.location ?? location.toString(), client.base);
   done.searchParams.set('digest', digest);
   const put = await client.fetch(done.toString(), { method: 'PUT', headers: { 'Content-Length': '0' } });
   if (put.status !== 201)
