@@ -7,7 +7,7 @@
  * Docker schema 2 manifest under the tag. Progress as Docker's JSON messages.
  */
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
 import { MediaType } from '../model/media-types.js';
