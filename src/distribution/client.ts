@@ -10,6 +10,9 @@ import { BerthError, unauthorized } from '../util/errors.js';
 import { type Reference, splitRepo } from '../util/reference.js';
 import { parseChallenge } from './login.js';
 
+/** How long a registry may take to answer a request's headers. */
+const ANSWER_TIMEOUT_MS = 30_000;
+
 export interface Credentials {
   username?: string;
   password?: string;
@@ -43,20 +46,37 @@ export class RepositoryClient {
   }
 
   async fetch(p: string, init: RequestInit = {}): Promise<Response> {
-    const send = () =>
-      fetch(/^https?:/.test(p) ? p : this.url(p), {
-        ...init,
-        headers: {
-          ...(init.headers as Record<string, string>),
-          ...(this.authorization ? { Authorization: this.authorization } : {}),
-        },
-        redirect: 'follow',
-      }).catch((err: Error) => {
+    const url = /^https?:/.test(p) ? p : this.url(p).toString();
+    const send = async () => {
+      // A registry that does not answer at all (a hung mirror, a stalled upstream) fails the
+      // request instead of the pull; a slow body is the caller's business.
+      const timer = new AbortController();
+      const t = setTimeout(
+        () => timer.abort(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)),
+        ANSWER_TIMEOUT_MS,
+      );
+      const signal = init.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal;
+      try {
+        return await fetch(url, {
+          ...init,
+          signal,
+          headers: {
+            ...(init.headers as Record<string, string>),
+            ...(this.authorization ? { Authorization: this.authorization } : {}),
+          },
+          redirect: 'follow',
+        });
+      } catch (err) {
+        if (init.signal?.aborted) throw init.signal.reason;
+        const e = timer.signal.aborted ? (timer.signal.reason as Error) : (err as Error);
         throw new BerthError(
           'unavailable',
-          `Get "${this.url(p)}": ${err.cause instanceof Error ? err.cause.message : err.message}`,
+          `${init.method ?? 'GET'} "${url}": ${e.cause instanceof Error ? e.cause.message : e.message}`,
         );
-      });
+      } finally {
+        clearTimeout(t);
+      }
+    };
     let r = await send();
     if (r.status !== 401) return r;
     const challenge = r.headers.get('www-authenticate');
