@@ -4,7 +4,6 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { type ProxyConfig, parseTtl } from './proxy.js';
 
 export interface RepositoryRule {
   /** Glob on the repository name: `*` within a component, `**` across; `${user}` = the caller. */
@@ -40,6 +39,30 @@ export interface AuthConfig {
     key?: string;
     expiration?: number;
   };
+}
+
+export interface ProxyConfig {
+  /** The upstream registry: `https://registry.example`, `http://127.0.0.1:5001`. */
+  remoteurl: string;
+  username?: string;
+  password?: string;
+  /** Seconds a cached tag is served before the upstream is asked again (0: every time). */
+  ttl: number;
+}
+
+/** Go-style durations (`168h`, `30m`, `10s`, `1h30m`) or seconds as a number. */
+export function parseTtl(v: unknown): number | undefined {
+  if (typeof v === 'number' && v >= 0) return v;
+  if (typeof v !== 'string' || v === '') return undefined;
+  let total = 0;
+  let rest = v;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(h|m|s|ms)/.exec(rest);
+    if (!m) return undefined;
+    total += Number(m[1]) * { h: 3600, m: 60, s: 1, ms: 0.001 }[m[2] as 'h'];
+    rest = rest.slice(m[0].length);
+  }
+  return total;
 }
 
 export interface RegistryConfig {

@@ -6,39 +6,20 @@
  * Pushes and deletes are refused by the server in this mode. One fetch per blob at a time: requests
  * for a blob already on its way wait for it.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RepositoryClient } from '../distribution/client.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../model/media-types.js';
-import type { Logger } from './server.js';
+import type { ProxyConfig } from './config.js';
 import { RegistryError, regErr } from './errors.js';
 import type { RegistryStorage } from './storage.js';
-import { createHash } from 'node:crypto';
-
-export interface ProxyConfig {
-  /** The upstream registry: `https://registry.example`, `http://127.0.0.1:5001`. */
-  remoteurl: string;
-  username?: string;
-  password?: string;
-  /** Seconds a cached tag is served before the upstream is asked again (0: every time). */
-  ttl: number;
-}
 
 const ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(', ');
 
-/** Go-style durations (`168h`, `30m`, `10s`, `1h30m`) or seconds as a number. */
-export function parseTtl(v: unknown): number | undefined {
-  if (typeof v === 'number' && v >= 0) return v;
-  if (typeof v !== 'string' || v === '') return undefined;
-  let total = 0;
-  let rest = v;
-  while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(h|m|s|ms)/.exec(rest);
-    if (!m) return undefined;
-    total += Number(m[1]) * { h: 3600, m: 60, s: 1, ms: 0.001 }[m[2] as 'h'];
-    rest = rest.slice(m[0].length);
-  }
-  return total;
+/** The server's logger, as far as the cache uses it. */
+interface Logger {
+  log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
 }
 
 const upstreamDown = (what: string, err: unknown) =>
