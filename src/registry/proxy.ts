@@ -7,7 +7,7 @@
  * for a blob already on its way wait for it.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RepositoryClient } from '../distribution/client.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../model/media-types.js';
@@ -69,14 +69,47 @@ export class PullThrough {
     }
   }
 
-  /** Makes blob `digest` of `name` present in the store. */
+  /** Makes blob `digest` of `name` present in the store (for HEAD and range requests). */
   async ensureBlob(name: string, digest: string): Promise<void> {
-    if (await this.storage.blobInRepo(name, digest)) return;
-    await this.once(`blob ${digest}`, async () => {
+    const live = await this.openBlob(name, digest);
+    if (!live) return;
+    live.body.resume(); // nobody reads this copy: the stored one takes the bytes
+    await live.stored;
+  }
+
+  /**
+   * Blob `digest` of `name`: undefined when the store has it (serve it from there), or the
+   * upstream's bytes as they arrive, stored at the same time, so a cold pull is not held up by the
+   * store. The bytes are checked against the digest by the store; a mismatch breaks the answer.
+   */
+  async openBlob(
+    name: string,
+    digest: string,
+  ): Promise<{ size?: number; body: Readable; stored: Promise<void> } | undefined> {
+    if (await this.storage.blobInRepo(name, digest)) return undefined;
+    const key = `blob ${digest}`;
+    const pending = this.fetching.get(key);
+    if (pending) {
+      await pending;
+      if (!(await this.storage.blobInRepo(name, digest))) await this.storage.linkBlob(name, digest);
+      return undefined;
+    }
+    let settle!: (err?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err ? reject(err) : resolve());
+    });
+    done.catch(() => {});
+    this.fetching.set(key, done);
+    const finish = (err?: unknown) => {
+      this.fetching.delete(key);
+      settle(err);
+    };
+    try {
       if (await this.storage.content.info(digest)) {
         // Held for another repository of this cache: the same upstream vouched for the bytes.
         await this.storage.linkBlob(name, digest);
-        return;
+        finish();
+        return undefined;
       }
       const r = await this.client(name)
         .fetch(`blobs/${digest}`)
@@ -92,11 +125,46 @@ export class PullThrough {
         throw upstreamDown(`blob ${digest}`, new Error(`status ${r.status}`));
       }
       const size = Number(r.headers.get('content-length') ?? '') || undefined;
-      // putBlob verifies the digest (and size) before the blob becomes visible.
-      await this.storage.putBlob(name, Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), digest, size);
-      this.logger.log('info', 'cached blob from upstream', { repository: name, digest, size });
-    });
-    if (!(await this.storage.blobInRepo(name, digest))) await this.storage.linkBlob(name, digest);
+      const source = Readable.fromWeb(r.body as WebReadableStream<Uint8Array>);
+      const toStore = new PassThrough();
+      // The client's copy holds back its last chunk until the blob is stored: a client that got
+      // every byte can rely on the next request being served from the store.
+      let held: Buffer | undefined;
+      const toClient = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          const prev = held;
+          held = chunk;
+          cb(null, prev);
+        },
+        flush(cb) {
+          done.then(
+            () => cb(null, held),
+            (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
+          );
+        },
+      });
+      source.on('error', (e) => {
+        toStore.destroy(e);
+        toClient.destroy(e);
+      });
+      // A client that goes away unpipes itself; the store keeps reading.
+      source.pipe(toStore);
+      source.pipe(toClient);
+      this.storage
+        .putBlob(name, toStore, digest, size)
+        .then(() => {
+          this.logger.log('info', 'cached blob from upstream', { repository: name, digest, size });
+          finish();
+        })
+        .catch((err: unknown) => {
+          toClient.destroy(err instanceof Error ? err : new Error(String(err)));
+          finish(err);
+        });
+      return { size, body: toClient, stored: done };
+    } catch (err) {
+      finish(err);
+      throw err;
+    }
   }
 
   /** The upstream's tag list, or undefined when it cannot be had (the local list is served then). */

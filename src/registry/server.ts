@@ -8,6 +8,7 @@ import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Policy, Scope, TokenIssuer } from './auth.js';
 import { formatScope, grantedBy, type Htpasswd, parseBasic, parseScope } from './auth.js';
 import type { RegistryConfig } from './config.js';
@@ -361,7 +362,10 @@ export class RegistryServer {
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['pull'] }]);
         if (this.proxy) {
           checkDigest(r[2]);
-          await this.proxy.ensureBlob(name, r[2]);
+          if (m === 'GET' && !ctx.req.headers.range) {
+            const live = await this.proxy.openBlob(name, r[2]);
+            if (live) return this.sendLiveBlob(ctx, r[2], live);
+          } else await this.proxy.ensureBlob(name, r[2]);
         }
         return this.getBlob(ctx, name, r[2]);
       }
@@ -697,6 +701,22 @@ export class RegistryServer {
     const stream = this.storage.readBlob(digest, range);
     stream.on('error', () => res.destroy());
     stream.pipe(res);
+    await new Promise<void>((resolve) => res.on('close', resolve));
+  }
+
+  /** A blob coming from the pull-through cache's upstream, passed on as it arrives. */
+  private async sendLiveBlob(ctx: Ctx, digest: string, live: { size?: number; body: Readable }): Promise<void> {
+    const { res } = ctx;
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest,
+      ETag: `"${digest}"`,
+      ...(live.size !== undefined ? { 'Content-Length': live.size } : {}),
+    });
+    live.body.on('error', () => res.destroy());
+    res.on('close', () => live.body.destroy());
+    live.body.pipe(res);
     await new Promise<void>((resolve) => res.on('close', resolve));
   }
 
