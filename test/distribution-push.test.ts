@@ -1,10 +1,12 @@
 /**
  * `docker push` through berthd as Docker pushes: gzip-compressed layers under a Docker schema 2
  * manifest, `Layer already exists` on a second push (no layer compressed again), cross-repository
- * mounts on the same registry.
+ * mounts on the same registry; an upload cut off midway fails clearly and the next push completes.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
@@ -83,5 +85,51 @@ test('pushed image pulls back into a fresh daemon with the same image ID', async
     assert.equal(run.stdout, '10000\n');
   } finally {
     await fresh.destroy();
+  }
+});
+
+test('a push whose upload connection is cut fails clearly; the next push completes', async () => {
+  // A proxy in front of the registry that cuts the first layer upload after 64 KiB.
+  let cut = true;
+  const proxy = http.createServer((req, res) => {
+    const u = new URL(reg.url);
+    if (cut && req.method === 'PATCH') {
+      cut = false;
+      let got = 0;
+      req.on('data', (c: Buffer) => {
+        got += c.length;
+        if (got > 65536) req.socket.destroy();
+      });
+      return;
+    }
+    const up = http.request(
+      { host: u.hostname, port: u.port, path: req.url, method: req.method, headers: { ...req.headers, host: u.host }, agent: false },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  try {
+    // A layer of its own (random, so it is large after compression too).
+    const c = await d.docker(['run', '--name', 'cut', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 1000000 /dev/urandom > /r']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal((await d.docker(['commit', 'cut', `${host}/team/cut:1`])).code, 0);
+    assert.equal((await d.docker(['rm', 'cut'])).code, 0);
+    const first = await d.docker(['push', `${host}/team/cut:1`]);
+    assert.equal(first.code, 1, first.stdout);
+    assert.match(first.stderr, /PATCH|socket hang up|ECONNRESET|connection/i);
+    const none = await request(reg.url, 'GET', '/v2/team/cut/manifests/1');
+    assert.equal(none.status, 404, 'no manifest after the failed push');
+    const second = await d.docker(['push', `${host}/team/cut:1`]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /1: digest: sha256:/);
+  } finally {
+    proxy.close();
+    proxy.closeAllConnections();
   }
 });

@@ -7,7 +7,7 @@
  * Docker schema 2 manifest under the tag. Progress as Docker's JSON messages.
  */
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import type { ImageService } from '../images/index.js';
 import type { LayerStore } from '../layers/index.js';
 import { MediaType } from '../model/media-types.js';
@@ -15,7 +15,7 @@ import { BerthError, notFound } from '../util/errors.js';
 import type { JsonMessageStream } from '../util/json-message.js';
 import { Limiter } from '../util/mutex.js';
 import { familiar, type Reference } from '../util/reference.js';
-import { type Credentials, RepositoryClient, remoteOf } from './client.js';
+import { type Credentials, RepositoryClient, registryMessage, remoteOf } from './client.js';
 import { gzipStream } from './compress.js';
 import type { CompressedLayer, LayerMetadata } from './layer-metadata.js';
 import { counting, sendProgress } from './progress.js';
@@ -50,11 +50,14 @@ async function startUpload(
 ): Promise<{ mounted: true } | { mounted: false; location: URL }> {
   const q = mount ? `?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}` : '';
   const r = await client.fetch(`blobs/uploads/${q}`, { method: 'POST' });
+  if (r.status === 401 || r.status === 403) {
+    await r.body?.cancel();
+    throw denied();
+  }
+  if (r.status !== 202 && !(mount && r.status === 201))
+    throw new BerthError('system', `blob upload failed to start: registry answered ${r.status}: ${await registryMessage(r)}`);
   await r.body?.cancel();
-  if (r.status === 401 || r.status === 403) throw denied();
   if (mount && r.status === 201) return { mounted: true };
-  if (r.status !== 202)
-    throw new BerthError('system', `blob upload failed to start: registry answered ${r.status}`);
   return { mounted: false, location: new URL(r.headers.get('location') ?? '', client.base) };
 }
 
@@ -70,18 +73,14 @@ async function streamUpload(client: RepositoryClient, location: URL, body: Reada
     },
   });
   body.on('error', (e) => hashing.destroy(e));
-  const patch = await client.fetch(location.toString(), {
-    method: 'PATCH',
-    body: Readable.toWeb(body.pipe(hashing)) as unknown as ReadableStream,
-    headers: { 'Content-Type': 'application/octet-stream' },
-    ...({ duplex: 'half' } as object),
+  const patch = await client.upload(location.toString(), 'PATCH', body.pipe(hashing), {
+    'Content-Type': 'application/octet-stream',
   });
-  const patchText = await patch.text();
   if (patch.status === 401 || patch.status === 403) throw denied();
   if (patch.status !== 202)
-    throw new BerthError('system', `blob upload failed: registry answered ${patch.status} ${patchText}`);
+    throw new BerthError('system', `blob upload failed: registry answered ${patch.status} ${patch.text}`);
   const digest = `sha256:${hash.digest('hex')}`;
-  const done = new URL(patch.headers.get('location') ?? location.toString(), client.base);
+  const done = new URL(patch.headers.location ?? location.toString(), client.base);
   done.searchParams.set('digest', digest);
   const put = await client.fetch(done.toString(), { method: 'PUT', headers: { 'Content-Length': '0' } });
   if (put.status !== 201)

@@ -13,6 +13,7 @@ import { familiar, type Reference, withDefaultTag } from '../util/reference.js';
 import { type Credentials, remoteOf } from './client.js';
 import { pullFrom } from './pull.js';
 import { push } from './push.js';
+import { type SearchFilters, type SearchResult, search } from './search.js';
 import type { LayerMetadata } from './layer-metadata.js';
 import type { RegistryInfo, RegistrySettings } from './registries.js';
 
@@ -92,6 +93,11 @@ export class DistributionService {
     const ep = this.deps.registries.pushEndpoint(host, ref.repo);
     const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads };
     for (const tag of tags) await push(pushDeps, ep.base, { repo: ref.repo, tag }, creds, out);
+  }
+
+  /** `docker search`: names in the catalog of the registry the term names (or of the mirrors). */
+  search(term: string, limit: number, filters: SearchFilters, creds: Credentials): Promise<SearchResult[]> {
+    return search(this.deps.registries, term, limit, filters, creds);
   }
 
   /** `RegistryConfig` of `info`. */

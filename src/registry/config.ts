@@ -41,6 +41,30 @@ export interface AuthConfig {
   };
 }
 
+export interface ProxyConfig {
+  /** The upstream registry: `https://registry.example`, `http://127.0.0.1:5001`. */
+  remoteurl: string;
+  username?: string;
+  password?: string;
+  /** Seconds a cached tag is served before the upstream is asked again (0: every time). */
+  ttl: number;
+}
+
+/** Go-style durations (`168h`, `30m`, `10s`, `1h30m`) or seconds as a number. */
+export function parseTtl(v: unknown): number | undefined {
+  if (typeof v === 'number' && v >= 0) return v;
+  if (typeof v !== 'string' || v === '') return undefined;
+  let total = 0;
+  let rest = v;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(h|m|s|ms)/.exec(rest);
+    if (!m) return undefined;
+    total += Number(m[1]) * { h: 3600, m: 60, s: 1, ms: 0.001 }[m[2] as 'h'];
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
 export interface RegistryConfig {
   listen: string;
   root: string;
@@ -61,6 +85,8 @@ export interface RegistryConfig {
     maxConnections: number;
   };
   log: { requests: boolean; level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Pull-through cache of another registry (see proxy.ts); pushes are refused then. */
+  proxy?: ProxyConfig;
 }
 
 export const DEFAULT_LIMITS: RegistryConfig['limits'] = {
@@ -98,7 +124,7 @@ export async function loadConfig(
     fail(file, err instanceof Error ? err.message : String(err));
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must be a JSON object');
-  const known = new Set(['listen', 'root', 'tls', 'delete', 'auth', 'access', 'limits', 'log']);
+  const known = new Set(['listen', 'root', 'tls', 'delete', 'auth', 'access', 'limits', 'log', 'proxy']);
   for (const k of Object.keys(raw)) if (!known.has(k)) fail(file, `unknown key "${k}"`);
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(dir, p);
@@ -152,5 +178,16 @@ export async function loadConfig(
     }
   }
   if (raw.log !== undefined) cfg.log = { ...cfg.log, ...raw.log };
+  if (raw.proxy !== undefined) {
+    const p = raw.proxy;
+    if (typeof p?.remoteurl !== 'string' || !/^https?:\/\/[^/]+\/?$/.test(p.remoteurl))
+      fail(file, '"proxy.remoteurl" must be the upstream registry\'s http(s):// URL');
+    for (const k of ['username', 'password'])
+      if (p[k] !== undefined && typeof p[k] !== 'string') fail(file, `"proxy.${k}" must be a string`);
+    // distribution's default: a week.
+    const ttl = p.ttl === undefined ? 168 * 3600 : parseTtl(p.ttl);
+    if (ttl === undefined) fail(file, '"proxy.ttl" must be seconds or a duration such as "168h"');
+    cfg.proxy = { remoteurl: p.remoteurl, username: p.username, password: p.password, ttl };
+  }
   return cfg;
 }

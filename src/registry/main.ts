@@ -61,6 +61,7 @@ program
       tls: !!cfg.tls,
       auth: cfg.auth?.type ?? 'none',
       delete: cfg.delete,
+      proxy: cfg.proxy ? { remoteurl: cfg.proxy.remoteurl, ttlSeconds: cfg.proxy.ttl } : undefined,
     });
     process.on('unhandledRejection', (err) => {
       logger.log('error', 'unhandled rejection', { error: err instanceof Error ? err.stack : String(err) });

@@ -8,6 +8,7 @@ import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Policy, Scope, TokenIssuer } from './auth.js';
 import { formatScope, grantedBy, type Htpasswd, parseBasic, parseScope } from './auth.js';
 import type { RegistryConfig } from './config.js';
@@ -15,6 +16,7 @@ import { MediaType } from '../model/media-types.js';
 import { RegistryError, regErr } from './errors.js';
 import { checkDigest, checkName, digestAlgorithm, isDigestRef, isTag } from './names.js';
 import type { Descriptor, RegistryStorage } from './storage.js';
+import { PullThrough } from './proxy.js';
 
 export const MT = MediaType;
 
@@ -65,13 +67,28 @@ export class RegistryServer {
   private draining = false;
   private idleWaiters: (() => void)[] = [];
   private purgeTimer?: NodeJS.Timeout;
+  /** Set in pull-through cache mode (`proxy` in the config). */
+  private readonly proxy?: PullThrough;
 
   constructor(
     readonly cfg: RegistryConfig,
     readonly storage: RegistryStorage,
     readonly auth: AuthSetup | undefined,
     readonly logger: Logger,
-  ) {}
+  ) {
+    if (cfg.proxy) this.proxy = new PullThrough(cfg.proxy, storage, logger);
+  }
+
+  /** Writes are refused in pull-through cache mode, as distribution does. */
+  private refuseInProxyMode(): void {
+    if (this.proxy)
+      throw new RegistryError(
+        'UNSUPPORTED',
+        'The operation is unsupported: this registry is a pull-through cache',
+        undefined,
+        405,
+      );
+  }
 
   // ---------------------------------------------------------------- lifecycle
 
@@ -317,11 +334,13 @@ export class RegistryServer {
     if (r) {
       const name = this.repoName(ctx, r[1]);
       if (m !== 'POST') throw this.methodNotAllowed();
+      this.refuseInProxyMode();
       return this.startUpload(ctx, name);
     }
     r = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(decoded);
     if (r) {
       const name = this.repoName(ctx, r[1]);
+      this.refuseInProxyMode();
       await this.authorize(ctx, [{ type: 'repository', name, actions: ['push'] }], 'pull,push');
       switch (m) {
         case 'GET':
@@ -341,9 +360,17 @@ export class RegistryServer {
       const name = this.repoName(ctx, r[1]);
       if (m === 'GET' || m === 'HEAD') {
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['pull'] }]);
+        if (this.proxy) {
+          checkDigest(r[2]);
+          if (m === 'GET' && !ctx.req.headers.range) {
+            const live = await this.proxy.openBlob(name, r[2]);
+            if (live) return this.sendLiveBlob(ctx, r[2], live);
+          } else await this.proxy.ensureBlob(name, r[2]);
+        }
         return this.getBlob(ctx, name, r[2]);
       }
       if (m === 'DELETE') {
+        this.refuseInProxyMode();
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['delete'] }]);
         return this.deleteBlob(ctx, name, r[2]);
       }
@@ -354,13 +381,19 @@ export class RegistryServer {
       const name = this.repoName(ctx, r[1]);
       if (m === 'GET' || m === 'HEAD') {
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['pull'] }]);
+        if (this.proxy) {
+          await this.resolve(name, r[2]); // validates the tag or digest before anything goes upstream
+          await this.proxy.ensureManifest(name, r[2]);
+        }
         return this.getManifest(ctx, name, r[2]);
       }
       if (m === 'PUT') {
+        this.refuseInProxyMode();
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['push'] }], 'pull,push');
         return this.putManifest(ctx, name, r[2]);
       }
       if (m === 'DELETE') {
+        this.refuseInProxyMode();
         await this.authorize(ctx, [{ type: 'repository', name, actions: ['delete'] }]);
         return this.deleteManifest(ctx, name, r[2]);
       }
@@ -597,7 +630,7 @@ export class RegistryServer {
 
   private async tagsList(ctx: Ctx, name: string): Promise<void> {
     if (!(await this.storage.repoExists(name))) throw regErr('NAME_UNKNOWN', undefined, { name });
-    const tags = await this.storage.tags(name);
+    const tags = (await this.proxy?.tags(name)) ?? (await this.storage.tags(name));
     const { items, link } = this.paginate(ctx, tags, `/v2/${enc(name)}/tags/list`);
     this.json(ctx, 200, { name, tags: items }, link ? { Link: link } : {});
   }
@@ -668,6 +701,22 @@ export class RegistryServer {
     const stream = this.storage.readBlob(digest, range);
     stream.on('error', () => res.destroy());
     stream.pipe(res);
+    await new Promise<void>((resolve) => res.on('close', resolve));
+  }
+
+  /** A blob coming from the pull-through cache's upstream, passed on as it arrives. */
+  private async sendLiveBlob(ctx: Ctx, digest: string, live: { size?: number; body: Readable }): Promise<void> {
+    const { res } = ctx;
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest,
+      ETag: `"${digest}"`,
+      ...(live.size !== undefined ? { 'Content-Length': live.size } : {}),
+    });
+    live.body.on('error', () => res.destroy());
+    res.on('close', () => live.body.destroy());
+    live.body.pipe(res);
     await new Promise<void>((resolve) => res.on('close', resolve));
   }
 

@@ -213,6 +213,22 @@ export class RegistryStorage {
     }
   }
 
+  /** When the tag was last written or revalidated (ms since the epoch), or undefined. */
+  async tagCheckedAt(name: string, tag: string): Promise<number | undefined> {
+    try {
+      return (await fs.stat(this.tagFile(name, tag))).mtimeMs;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  }
+
+  /** Records that the tag was found unchanged upstream just now (pull-through cache). */
+  async markTagChecked(name: string, tag: string): Promise<void> {
+    const now = new Date();
+    await fs.utimes(this.tagFile(name, tag), now, now).catch(() => {});
+  }
+
   /** The manifest record for a digest in a repository, or undefined. */
   async manifest(name: string, digest: string): Promise<ManifestRecord | undefined> {
     let rec: { mediaType: string };
@@ -346,36 +362,56 @@ export class RegistryStorage {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
     }
     if (info.name !== name) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
-    const live = this.live.get(id);
-    if (live) return { id, name, size: live.size, algorithm: live.algorithm };
-    const st = await fs.stat(path.join(this.uploadDir(id), 'data'));
+    // The file is the truth: another replica on this root may have appended since.
+    const st = await fs.stat(path.join(this.uploadDir(id), 'data')).catch(() => undefined);
+    if (!st) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
     return { id, name, size: st.size, algorithm: info.algorithm };
   }
 
-  /** Runs `fn` with exclusive access to one upload. */
+  /** Runs `fn` with exclusive access to one upload (within this process). */
   async withUpload<T>(id: string, fn: () => Promise<T>): Promise<T> {
     let live = this.live.get(id);
     if (!live) {
-      // After a restart: rebuild the running hash from the bytes on disk.
+      // After a restart, or an upload started by another replica on this root.
       let info: { algorithm: Algorithm };
       try {
         info = JSON.parse(await fs.readFile(path.join(this.uploadDir(id), 'info.json'), 'utf8'));
       } catch {
         throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
       }
-      const hash = createHash(info.algorithm);
-      let size = 0;
-      for await (const chunk of createReadStream(path.join(this.uploadDir(id), 'data'))) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      live = this.live.get(id) ?? { hash, size, algorithm: info.algorithm, queue: Promise.resolve() };
+      live = this.live.get(id) ?? { hash: createHash(info.algorithm), size: -1, algorithm: info.algorithm, queue: Promise.resolve() };
       this.live.set(id, live);
     }
     const l = live;
-    const run = l.queue.then(fn, fn);
+    const step = async () => {
+      await this.resync(id, l);
+      return fn();
+    };
+    const run = l.queue.then(step, step);
     l.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Brings the running hash up to the file: replicas share the root, so another process may have
+   * appended to this upload since (or it is new here); the hash is then rebuilt from the bytes.
+   */
+  private async resync(id: string, live: LiveUpload): Promise<void> {
+    const file = path.join(this.uploadDir(id), 'data');
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st) {
+      this.live.delete(id);
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
+    }
+    if (st.size === live.size) return;
+    const hash = createHash(live.algorithm);
+    let size = 0;
+    for await (const chunk of createReadStream(file)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    live.hash = hash;
+    live.size = size;
   }
 
   /**

@@ -357,8 +357,41 @@ async function prune(ctx: Ctx): Promise<void> {
   json(ctx, 200, result);
 }
 
+// ---- search ----
+
+async function searchImages(ctx: Ctx): Promise<void> {
+  const q = ctx.query;
+  const term = q.get('term') ?? '';
+  const rawLimit = q.get('limit');
+  const limit = rawLimit === null || rawLimit === '' || rawLimit === '0' ? 25 : Number(rawLimit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw invalid(`limit ${rawLimit} is outside the range of [1, 100]`);
+  const filters = parseFilters(q.get('filters'));
+  checkFilterKeys(filters, ['stars', 'is-official', 'is-automated']);
+  const bool = (key: string): boolean | undefined => {
+    const v = filters.get(key)?.[0];
+    if (v === undefined) return undefined;
+    if (!['true', 'false', '1', '0'].includes(v)) throw invalid(`invalid filter '${key}=${v}'`);
+    return v === 'true' || v === '1';
+  };
+  const starsRaw = filters.get('stars')?.[0];
+  if (starsRaw !== undefined && !/^\d+$/.test(starsRaw)) throw invalid(`invalid filter 'stars=${starsRaw}'`);
+  const results = await ctx.services.distribution.search(
+    term,
+    limit,
+    {
+      stars: starsRaw === undefined ? undefined : Number(starsRaw),
+      isOfficial: bool('is-official'),
+      isAutomated: bool('is-automated'),
+    },
+    registryAuth(ctx.req),
+  );
+  json(ctx, 200, results);
+}
+
 export function registerImageRoutes(router: Router): void {
   router.get('/images/json', listImages);
+  router.get('/images/search', searchImages);
   router.post('/images/create', createImage);
   router.post('/images/load', loadImages);
   router.get('/images/get', (ctx) => saveImages(ctx, ctx.query.getAll('names')));
