@@ -122,7 +122,7 @@ export class ClusterStore {
     });
   }
 
-  /** Reads TLS files (if any) and starts registering in the background; never throws for an unreachable store. */
+  /** Reads TLS files (if any); nothing is contacted before `start()`. */
   static async open(settings: ClusterSettings, identity: { engineId: string; name: string }): Promise<ClusterStore> {
     let credentials: { rootCertificate: Buffer; certChain?: Buffer; privateKey?: Buffer } | undefined;
     if (settings.tls) {
@@ -133,9 +133,7 @@ export class ClusterStore {
       ]);
       credentials = { rootCertificate: ca, certChain: cert, privateKey: key };
     }
-    const s = new ClusterStore(settings, identity, credentials);
-    s.start();
-    return s;
+    return new ClusterStore(settings, identity, credentials);
   }
 
   /** A daemon whose cluster settings are unusable: it runs, says why, and refuses overlay work. */
@@ -233,7 +231,8 @@ export class ClusterStore {
     }
   }
 
-  private start(): void {
+  /** Starts registering (and retrying) in the background, once the owners' hooks are in place. */
+  start(): void {
     if (this.etcd) void this.register();
   }
 
@@ -250,22 +249,17 @@ export class ClusterStore {
     const key = `${PREFIX}hosts/${this.addr}`;
     let lease: Lease | undefined;
     try {
-      if (!this.watcher) await this.startWatch();
       lease = this.client.lease(this.settings.ttl);
       const id = await lease.grant();
+      // The watch waits for a connection without a deadline: started once the store has answered.
+      this.startWatch();
       const seen = await this.client.get(key).exec();
       const prev = seen.kvs[0];
-      if (prev) {
-        const host = JSON.parse(prev.value.toString()) as ClusterHost;
-        if (host.engineId !== this.identity.engineId)
-          throw new Error(
-            `another host (${host.name}, engine ${host.engineId}) already advertises ${this.addr}: give each host its own --cluster-advertise`,
-          );
-        // Our own registration from before a restart or a lost lease: its keys go with it, and
-        // the owner re-puts what is still alive under the new lease.
-        if (host.lease && host.lease !== id)
-          await this.client.leaseClient.leaseRevoke({ ID: host.lease }).catch(() => {});
-      }
+      const before = prev ? (JSON.parse(prev.value.toString()) as ClusterHost) : undefined;
+      if (before && before.engineId !== this.identity.engineId)
+        throw new Error(
+          `another host (${before.name}, engine ${before.engineId}) already advertises ${this.addr}: give each host its own --cluster-advertise`,
+        );
       const value: ClusterHost = {
         addr: this.addr,
         name: this.identity.name,
@@ -289,7 +283,11 @@ export class ClusterStore {
         this.lease = undefined;
         this.scheduleRegister(200);
       });
+      // The owners move what is still alive onto the new lease, then our registration from before
+      // a restart or a lost lease goes with whatever is left on it (endpoints of dead containers).
       for (const hook of this.registeredHooks) await hook(id);
+      if (before?.lease && before.lease !== id)
+        await this.client.leaseClient.leaseRevoke({ ID: before.lease }).catch(() => {});
       this.state = 'ready';
       this.error = '';
       log.info('joined the cluster store', { store: this.settings.store, advertise: this.addr, lease: id });
@@ -308,12 +306,27 @@ export class ClusterStore {
     }
   }
 
-  private async startWatch(): Promise<void> {
-    const w = await this.client.watch().prefix(PREFIX).create();
-    this.watcher = w;
-    w.on('data', () => this.scheduleRefresh());
-    w.on('connected', () => this.scheduleRefresh());
-    w.on('error', () => {});
+  private watchStarted = false;
+
+  private startWatch(): void {
+    if (this.watchStarted) return;
+    this.watchStarted = true;
+    void this.client
+      .watch()
+      .prefix(PREFIX)
+      .create()
+      .then((w) => {
+        this.watcher = w;
+        if (this.closed) void w.cancel().catch(() => {});
+        w.on('data', () => this.scheduleRefresh());
+        w.on('connected', () => this.scheduleRefresh());
+        w.on('error', () => {});
+        this.scheduleRefresh();
+      })
+      .catch((err: unknown) => {
+        this.watchStarted = false;
+        log.warn('cannot watch the cluster store', { err: err instanceof Error ? err.message : String(err) });
+      });
   }
 
   /** Coalesces bursts of changes into one snapshot read; a failed read keeps the last one. */
