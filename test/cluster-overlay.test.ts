@@ -59,9 +59,16 @@ test('an overlay network carries traffic between hosts, by name', async () => {
   const dup = await h1.docker(['network', 'create', '-d', 'overlay', 'ov']);
   assert.notEqual(dup.code, 0);
   assert.match(dup.stderr, /already exists/);
+  // Overlapping another overlay network, or a local network of the creating host: refused, nothing made.
+  for (const s of [`10.233.${c.n}.128/25`, `10.232.${c.n}.0/28`]) {
+    const r = await h0.docker(['network', 'create', '-d', 'overlay', '--subnet', s, 'ov2']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Pool overlaps with other one on this address space/);
+  }
+  assert.equal((await c.keys('/berth/networks/')).length, 1);
 
   await ok(h0, ['run', '-d', '--name', 'ca', '--network', 'ov', 'busybox', 'sleep', '600']);
-  await ok(h1, ['run', '-d', '--name', 'cb', '--network', 'ov', 'busybox', 'sleep', '600']);
+  await ok(h1, ['run', '-d', '--name', 'cb', '--network', 'ov', '--network-alias', 'web', 'busybox', 'sleep', '600']);
   const ipA = await ipOn(h0, 'ca');
   const ipB = await ipOn(h1, 'cb');
   assert.notEqual(ipA, ipB);
@@ -72,6 +79,9 @@ test('an overlay network carries traffic between hosts, by name', async () => {
   await until('ca pings cb by name', async () => (await h0.docker(['exec', 'ca', 'ping', '-c', '1', '-W', '1', 'cb'])).code === 0);
   const ns = await ok(h0, ['exec', 'ca', 'nslookup', 'cb']);
   assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+  // Aliases and reverse lookups of remote containers too.
+  assert.match(await ok(h0, ['exec', 'ca', 'nslookup', 'web']), new RegExp(ipB.replace(/\./g, '\\.')));
+  assert.match(await ok(h1, ['exec', 'cb', 'nslookup', ipA]), /ca\.ov/);
 
   // TCP across hosts, by name: ca serves HTTP, cb asks (nc: busybox wget crashes in this build).
   await ok(h0, ['exec', '-d', 'ca', 'sh', '-c', 'mkdir -p /www && echo cross-host > /www/index.html && httpd -f -p 8080 -h /www']);
@@ -87,7 +97,7 @@ test('an overlay network carries traffic between hosts, by name', async () => {
   assert.match(taken.stderr, /Address already in use/);
   await h1.docker(['rm', '-f', 'c2']);
 
-  // Removal refused while any host has containers on it.
+  // Removal refused while this host has containers on it.
   const busy = await h1.docker(['network', 'rm', 'ov']);
   assert.notEqual(busy.code, 0);
   assert.match(busy.stderr, /has active endpoints/);
@@ -104,9 +114,14 @@ test('a SIGKILLed host expires and comes back with its containers', async () => 
   await until('cb pings ca again', async () => (await h1.docker(['exec', 'cb', 'ping', '-c', '1', '-W', '1', 'ca'])).code === 0);
 });
 
-test('network rm after the containers go leaves nothing behind', async () => {
-  await ok(h0, ['rm', '-f', 'ca']);
+test('network rm is refused while another host uses it, and leaves nothing behind after', async () => {
   await ok(h1, ['rm', '-f', 'cb']);
+  // Host 1 has no container on ov any more; host 0 still has one.
+  const busy = await h1.docker(['network', 'rm', 'ov']);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /error while removing network: network ov id [0-9a-f]{64} has active endpoints/);
+  assert.equal((await c.keys('/berth/networks/')).length, 1);
+  await ok(h0, ['rm', '-f', 'ca']);
   await until('endpoints released', async () => (await c.keys('/berth/endpoints/')).length === 0);
   await ok(h1, ['network', 'rm', 'ov']);
   await until('ov gone on host 0', async () => !(await ok(h0, ['network', 'ls', '--format', '{{.Name}}'])).split('\n').includes('ov'));

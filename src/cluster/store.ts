@@ -186,6 +186,10 @@ export class ClusterStore {
     return this.leaseId;
   }
 
+  leaseIfReady(): string | undefined {
+    return this.state === 'ready' && this.leaseId ? this.leaseId : undefined;
+  }
+
   /** Wraps a store failure in a clear error (quorum lost, store down). */
   storeError(err: unknown): Error {
     const msg = err instanceof Error ? err.message : String(err);

@@ -198,6 +198,9 @@ export class OverlayControl {
   private remote: EndpointState[] = [];
   /** Keys claimed by an attach in progress (not yet in the local records). */
   private readonly pending = new Set<string>();
+  /** Snapshots are applied one at a time, never an older one after a newer one. */
+  private applying: Promise<void> = Promise.resolve();
+  private appliedRevision = 0;
 
   constructor(
     readonly cluster: ClusterStore,
@@ -409,7 +412,17 @@ export class OverlayControl {
 
   // ---------------------------------------------------------------- reconciliation
 
-  private async onSnapshot(snap: Snapshot): Promise<void> {
+  private onSnapshot(snap: Snapshot): Promise<void> {
+    const run = this.applying.then(async () => {
+      if (Number(snap.revision) < this.appliedRevision) return;
+      this.appliedRevision = Number(snap.revision);
+      await this.apply(snap);
+    });
+    this.applying = run.catch((err: unknown) => log.warn('cannot apply the cluster state', { err }));
+    return run;
+  }
+
+  private async apply(snap: Snapshot): Promise<void> {
     const nets = clusterNetworks(snap);
     await this.host.apply(nets);
     const eps = clusterEndpoints(snap);
@@ -424,7 +437,7 @@ export class OverlayControl {
       );
     }
     this.remote = remote.map((e) => ({
-      id: '',
+      id: '', // no local endpoint: the resolver tells remote endpoints by this
       containerId: e.containerId,
       networkId: e.networkId,
       ifName: '',
@@ -435,12 +448,20 @@ export class OverlayControl {
       aliases: [],
       dnsNames: e.dnsNames ?? [],
     }));
-    // Our own keys that no local endpoint owns (a release that failed while the store was away).
-    const mine = new Set(this.host.localEndpoints().map((e) => epKey(e.networkId, e.ip)));
+    // Our own keys that no local endpoint owns (a release that failed while the store was away),
+    // and claims whose publication failed: the store is made to match this host's endpoints.
+    const mine = new Map(this.host.localEndpoints().map((e) => [epKey(e.networkId, e.ip), e]));
+    const lease = this.cluster.leaseIfReady();
     for (const e of eps) {
       const key = epKey(e.networkId, e.ip);
-      if (e.engineId === me && !mine.has(key) && !this.pending.has(key))
-        await this.cluster.txn([{ key, mod: snap.mods.get(key)! }], [{ del: key }]).catch(() => {});
+      if (e.engineId !== me || this.pending.has(key)) continue;
+      const local = mine.get(key);
+      const cond = [{ key, mod: snap.mods.get(key)! }];
+      if (!local) await this.cluster.txn(cond, [{ del: key }]).catch(() => {});
+      else if (!e.mac && lease)
+        await this.cluster
+          .txn(cond, [{ put: key, value: JSON.stringify(this.valueOf(local)), lease }])
+          .catch(() => {});
     }
   }
 }

@@ -180,9 +180,13 @@ export class BerthNetworks implements NetworkService {
     }
   }
 
+  private readonly hiddenOverlays = new Set<string>();
+
   private async addOverlay(n: NetworkRecord): Promise<boolean> {
     if (this.store.state.networks.some((o) => o.Name === n.Name)) {
-      log.warn('overlay network hidden by a local network of the same name', { network: n.Name });
+      if (!this.hiddenOverlays.has(n.Id))
+        log.warn('overlay network hidden by a local network of the same name', { network: n.Name });
+      this.hiddenOverlays.add(n.Id);
       return false;
     }
     const net: NetworkRecord = { ...n, ifname: overlayLinks(this.config.instance, n.Id).bridge };
@@ -199,7 +203,8 @@ export class BerthNetworks implements NetworkService {
 
   /** A network of the cluster this host has not seen yet (created elsewhere a moment ago). */
   private async findOrSync(ref: string): Promise<void> {
-    if (this.overlay && !this.store.find(ref)) await this.overlay.sync().catch(() => {});
+    if (this.overlay && !ref.startsWith('container:') && !this.store.find(ref))
+      await this.overlay.sync().catch(() => {});
   }
 
   async close(): Promise<void> {
