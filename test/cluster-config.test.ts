@@ -1,6 +1,11 @@
-/** The cluster flags as berthd parses them (no etcd needed). */
+/** The cluster settings as berthd parses them, from flags and daemon.json (no etcd needed). */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
+import { defaultConfig } from '../src/daemon/config.js';
+import { applyDaemonJson } from '../src/daemon/daemon-json.js';
 import { clusterSettings, parseStoreOpts, parseStoreUrl, resolveAdvertise } from '../src/cluster/config.js';
 
 const ifaces = {
@@ -48,4 +53,27 @@ test('a store without an advertise address is refused', () => {
   assert.deepEqual(s.endpoints, ['http://a:2379', 'http://b:2379']);
   assert.equal(s.advertiseAddr, '10.231.7.11');
   assert.equal(s.ttl, 5);
+});
+
+test('daemon.json keys: cluster-store, cluster-advertise, cluster-store-opts', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-cluster-json-'));
+  try {
+    const file = path.join(dir, 'daemon.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'cluster-store': 'etcd://10.1.0.5:2379',
+        'cluster-advertise': 'eth0:2376',
+        'cluster-store-opts': { 'discovery.ttl': 5, 'kv.cacertfile': '/ca.pem' },
+      }),
+    );
+    const c = defaultConfig();
+    assert.equal(c.clusterStore, '');
+    await applyDaemonJson(c, file, true);
+    assert.equal(c.clusterStore, 'etcd://10.1.0.5:2379');
+    assert.equal(c.clusterAdvertise, 'eth0:2376');
+    assert.deepEqual(c.clusterStoreOpts, { 'discovery.ttl': '5', 'kv.cacertfile': '/ca.pem' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { apiGet, TestCluster, until } from './helpers/cluster.js';
 import type { TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
 
 let c: TestCluster;
 let h0: TestDaemon;
@@ -126,4 +127,12 @@ test('network rm is refused while another host uses it, and leaves nothing behin
   await ok(h1, ['network', 'rm', 'ov']);
   await until('ov gone on host 0', async () => !(await ok(h0, ['network', 'ls', '--format', '{{.Name}}'])).split('\n').includes('ov'));
   assert.deepEqual(await c.keys('/berth/networks/'), []);
+  // No VXLAN device or overlay bridge left on either host.
+  for (const i of [0, 1]) {
+    const links = await until(`host ${i} without overlay links`, async () => {
+      const r = await runCmd('ip', ['-n', c.hostNs(i), '-o', 'link', 'show']);
+      return r.code === 0 && !/: (bo|vo)[0-9a-f]{6}/.test(r.stdout) ? r.stdout : undefined;
+    });
+    assert.doesNotMatch(links, /vxlan/);
+  }
 });

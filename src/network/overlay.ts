@@ -114,6 +114,9 @@ export class OverlayDriver implements NetworkDriver {
       `link set dev ${ep.ifName} address ${ep.mac} mtu ${OVERLAY_MTU}`,
       `addr add ${ep.ip}/${ep.prefix} dev ${ep.ifName}`,
       `link set dev ${ep.ifName} up`,
+      // ARP for an address whose owner (on another host) is not programmed yet is retried every
+      // 100 ms, not every second: the VXLAN device answers as soon as the watch adds the entry.
+      `ntable change name arp_cache dev ${ep.ifName} retrans 100`,
     ];
     if (defaultRoute && ep.gateway) lines.push(`route add default via ${ep.gateway} dev ${ep.ifName}`);
     return {
