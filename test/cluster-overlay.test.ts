@@ -115,6 +115,16 @@ test('a SIGKILLed host expires and comes back with its containers', async () => 
   await until('cb pings ca again', async () => (await h1.docker(['exec', 'cb', 'ping', '-c', '1', '-W', '1', 'ca'])).code === 0);
 });
 
+test('a container with a fixed address restarts with it', async () => {
+  const ip = `10.233.${c.n}.50`;
+  await ok(h1, ['run', '-d', '--name', 'cf', '--network', 'ov', '--ip', ip, 'busybox', 'sleep', '600']);
+  await ok(h1, ['restart', '-t', '0', 'cf']);
+  assert.equal(await ipOn(h1, 'cf'), ip);
+  await until('ca pings cf after its restart', async () => (await h0.docker(['exec', 'ca', 'ping', '-c', '1', '-W', '1', 'cf'])).code === 0);
+  await ok(h1, ['rm', '-f', 'cf']);
+  await until('cf released', async () => !(await c.keys('/berth/endpoints/')).some((k) => k.endsWith(`/${ip}`)));
+});
+
 test('network rm is refused while another host uses it, and leaves nothing behind after', async () => {
   await ok(h1, ['rm', '-f', 'cb']);
   // Host 1 has no container on ov any more; host 0 still has one.

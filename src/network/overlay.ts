@@ -308,7 +308,8 @@ export class OverlayControl {
 
   /**
    * Takes the endpoint's address cluster-wide (create-if-absent on `endpoints/<net>/<ip>`, while
-   * the network exists); returns the settings with that address fixed.
+   * the network exists); returns the settings with that address fixed. A key this container still
+   * holds (a restart while the previous release is on its way) is taken over, not refused.
    */
   async claim(net: NetworkRecord, record: ContainerRecord, cfg: EndpointSettings): Promise<EndpointSettings> {
     const lease = this.cluster.requireLease();
@@ -317,9 +318,10 @@ export class OverlayControl {
     for (let attempt = 0; attempt < 50; attempt++) {
       const snap = await this.read();
       if (!snap.kvs.has(netKey(net.Id))) throw notFound(`network ${net.Name} not found`);
+      const ours = (e: ClusterEndpoint) => e.engineId === this.cluster.engineId && e.containerId === record.Id;
       const taken = new Set(
         clusterEndpoints(snap)
-          .filter((e) => e.networkId === net.Id)
+          .filter((e) => e.networkId === net.Id && !ours(e))
           .map((e) => ipToNum(e.ip)),
       );
       const n = fixed ? checkFixedAddress(plan, fixed, taken) : allocateAddress(plan, taken);
@@ -327,6 +329,7 @@ export class OverlayControl {
         throw systemError(`no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`);
       const ip = numToIp(n);
       const key = epKey(net.Id, ip);
+      const held = snap.mods.get(key);
       const value: ClusterEndpoint = {
         host: this.cluster.addr,
         engineId: this.cluster.engineId,
@@ -337,10 +340,7 @@ export class OverlayControl {
       this.pending.add(key);
       const ok = await this.cluster
         .txn(
-          [
-            { key, exists: false },
-            { key: netKey(net.Id), exists: true },
-          ],
+          [held ? { key, mod: held } : { key, exists: false }, { key: netKey(net.Id), exists: true }],
           [{ put: key, value: JSON.stringify(value), lease }],
         )
         .catch((err: unknown) => {
@@ -349,7 +349,7 @@ export class OverlayControl {
         });
       if (ok) return { ...cfg, IPAMConfig: { ...(cfg.IPAMConfig ?? {}), IPv4Address: ip } };
       this.pending.delete(key);
-      if (fixed) throw invalid(`Address already in use: ${fixed}`);
+      // Lost a race: read again (a fixed address another host took is refused by checkFixedAddress).
     }
     throw unavailable(`cannot allocate an address on ${net.Name}: the cluster store kept changing`);
   }
@@ -379,6 +379,8 @@ export class OverlayControl {
     const v = cur.kvs.get(key);
     const e = v ? parse<ClusterEndpoint>(v) : undefined;
     if (!e || e.engineId !== this.cluster.engineId || e.containerId !== containerId) return;
+    // Claimed again meanwhile (the container restarted): the key is in use once more.
+    if (this.pending.has(key) || this.host.localEndpoints().some((l) => epKey(l.networkId, l.ip) === key)) return;
     await this.cluster.txn([{ key, mod: cur.mods.get(key)! }], [{ del: key }]);
   }
 
