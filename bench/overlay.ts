@@ -90,20 +90,28 @@ setTimeout(() => process.exit(1), 30000);
 
 function startServer(netns: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const p = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, '-e', SERVER], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     p.stdout!.once('data', () => resolve(p));
     p.once('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
 }
 
 async function measurePair(clientNetns: string, serverIp: string): Promise<{ mib: number; us: number }> {
-  const r = await runCmd('nsenter', [`--net=${clientNetns}`, '--', process.execPath, '-e', CLIENT, serverIp, String(MIB * 2 ** 20), '2000'], { timeoutMs: 300_000 });
+  const r = await runCmd(
+    'nsenter',
+    [`--net=${clientNetns}`, '--', process.execPath, '-e', CLIENT, serverIp, String(MIB * 2 ** 20), '2000'],
+    { timeoutMs: 300_000 },
+  );
   if (r.code !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout) as { mib: number; us: number };
 }
 
-const sandbox = (d: TestDaemon, name: string) => ok(d, ['inspect', '-f', '{{.NetworkSettings.SandboxKey}}', name]);
-const ipOf = (d: TestDaemon, name: string, net: string) => ok(d, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name]);
+const sandbox = (d: TestDaemon, name: string) =>
+  ok(d, ['inspect', '-f', '{{.NetworkSettings.SandboxKey}}', name]);
+const ipOf = (d: TestDaemon, name: string, net: string) =>
+  ok(d, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name]);
 
 async function main(): Promise<void> {
   const c = new TestCluster();
@@ -115,7 +123,8 @@ async function main(): Promise<void> {
     const sub = `10.234.${c.n}`;
     await ok(h[0], ['network', 'create', '-d', 'overlay', '--subnet', `${sub}.0/24`, 'ovb']);
     await ok(h[0], ['network', 'create', '--subnet', `10.235.${c.n}.0/24`, 'brb']);
-    for (const d of h) await until('ovb everywhere', async () => (await d.docker(['network', 'inspect', 'ovb'])).code === 0);
+    for (const d of h)
+      await until('ovb everywhere', async () => (await d.docker(['network', 'inspect', 'ovb'])).code === 0);
 
     // 1. Throughput and round trip: overlay across hosts vs bridge on one host.
     await ok(h[0], ['run', '-d', '--name', 'srv', '--network', 'ovb', 'busybox', 'sleep', '3600']);
@@ -126,19 +135,34 @@ async function main(): Promise<void> {
     const ovIp = await ipOf(h[0], 'srv', 'ovb');
     const brIp = await ipOf(h[0], 'srv', 'brb');
     const cliNs = await sandbox(h[1], 'cli');
-    await until('cli reaches srv', async () => (await runCmd('nsenter', [`--net=${cliNs}`, '--', 'busybox', 'ping', '-c', '1', '-W', '1', ovIp])).code === 0);
+    await until(
+      'cli reaches srv',
+      async () =>
+        (await runCmd('nsenter', [`--net=${cliNs}`, '--', 'busybox', 'ping', '-c', '1', '-W', '1', ovIp]))
+          .code === 0,
+    );
     // Alternating rounds, medians: other work on the machine weighs on both sides alike.
     const cli0Ns = await sandbox(h[0], 'cli0');
-    const rounds: { bridge: { mib: number; us: number }[]; overlay: { mib: number; us: number }[] } = { bridge: [], overlay: [] };
+    const rounds: { bridge: { mib: number; us: number }[]; overlay: { mib: number; us: number }[] } = {
+      bridge: [],
+      overlay: [],
+    };
     for (let r = 0; r < ROUNDS; r++) {
       rounds.bridge.push(await measurePair(cli0Ns, brIp));
       rounds.overlay.push(await measurePair(cliNs, ovIp));
     }
-    const pick = (xs: { mib: number; us: number }[]) => ({ mib: median(xs.map((x) => x.mib)), us: median(xs.map((x) => x.us)) });
+    const pick = (xs: { mib: number; us: number }[]) => ({
+      mib: median(xs.map((x) => x.mib)),
+      us: median(xs.map((x) => x.us)),
+    });
     const bridge = pick(rounds.bridge);
     const overlay = pick(rounds.overlay);
-    console.log(`throughput: overlay ${overlay.mib.toFixed(0)} MiB/s, bridge ${bridge.mib.toFixed(0)} MiB/s, ratio ${(overlay.mib / bridge.mib).toFixed(2)} (target ≥ 0.70; medians of ${ROUNDS}: overlay ${rounds.overlay.map((x) => x.mib.toFixed(0)).join(' ')}, bridge ${rounds.bridge.map((x) => x.mib.toFixed(0)).join(' ')})`);
-    console.log(`round trip (median of 2000, median of ${ROUNDS} rounds): overlay ${overlay.us.toFixed(0)} µs, bridge ${bridge.us.toFixed(0)} µs, ratio ${(overlay.us / bridge.us).toFixed(2)}`);
+    console.log(
+      `throughput: overlay ${overlay.mib.toFixed(0)} MiB/s, bridge ${bridge.mib.toFixed(0)} MiB/s, ratio ${(overlay.mib / bridge.mib).toFixed(2)} (target ≥ 0.70; medians of ${ROUNDS}: overlay ${rounds.overlay.map((x) => x.mib.toFixed(0)).join(' ')}, bridge ${rounds.bridge.map((x) => x.mib.toFixed(0)).join(' ')})`,
+    );
+    console.log(
+      `round trip (median of 2000, median of ${ROUNDS} rounds): overlay ${overlay.us.toFixed(0)} µs, bridge ${bridge.us.toFixed(0)} µs, ratio ${(overlay.us / bridge.us).toFixed(2)}`,
+    );
 
     // 2. Reachability: run on host 0 a container serving TCP; a poller in a host-2 container's
     //    namespace connects every few milliseconds (50 ms timeout) and notes the first success.
@@ -148,15 +172,33 @@ async function main(): Promise<void> {
     const fromReturn: number[] = [];
     for (let i = 0; i < 5; i++) {
       const ip = `${sub}.${200 + i}`;
-      const poller = spawn('nsenter', [`--net=${watcherNs}`, '--', process.execPath, '-e', POLLER, ip], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const poller = spawn('nsenter', [`--net=${watcherNs}`, '--', process.execPath, '-e', POLLER, ip], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const out: Promise<string> = new Promise((resolve, reject) => {
         let buf = '';
         poller.stdout!.on('data', (b: Buffer) => (buf += b.toString()));
-        poller.once('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`poller exited ${code}`))));
+        poller.once('exit', (code) =>
+          code === 0 ? resolve(buf) : reject(new Error(`poller exited ${code}`)),
+        );
       });
       await new Promise((r) => poller.stdout!.once('data', r)); // "polling"
       const t0 = Date.now();
-      await ok(h[0], ['run', '-d', '--name', `probe${i}`, '--network', 'ovb', '--ip', ip, 'busybox', 'httpd', '-f', '-p', '7001']);
+      await ok(h[0], [
+        'run',
+        '-d',
+        '--name',
+        `probe${i}`,
+        '--network',
+        'ovb',
+        '--ip',
+        ip,
+        'busybox',
+        'httpd',
+        '-f',
+        '-p',
+        '7001',
+      ]);
       const returned = Date.now();
       const reached = Number((await out).trim().split('\n').pop());
       fromRun.push(reached - t0);
@@ -172,15 +214,30 @@ async function main(): Promise<void> {
     const reach: number[] = [];
     const reachAfterReturn: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const listener = spawn('nsenter', [`--net=${watcherNs}`, '--', process.execPath, '-e', LISTENER], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const listener = spawn('nsenter', [`--net=${watcherNs}`, '--', process.execPath, '-e', LISTENER], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const out: Promise<string> = new Promise((resolve, reject) => {
         let buf = '';
         listener.stdout!.on('data', (b: Buffer) => (buf += b.toString()));
-        listener.once('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`listener exited ${code}`))));
+        listener.once('exit', (code) =>
+          code === 0 ? resolve(buf) : reject(new Error(`listener exited ${code}`)),
+        );
       });
       await new Promise((r) => listener.stdout!.once('data', r)); // "listening"
       const t0 = Date.now();
-      await ok(h[0], ['run', '-d', '--name', `caller${i}`, '--network', 'ovb', 'busybox', 'sh', '-c', `until nc -w 1 ${watcherIp} 7002 </dev/null; do usleep 5000; done; sleep 3600`]);
+      await ok(h[0], [
+        'run',
+        '-d',
+        '--name',
+        `caller${i}`,
+        '--network',
+        'ovb',
+        'busybox',
+        'sh',
+        '-c',
+        `until nc -w 1 ${watcherIp} 7002 </dev/null; do usleep 5000; done; sleep 3600`,
+      ]);
       const returned = Date.now();
       const reached = Number((await out).trim().split('\n').pop());
       reach.push(reached - t0);
@@ -193,11 +250,17 @@ async function main(): Promise<void> {
     // 3. Concurrent allocation.
     const t0 = performance.now();
     await Promise.all(
-      h.flatMap((d, i) => Array.from({ length: PER_HOST }, (_, j) => ok(d, ['run', '-d', '--name', `a${i}x${j}`, '--network', 'ovb', 'busybox', 'sleep', '3600']))),
+      h.flatMap((d, i) =>
+        Array.from({ length: PER_HOST }, (_, j) =>
+          ok(d, ['run', '-d', '--name', `a${i}x${j}`, '--network', 'ovb', 'busybox', 'sleep', '3600']),
+        ),
+      ),
     );
     const secs = (performance.now() - t0) / 1000;
     const ips = (await c.keys(`/berth/endpoints/`)).map((k) => k.split('/').pop());
-    const mine = await Promise.all(h.flatMap((d, i) => Array.from({ length: PER_HOST }, (_, j) => ipOf(d, `a${i}x${j}`, 'ovb'))));
+    const mine = await Promise.all(
+      h.flatMap((d, i) => Array.from({ length: PER_HOST }, (_, j) => ipOf(d, `a${i}x${j}`, 'ovb'))),
+    );
     console.log(
       `allocation: ${3 * PER_HOST} containers on 3 hosts at once in ${secs.toFixed(1)} s; ${new Set(mine).size} distinct addresses of ${mine.length}, ${new Set(ips).size} keys in etcd; duplicates: ${mine.length - new Set(mine).size}`,
     );

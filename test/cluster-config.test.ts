@@ -18,7 +18,11 @@ const ifaces = {
 
 test('etcd:// URLs with one or more members', () => {
   assert.deepEqual(parseStoreUrl('etcd://10.0.0.1:2379', false), ['http://10.0.0.1:2379']);
-  assert.deepEqual(parseStoreUrl('etcd://a:2379,b:2381,c', false), ['http://a:2379', 'http://b:2381', 'http://c:2379']);
+  assert.deepEqual(parseStoreUrl('etcd://a:2379,b:2381,c', false), [
+    'http://a:2379',
+    'http://b:2381',
+    'http://c:2379',
+  ]);
   assert.deepEqual(parseStoreUrl('etcd://a:2379', true), ['https://a:2379']);
   assert.throws(() => parseStoreUrl('consul://a:8500', false), /only etcd:\/\//);
   assert.throws(() => parseStoreUrl('etcd://', false), /names no host|unsupported/);

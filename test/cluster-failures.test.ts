@@ -59,10 +59,17 @@ test('a host started before its store runs, refuses overlay work, and joins when
 
   for (let i = 0; i < 3; i++) c.startMember(i);
   await until('etcd healthy', async () => (await c.etcdctl(['endpoint', 'health'])).code === 0, 30_000);
-  await until('host 0 joined', async () => (await apiGet<Info>(hosts[0], '/info')).Cluster?.State === 'ready', 30_000);
+  await until(
+    'host 0 joined',
+    async () => (await apiGet<Info>(hosts[0], '/info')).Cluster?.State === 'ready',
+    30_000,
+  );
   hosts[1] = await c.addHost(1);
   hosts[2] = await c.addHost(2);
-  await until('three live hosts', async () => (await apiGet<Info>(hosts[2], '/info')).Cluster?.Hosts.length === 3);
+  await until(
+    'three live hosts',
+    async () => (await apiGet<Info>(hosts[2], '/info')).Cluster?.Hosts.length === 3,
+  );
 });
 
 test('a host advertising an address another host has is told so', async () => {
@@ -79,9 +86,15 @@ test('a host advertising an address another host has is told so', async () => {
 test('concurrent runs on every host never share an address', async () => {
   // No --subnet: carved from the cluster pool.
   await ok(hosts[1], ['network', 'create', '-d', 'overlay', 'ovf']);
-  await Promise.all(hosts.map((h) => until('ovf known', async () => (await h.docker(['network', 'inspect', 'ovf'])).code === 0)));
+  await Promise.all(
+    hosts.map((h) =>
+      until('ovf known', async () => (await h.docker(['network', 'inspect', 'ovf'])).code === 0),
+    ),
+  );
   const runs = hosts.flatMap((h, i) =>
-    Array.from({ length: PER_HOST }, (_, j) => ok(h, ['run', '-d', '--name', `h${i}c${j}`, '--network', 'ovf', 'busybox', 'sleep', '600'])),
+    Array.from({ length: PER_HOST }, (_, j) =>
+      ok(h, ['run', '-d', '--name', `h${i}c${j}`, '--network', 'ovf', 'busybox', 'sleep', '600']),
+    ),
   );
   await Promise.all(runs);
   const ips = await Promise.all(
@@ -98,38 +111,63 @@ test('concurrent runs on every host never share an address', async () => {
 test('one etcd member down changes nothing', async () => {
   await c.stopMember(2);
   await ok(hosts[0], ['run', '-d', '--name', 'late', '--network', 'ovf', 'busybox', 'sleep', '600']);
-  await until('h2c0 pings late by name', async () => (await hosts[2].docker(['exec', 'h2c0', 'ping', '-c', '1', '-W', '1', 'late'])).code === 0);
+  await until(
+    'h2c0 pings late by name',
+    async () => (await hosts[2].docker(['exec', 'h2c0', 'ping', '-c', '1', '-W', '1', 'late'])).code === 0,
+  );
 });
 
 test('quorum lost: traffic keeps flowing, overlay changes fail clearly; regained: changes work again', async () => {
   await c.stopMember(1);
   // Running containers still reach each other across hosts.
-  await until('h1c0 pings h0c0 without quorum', async () => (await hosts[1].docker(['exec', 'h1c0', 'ping', '-c', '1', '-W', '1', 'h0c0'])).code === 0);
+  await until(
+    'h1c0 pings h0c0 without quorum',
+    async () => (await hosts[1].docker(['exec', 'h1c0', 'ping', '-c', '1', '-W', '1', 'h0c0'])).code === 0,
+  );
   const create = await hosts[0].docker(['network', 'create', '-d', 'overlay', 'ovq'], { timeoutMs: 90_000 });
   assert.notEqual(create.code, 0);
   assert.match(create.stderr, /cluster store etcd:\/\/\S+ is not available/);
-  const run = await hosts[2].docker(['run', '-d', '--name', 'noq', '--network', 'ovf', 'busybox', 'sleep', '60'], { timeoutMs: 90_000 });
+  const run = await hosts[2].docker(
+    ['run', '-d', '--name', 'noq', '--network', 'ovf', 'busybox', 'sleep', '60'],
+    { timeoutMs: 90_000 },
+  );
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /cluster store etcd:\/\/\S+ is not available/);
   await hosts[2].docker(['rm', '-f', 'noq']);
   assert.equal((await hosts[1].docker(['exec', 'h1c0', 'ping', '-c', '1', '-W', '1', 'h2c1'])).code, 0);
 
   c.startMember(1);
-  await until('overlay changes work again', async () => (await hosts[0].docker(['network', 'create', '-d', 'overlay', 'ovq'])).code === 0, 60_000);
-  await until('every host ready again', async () => {
-    const states = await Promise.all(hosts.map((h) => apiGet<Info>(h, '/info')));
-    return states.every((s) => s.Cluster?.State === 'ready');
-  }, 30_000);
+  await until(
+    'overlay changes work again',
+    async () => (await hosts[0].docker(['network', 'create', '-d', 'overlay', 'ovq'])).code === 0,
+    60_000,
+  );
+  await until(
+    'every host ready again',
+    async () => {
+      const states = await Promise.all(hosts.map((h) => apiGet<Info>(h, '/info')));
+      return states.every((s) => s.Cluster?.State === 'ready');
+    },
+    30_000,
+  );
   await ok(hosts[2], ['run', '-d', '--name', 'after', '--network', 'ovf', 'busybox', 'sleep', '600']);
-  await until('h0c0 pings after', async () => (await hosts[0].docker(['exec', 'h0c0', 'ping', '-c', '1', '-W', '1', 'after'])).code === 0);
-  await until('after pings h1c0', async () => (await hosts[2].docker(['exec', 'after', 'ping', '-c', '1', '-W', '1', 'h1c0'])).code === 0);
+  await until(
+    'h0c0 pings after',
+    async () => (await hosts[0].docker(['exec', 'h0c0', 'ping', '-c', '1', '-W', '1', 'after'])).code === 0,
+  );
+  await until(
+    'after pings h1c0',
+    async () => (await hosts[2].docker(['exec', 'after', 'ping', '-c', '1', '-W', '1', 'h1c0'])).code === 0,
+  );
 });
 
 test('everything removed leaves no key behind', async () => {
-  await Promise.all(hosts.map(async (h) => {
-    const ids = (await ok(h, ['ps', '-aq'])).split('\n').filter(Boolean);
-    if (ids.length) await ok(h, ['rm', '-f', ...ids]);
-  }));
+  await Promise.all(
+    hosts.map(async (h) => {
+      const ids = (await ok(h, ['ps', '-aq'])).split('\n').filter(Boolean);
+      if (ids.length) await ok(h, ['rm', '-f', ...ids]);
+    }),
+  );
   await until('endpoints released', async () => (await c.keys('/berth/endpoints/')).length === 0);
   await ok(hosts[0], ['network', 'rm', 'ovf', 'ovq']);
   assert.deepEqual(await c.keys('/berth/networks/'), []);

@@ -38,9 +38,7 @@ export type Condition =
   /** No key at all under this prefix (etcd compares the whole range). */
   | { emptyPrefix: string };
 
-export type Operation =
-  | { put: string; value: string; lease?: string }
-  | { del: string };
+export type Operation = { put: string; value: string; lease?: string } | { del: string };
 
 const k = (key: string) => Buffer.from(PREFIX + key);
 
@@ -58,14 +56,22 @@ function prefixEnd(prefix: Buffer): Buffer {
 
 function compareOf(c: Condition): ICompare {
   if ('emptyPrefix' in c)
-    return { key: k(c.emptyPrefix), range_end: prefixEnd(k(c.emptyPrefix)), target: 'Version', result: 'Equal', version: 0 };
+    return {
+      key: k(c.emptyPrefix),
+      range_end: prefixEnd(k(c.emptyPrefix)),
+      target: 'Version',
+      result: 'Equal',
+      version: 0,
+    };
   if ('mod' in c) return { key: k(c.key), target: 'Mod', result: 'Equal', mod_revision: c.mod };
   return { key: k(c.key), target: 'Version', result: c.exists ? 'Greater' : 'Equal', version: 0 };
 }
 
 function requestOf(o: Operation): IRequestOp {
   if ('put' in o)
-    return { request_put: { key: k(o.put), value: Buffer.from(o.value), ...(o.lease ? { lease: o.lease } : {}) } };
+    return {
+      request_put: { key: k(o.put), value: Buffer.from(o.value), ...(o.lease ? { lease: o.lease } : {}) },
+    };
   return { request_delete_range: { key: k(o.del) } };
 }
 
@@ -117,13 +123,19 @@ export class ClusterStore {
       // Watches come back within a second of the store's return (the default backs off to 30 s).
       // etcd3's type says IBackoff but it calls `.next()` on what it is given: a backoff factory.
       faultHandling: {
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+        watchBackoff: new ExponentialBackoff({
+          initialDelay: 100,
+          maxDelay: 1000,
+        }) as unknown as IBackoff<unknown>,
       },
     });
   }
 
   /** Reads TLS files (if any); nothing is contacted before `start()`. */
-  static async open(settings: ClusterSettings, identity: { engineId: string; name: string }): Promise<ClusterStore> {
+  static async open(
+    settings: ClusterSettings,
+    identity: { engineId: string; name: string },
+  ): Promise<ClusterStore> {
     let credentials: { rootCertificate: Buffer; certChain?: Buffer; privateKey?: Buffer } | undefined;
     if (settings.tls) {
       const [ca, cert, key] = await Promise.all([
@@ -137,7 +149,12 @@ export class ClusterStore {
   }
 
   /** A daemon whose cluster settings are unusable: it runs, says why, and refuses overlay work. */
-  static broken(store: string, advertise: string, why: string, identity: { engineId: string; name: string }): ClusterStore {
+  static broken(
+    store: string,
+    advertise: string,
+    why: string,
+    identity: { engineId: string; name: string },
+  ): ClusterStore {
     const settings: ClusterSettings = { store, advertise, advertiseAddr: '', endpoints: [], ttl: 10 };
     return new ClusterStore(settings, identity, undefined, why);
   }
@@ -228,7 +245,11 @@ export class ClusterStore {
   /** One etcd transaction: all operations if every condition holds; false (nothing done) otherwise. */
   async txn(conditions: Condition[], ops: Operation[]): Promise<boolean> {
     try {
-      const res = await this.client.kv.txn({ compare: conditions.map(compareOf), success: ops.map(requestOf), failure: [] });
+      const res = await this.client.kv.txn({
+        compare: conditions.map(compareOf),
+        success: ops.map(requestOf),
+        failure: [],
+      });
       return res.succeeded;
     } catch (err) {
       throw this.storeError(err);

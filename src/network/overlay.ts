@@ -59,7 +59,8 @@ export function overlayLinks(instance: string, networkId: string): { bridge: str
 
 export function vniOf(net: NetworkRecord): number {
   const v = Number(net.Options[VNI_OPTION]);
-  if (!Number.isInteger(v) || v < 1 || v > 16777215) throw invalid(`invalid VXLAN ID: ${net.Options[VNI_OPTION]}`);
+  if (!Number.isInteger(v) || v < 1 || v > 16777215)
+    throw invalid(`invalid VXLAN ID: ${net.Options[VNI_OPTION]}`);
   return v;
 }
 
@@ -86,7 +87,10 @@ export class OverlayDriver implements NetworkDriver {
 
   async up(net: NetworkRecord, plan: SubnetPlan): Promise<void> {
     const local = this.localAddr();
-    if (!local) throw forbidden('overlay networks need a cluster: start berthd with --cluster-store and --cluster-advertise');
+    if (!local)
+      throw forbidden(
+        'overlay networks need a cluster: start berthd with --cluster-store and --cluster-advertise',
+      );
     const { bridge, vxlan } = overlayLinks(this.instance, net.Id);
     const lines: string[] = [];
     if (!(await linkExists(bridge))) lines.push(`link add name ${bridge} mtu ${OVERLAY_MTU} type bridge`);
@@ -150,8 +154,12 @@ export class OverlayDriver implements NetworkDriver {
       ...gone.filter((p) => !wantIps.has(p.ip)).map((p) => `neigh del ${p.ip} dev ${vxlan}`),
       ...added.map((p) => `neigh replace ${p.ip} lladdr ${p.mac} dev ${vxlan} nud permanent`),
     ];
-    const r = await run('bridge', ['-force', '-batch', '-'], { input: `${fdb.join('\n')}\n`, allowFail: true });
-    if (r.code !== 0 && added.length) log.warn('cannot program overlay forwarding entries', { network: net.Name, err: r.stderr.trim() });
+    const r = await run('bridge', ['-force', '-batch', '-'], {
+      input: `${fdb.join('\n')}\n`,
+      allowFail: true,
+    });
+    if (r.code !== 0 && added.length)
+      log.warn('cannot program overlay forwarding entries', { network: net.Name, err: r.stderr.trim() });
     await ipBatch(neigh, undefined, true);
     this.programmed.set(net.Id, want);
   }
@@ -180,19 +188,21 @@ function parse<T>(v: string): T | undefined {
 
 export function clusterNetworks(snap: Snapshot): NetworkRecord[] {
   const out: NetworkRecord[] = [];
-  for (const [k, v] of snap.kvs) if (k.startsWith('networks/')) {
-    const n = parse<NetworkRecord>(v);
-    if (n) out.push(n);
-  }
+  for (const [k, v] of snap.kvs)
+    if (k.startsWith('networks/')) {
+      const n = parse<NetworkRecord>(v);
+      if (n) out.push(n);
+    }
   return out;
 }
 
 export function clusterEndpoints(snap: Snapshot): ClusterEndpoint[] {
   const out: ClusterEndpoint[] = [];
-  for (const [k, v] of snap.kvs) if (k.startsWith('endpoints/')) {
-    const e = parse<ClusterEndpoint>(v);
-    if (e) out.push(e);
-  }
+  for (const [k, v] of snap.kvs)
+    if (k.startsWith('endpoints/')) {
+      const e = parse<ClusterEndpoint>(v);
+      if (e) out.push(e);
+    }
   return out;
 }
 
@@ -243,7 +253,8 @@ export class OverlayControl {
     for (let attempt = 0; attempt < 10; attempt++) {
       const snap = await this.read();
       const nets = clusterNetworks(snap);
-      if (nets.some((n) => n.Name === base.Name)) throw conflict(`network with name ${base.Name} already exists`);
+      if (nets.some((n) => n.Name === base.Name))
+        throw conflict(`network with name ${base.Name} already exists`);
       const theirs = nets.map((n) => parseCidr(n.IPAM.Config[0].Subnet!));
       let subnet: Cidr;
       if (entry.Subnet) {
@@ -313,12 +324,17 @@ export class OverlayControl {
    */
   async claim(net: NetworkRecord, record: ContainerRecord, cfg: EndpointSettings): Promise<EndpointSettings> {
     const lease = this.cluster.requireLease();
-    const plan = planSubnet(net.IPAM.Config[0].Subnet!, net.IPAM.Config[0].Gateway, net.IPAM.Config[0].IPRange);
+    const plan = planSubnet(
+      net.IPAM.Config[0].Subnet!,
+      net.IPAM.Config[0].Gateway,
+      net.IPAM.Config[0].IPRange,
+    );
     const fixed = cfg.IPAMConfig?.IPv4Address;
     for (let attempt = 0; attempt < 50; attempt++) {
       const snap = await this.read();
       if (!snap.kvs.has(netKey(net.Id))) throw notFound(`network ${net.Name} not found`);
-      const ours = (e: ClusterEndpoint) => e.engineId === this.cluster.engineId && e.containerId === record.Id;
+      const ours = (e: ClusterEndpoint) =>
+        e.engineId === this.cluster.engineId && e.containerId === record.Id;
       const taken = new Set(
         clusterEndpoints(snap)
           .filter((e) => e.networkId === net.Id && !ours(e))
@@ -326,7 +342,9 @@ export class OverlayControl {
       );
       const n = fixed ? checkFixedAddress(plan, fixed, taken) : allocateAddress(plan, taken);
       if (n === undefined)
-        throw systemError(`no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`);
+        throw systemError(
+          `no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`,
+        );
       const ip = numToIp(n);
       const key = epKey(net.Id, ip);
       const held = snap.mods.get(key);
@@ -380,7 +398,8 @@ export class OverlayControl {
     const e = v ? parse<ClusterEndpoint>(v) : undefined;
     if (!e || e.engineId !== this.cluster.engineId || e.containerId !== containerId) return;
     // Claimed again meanwhile (the container restarted): the key is in use once more.
-    if (this.pending.has(key) || this.host.localEndpoints().some((l) => epKey(l.networkId, l.ip) === key)) return;
+    if (this.pending.has(key) || this.host.localEndpoints().some((l) => epKey(l.networkId, l.ip) === key))
+      return;
     await this.cluster.txn([{ key, mod: cur.mods.get(key)! }], [{ del: key }]);
   }
 
@@ -436,10 +455,14 @@ export class OverlayControl {
     for (const n of nets) {
       const local = this.host.network(n.Id);
       if (!local) continue;
-      const peers = remote.filter((e) => e.networkId === n.Id).map((e) => ({ mac: e.mac!, ip: e.ip, host: e.host }));
-      await this.driver.program(local, peers).catch((err: unknown) =>
-        log.warn('cannot program overlay peers', { network: n.Name, err: (err as Error).message }),
-      );
+      const peers = remote
+        .filter((e) => e.networkId === n.Id)
+        .map((e) => ({ mac: e.mac!, ip: e.ip, host: e.host }));
+      await this.driver
+        .program(local, peers)
+        .catch((err: unknown) =>
+          log.warn('cannot program overlay peers', { network: n.Name, err: (err as Error).message }),
+        );
     }
     this.remote = remote.map((e) => ({
       id: '', // no local endpoint: the resolver tells remote endpoints by this

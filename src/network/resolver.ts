@@ -86,7 +86,9 @@ export class EmbeddedDns {
         const ep = endpoints.find((e) => e.networkId === id && e.ip === ip);
         if (net && !net.predefined && ep) {
           // A container of another host is known by the names it published.
-          const name = ep.id ? this.containerName(ep.containerId) : (ep.dnsNames[0] ?? this.containerName(ep.containerId));
+          const name = ep.id
+            ? this.containerName(ep.containerId)
+            : (ep.dnsNames[0] ?? this.containerName(ep.containerId));
           return { ptr: `${name}.${net.Name}`, upstreams: [] };
         }
       }
