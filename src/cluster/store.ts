@@ -225,10 +225,6 @@ export class ClusterStore {
       void fn(this.leaseId).catch((err: unknown) => log.warn('cluster re-registration step failed', { err }));
   }
 
-  lastSnapshot(): Snapshot | undefined {
-    return this.last;
-  }
-
   /** A consistent read of everything under the prefix (linearizable: fails without quorum). */
   async snapshot(): Promise<Snapshot> {
     const res = await this.client.getAll().prefix(PREFIX).exec();
