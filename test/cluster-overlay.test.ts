@@ -165,6 +165,21 @@ test('an overlay network carries traffic between hosts, by name', async () => {
   assert.match(busy.stderr, /has active endpoints/);
 });
 
+test("an overlay network on the addresses of another host's local network stays off that host", async () => {
+  const local = `10.236.${c.n}.0/24`;
+  await ok(h1, ['network', 'create', '--subnet', local, 'loc1']);
+  await ok(h0, ['network', 'create', '-d', 'overlay', '--subnet', local, 'ovclash']);
+  await ok(h0, ['network', 'create', '-d', 'overlay', '--subnet', `10.237.${c.n}.0/24`, 'ovlater']);
+  // Snapshots apply in order: once the later network is on host 1, the clashing one was seen.
+  const names = await until('ovlater on host 1', async () => {
+    const ls = (await ok(h1, ['network', 'ls', '--format', '{{.Name}}'])).split('\n');
+    return ls.includes('ovlater') ? ls : undefined;
+  });
+  assert.ok(!names.includes('ovclash'), names.join(' '));
+  await ok(h0, ['network', 'rm', 'ovclash', 'ovlater']);
+  await ok(h1, ['network', 'rm', 'loc1']);
+});
+
 test('a SIGKILLed host expires and comes back with its containers', async () => {
   const ipA = await ipOn(h0, 'ca');
   await h0.stop('SIGKILL');

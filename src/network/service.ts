@@ -189,6 +189,18 @@ export class BerthNetworks implements NetworkService {
       this.hiddenOverlays.add(n.Id);
       return false;
     }
+    // A local network on the same addresses (made before the overlay, or while this host was
+    // away): bringing the overlay up would break both, so it stays away from this host.
+    const sub = parseCidr(n.IPAM.Config[0].Subnet!);
+    const clash = this.store.state.networks.find(
+      (o) => o.Driver !== 'overlay' && o.IPAM.Config[0]?.Subnet && overlaps(parseCidr(o.IPAM.Config[0].Subnet), sub),
+    );
+    if (clash) {
+      if (!this.hiddenOverlays.has(n.Id))
+        log.warn('overlay network overlaps a local network; not brought up here', { network: n.Name, local: clash.Name });
+      this.hiddenOverlays.add(n.Id);
+      return false;
+    }
     const net: NetworkRecord = { ...n, ifname: overlayLinks(this.config.instance, n.Id).bridge };
     try {
       await this.overlayDriver.up(net, this.store.planOf(net));
