@@ -246,7 +246,7 @@ export class OverlayControl {
 
   /**
    * Records a new overlay network in the store: a name unique in the cluster, a subnet that
-   * overlaps no other overlay network (nor, when carved, a route of this host), the next free VNI.
+   * overlaps no other overlay network nor a local network or route of this host, the next free VNI.
    * Optimistic: the transaction holds only if no other network was made or removed meanwhile.
    */
   async create(base: NetworkRecord, entry: IpamConfigEntry, localTaken: Cidr[]): Promise<NetworkRecord> {
