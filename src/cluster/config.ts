@@ -20,7 +20,10 @@ export interface ClusterSettings {
   tls?: { ca: string; cert?: string; key?: string };
 }
 
-type Interfaces = Record<string, { family: string | number; address: string; internal: boolean }[] | undefined>;
+type Interfaces = Record<
+  string,
+  { family: string | number; address: string; internal: boolean }[] | undefined
+>;
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -39,12 +42,15 @@ export function parseStoreUrl(url: string, tls: boolean): string[] {
 export function resolveAdvertise(spec: string, interfaces: Interfaces): string {
   const host = spec.trim().replace(/:\d+$/, '');
   if (IPV4.test(host)) {
-    if (host.split('.').some((p) => Number(p) > 255)) throw invalid(`invalid cluster advertise address: ${spec}`);
+    if (host.split('.').some((p) => Number(p) > 255))
+      throw invalid(`invalid cluster advertise address: ${spec}`);
     return host;
   }
   const addrs = interfaces[host];
   if (!addrs) throw invalid(`invalid cluster advertise: no interface named ${host}`);
-  const v4 = addrs.find((a) => (a.family === 'IPv4' || a.family === 4) && !a.internal) ?? addrs.find((a) => a.family === 'IPv4' || a.family === 4);
+  const v4 =
+    addrs.find((a) => (a.family === 'IPv4' || a.family === 4) && !a.internal) ??
+    addrs.find((a) => a.family === 'IPv4' || a.family === 4);
   if (!v4) throw invalid(`invalid cluster advertise: interface ${host} has no IPv4 address`);
   return v4.address;
 }
@@ -56,7 +62,8 @@ export function parseStoreOpts(opts: Record<string, string>): Pick<ClusterSettin
     switch (k) {
       case 'discovery.ttl': {
         const n = Number(v.replace(/s$/, ''));
-        if (!Number.isInteger(n) || n < 2 || n > 3600) throw invalid(`invalid discovery.ttl: ${v} (whole seconds, 2 to 3600)`);
+        if (!Number.isInteger(n) || n < 2 || n > 3600)
+          throw invalid(`invalid discovery.ttl: ${v} (whole seconds, 2 to 3600)`);
         out.ttl = n;
         break;
       }

@@ -38,9 +38,7 @@ export type Condition =
   /** No key at all under this prefix (etcd compares the whole range). */
   | { emptyPrefix: string };
 
-export type Operation =
-  | { put: string; value: string; lease?: string }
-  | { del: string };
+export type Operation = { put: string; value: string; lease?: string } | { del: string };
 
 const k = (key: string) => Buffer.from(PREFIX + key);
 
@@ -58,14 +56,22 @@ function prefixEnd(prefix: Buffer): Buffer {
 
 function compareOf(c: Condition): ICompare {
   if ('emptyPrefix' in c)
-    return { key: k(c.emptyPrefix), range_end: prefixEnd(k(c.emptyPrefix)), target: 'Version', result: 'Equal', version: 0 };
+    return {
+      key: k(c.emptyPrefix),
+      range_end: prefixEnd(k(c.emptyPrefix)),
+      target: 'Version',
+      result: 'Equal',
+      version: 0,
+    };
   if ('mod' in c) return { key: k(c.key), target: 'Mod', result: 'Equal', mod_revision: c.mod };
   return { key: k(c.key), target: 'Version', result: c.exists ? 'Greater' : 'Equal', version: 0 };
 }
 
 function requestOf(o: Operation): IRequestOp {
   if ('put' in o)
-    return { request_put: { key: k(o.put), value: Buffer.from(o.value), ...(o.lease ? { lease: o.lease } : {}) } };
+    return {
+      request_put: { key: k(o.put), value: Buffer.from(o.value), ...(o.lease ? { lease: o.lease } : {}) },
+    };
   return { request_delete_range: { key: k(o.del) } };
 }
 
@@ -117,13 +123,19 @@ export class ClusterStore {
       // Watches come back within a second of the store's return (the default backs off to 30 s).
       // etcd3's type says IBackoff but it calls `.next()` on what it is given: a backoff factory.
       faultHandling: {
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+        watchBackoff: new ExponentialBackoff({
+          initialDelay: 100,
+          maxDelay: 1000,
+        }) as unknown as IBackoff<unknown>,
       },
     });
   }
 
-  /** Reads TLS files (if any) and starts registering in the background; never throws for an unreachable store. */
-  static async open(settings: ClusterSettings, identity: { engineId: string; name: string }): Promise<ClusterStore> {
+  /** Reads TLS files (if any); nothing is contacted before `start()`. */
+  static async open(
+    settings: ClusterSettings,
+    identity: { engineId: string; name: string },
+  ): Promise<ClusterStore> {
     let credentials: { rootCertificate: Buffer; certChain?: Buffer; privateKey?: Buffer } | undefined;
     if (settings.tls) {
       const [ca, cert, key] = await Promise.all([
@@ -133,13 +145,16 @@ export class ClusterStore {
       ]);
       credentials = { rootCertificate: ca, certChain: cert, privateKey: key };
     }
-    const s = new ClusterStore(settings, identity, credentials);
-    s.start();
-    return s;
+    return new ClusterStore(settings, identity, credentials);
   }
 
   /** A daemon whose cluster settings are unusable: it runs, says why, and refuses overlay work. */
-  static broken(store: string, advertise: string, why: string, identity: { engineId: string; name: string }): ClusterStore {
+  static broken(
+    store: string,
+    advertise: string,
+    why: string,
+    identity: { engineId: string; name: string },
+  ): ClusterStore {
     const settings: ClusterSettings = { store, advertise, advertiseAddr: '', endpoints: [], ttl: 10 };
     return new ClusterStore(settings, identity, undefined, why);
   }
@@ -188,6 +203,10 @@ export class ClusterStore {
     return this.leaseId;
   }
 
+  leaseIfReady(): string | undefined {
+    return this.state === 'ready' && this.leaseId ? this.leaseId : undefined;
+  }
+
   /** Wraps a store failure in a clear error (quorum lost, store down). */
   storeError(err: unknown): Error {
     const msg = err instanceof Error ? err.message : String(err);
@@ -206,10 +225,6 @@ export class ClusterStore {
       void fn(this.leaseId).catch((err: unknown) => log.warn('cluster re-registration step failed', { err }));
   }
 
-  lastSnapshot(): Snapshot | undefined {
-    return this.last;
-  }
-
   /** A consistent read of everything under the prefix (linearizable: fails without quorum). */
   async snapshot(): Promise<Snapshot> {
     const res = await this.client.getAll().prefix(PREFIX).exec();
@@ -226,14 +241,19 @@ export class ClusterStore {
   /** One etcd transaction: all operations if every condition holds; false (nothing done) otherwise. */
   async txn(conditions: Condition[], ops: Operation[]): Promise<boolean> {
     try {
-      const res = await this.client.kv.txn({ compare: conditions.map(compareOf), success: ops.map(requestOf), failure: [] });
+      const res = await this.client.kv.txn({
+        compare: conditions.map(compareOf),
+        success: ops.map(requestOf),
+        failure: [],
+      });
       return res.succeeded;
     } catch (err) {
       throw this.storeError(err);
     }
   }
 
-  private start(): void {
+  /** Starts registering (and retrying) in the background, once the owners' hooks are in place. */
+  start(): void {
     if (this.etcd) void this.register();
   }
 
@@ -250,22 +270,17 @@ export class ClusterStore {
     const key = `${PREFIX}hosts/${this.addr}`;
     let lease: Lease | undefined;
     try {
-      if (!this.watcher) await this.startWatch();
       lease = this.client.lease(this.settings.ttl);
       const id = await lease.grant();
+      // The watch waits for a connection without a deadline: started once the store has answered.
+      this.startWatch();
       const seen = await this.client.get(key).exec();
       const prev = seen.kvs[0];
-      if (prev) {
-        const host = JSON.parse(prev.value.toString()) as ClusterHost;
-        if (host.engineId !== this.identity.engineId)
-          throw new Error(
-            `another host (${host.name}, engine ${host.engineId}) already advertises ${this.addr}: give each host its own --cluster-advertise`,
-          );
-        // Our own registration from before a restart or a lost lease: its keys go with it, and
-        // the owner re-puts what is still alive under the new lease.
-        if (host.lease && host.lease !== id)
-          await this.client.leaseClient.leaseRevoke({ ID: host.lease }).catch(() => {});
-      }
+      const before = prev ? (JSON.parse(prev.value.toString()) as ClusterHost) : undefined;
+      if (before && before.engineId !== this.identity.engineId)
+        throw new Error(
+          `another host (${before.name}, engine ${before.engineId}) already advertises ${this.addr}: give each host its own --cluster-advertise`,
+        );
       const value: ClusterHost = {
         addr: this.addr,
         name: this.identity.name,
@@ -289,7 +304,11 @@ export class ClusterStore {
         this.lease = undefined;
         this.scheduleRegister(200);
       });
+      // The owners move what is still alive onto the new lease, then our registration from before
+      // a restart or a lost lease goes with whatever is left on it (endpoints of dead containers).
       for (const hook of this.registeredHooks) await hook(id);
+      if (before?.lease && before.lease !== id)
+        await this.client.leaseClient.leaseRevoke({ ID: before.lease }).catch(() => {});
       this.state = 'ready';
       this.error = '';
       log.info('joined the cluster store', { store: this.settings.store, advertise: this.addr, lease: id });
@@ -308,12 +327,27 @@ export class ClusterStore {
     }
   }
 
-  private async startWatch(): Promise<void> {
-    const w = await this.client.watch().prefix(PREFIX).create();
-    this.watcher = w;
-    w.on('data', () => this.scheduleRefresh());
-    w.on('connected', () => this.scheduleRefresh());
-    w.on('error', () => {});
+  private watchStarted = false;
+
+  private startWatch(): void {
+    if (this.watchStarted) return;
+    this.watchStarted = true;
+    void this.client
+      .watch()
+      .prefix(PREFIX)
+      .create()
+      .then((w) => {
+        this.watcher = w;
+        if (this.closed) void w.cancel().catch(() => {});
+        w.on('data', () => this.scheduleRefresh());
+        w.on('connected', () => this.scheduleRefresh());
+        w.on('error', () => {});
+        this.scheduleRefresh();
+      })
+      .catch((err: unknown) => {
+        this.watchStarted = false;
+        log.warn('cannot watch the cluster store', { err: err instanceof Error ? err.message : String(err) });
+      });
   }
 
   /** Coalesces bursts of changes into one snapshot read; a failed read keeps the last one. */

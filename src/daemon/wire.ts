@@ -56,6 +56,8 @@ export async function wireServices(config: DaemonConfig): Promise<Backend> {
   const images = await openImageService({ root: path.join(root, 'image'), content, rootfs, events, containers: directory });
   const cluster = await openCluster(config, id);
   const networks = await openNetworkService({ config, events, containers: directory, cluster });
+  // Registration starts once the network layer can republish its endpoints under the lease.
+  cluster?.start();
   const volumes = await openVolumeService({ config, events, containers: directory });
   const runtime = new ConmonRuntime(config.execRoot, config.runtimes);
   containers = await ContainerService.open({ config, events, images, rootfs, networks, volumes, runtime });

@@ -59,7 +59,8 @@ export function overlayLinks(instance: string, networkId: string): { bridge: str
 
 export function vniOf(net: NetworkRecord): number {
   const v = Number(net.Options[VNI_OPTION]);
-  if (!Number.isInteger(v) || v < 1 || v > 16777215) throw invalid(`invalid VXLAN ID: ${net.Options[VNI_OPTION]}`);
+  if (!Number.isInteger(v) || v < 1 || v > 16777215)
+    throw invalid(`invalid VXLAN ID: ${net.Options[VNI_OPTION]}`);
   return v;
 }
 
@@ -86,7 +87,10 @@ export class OverlayDriver implements NetworkDriver {
 
   async up(net: NetworkRecord, plan: SubnetPlan): Promise<void> {
     const local = this.localAddr();
-    if (!local) throw forbidden('overlay networks need a cluster: start berthd with --cluster-store and --cluster-advertise');
+    if (!local)
+      throw forbidden(
+        'overlay networks need a cluster: start berthd with --cluster-store and --cluster-advertise',
+      );
     const { bridge, vxlan } = overlayLinks(this.instance, net.Id);
     const lines: string[] = [];
     if (!(await linkExists(bridge))) lines.push(`link add name ${bridge} mtu ${OVERLAY_MTU} type bridge`);
@@ -114,6 +118,9 @@ export class OverlayDriver implements NetworkDriver {
       `link set dev ${ep.ifName} address ${ep.mac} mtu ${OVERLAY_MTU}`,
       `addr add ${ep.ip}/${ep.prefix} dev ${ep.ifName}`,
       `link set dev ${ep.ifName} up`,
+      // ARP for an address whose owner (on another host) is not programmed yet is retried every
+      // 100 ms, not every second: the VXLAN device answers as soon as the watch adds the entry.
+      `ntable change name arp_cache dev ${ep.ifName} retrans 100`,
     ];
     if (defaultRoute && ep.gateway) lines.push(`route add default via ${ep.gateway} dev ${ep.ifName}`);
     return {
@@ -147,8 +154,12 @@ export class OverlayDriver implements NetworkDriver {
       ...gone.filter((p) => !wantIps.has(p.ip)).map((p) => `neigh del ${p.ip} dev ${vxlan}`),
       ...added.map((p) => `neigh replace ${p.ip} lladdr ${p.mac} dev ${vxlan} nud permanent`),
     ];
-    const r = await run('bridge', ['-force', '-batch', '-'], { input: `${fdb.join('\n')}\n`, allowFail: true });
-    if (r.code !== 0 && added.length) log.warn('cannot program overlay forwarding entries', { network: net.Name, err: r.stderr.trim() });
+    const r = await run('bridge', ['-force', '-batch', '-'], {
+      input: `${fdb.join('\n')}\n`,
+      allowFail: true,
+    });
+    if (r.code !== 0 && added.length)
+      log.warn('cannot program overlay forwarding entries', { network: net.Name, err: r.stderr.trim() });
     await ipBatch(neigh, undefined, true);
     this.programmed.set(net.Id, want);
   }
@@ -177,19 +188,21 @@ function parse<T>(v: string): T | undefined {
 
 export function clusterNetworks(snap: Snapshot): NetworkRecord[] {
   const out: NetworkRecord[] = [];
-  for (const [k, v] of snap.kvs) if (k.startsWith('networks/')) {
-    const n = parse<NetworkRecord>(v);
-    if (n) out.push(n);
-  }
+  for (const [k, v] of snap.kvs)
+    if (k.startsWith('networks/')) {
+      const n = parse<NetworkRecord>(v);
+      if (n) out.push(n);
+    }
   return out;
 }
 
 export function clusterEndpoints(snap: Snapshot): ClusterEndpoint[] {
   const out: ClusterEndpoint[] = [];
-  for (const [k, v] of snap.kvs) if (k.startsWith('endpoints/')) {
-    const e = parse<ClusterEndpoint>(v);
-    if (e) out.push(e);
-  }
+  for (const [k, v] of snap.kvs)
+    if (k.startsWith('endpoints/')) {
+      const e = parse<ClusterEndpoint>(v);
+      if (e) out.push(e);
+    }
   return out;
 }
 
@@ -198,6 +211,9 @@ export class OverlayControl {
   private remote: EndpointState[] = [];
   /** Keys claimed by an attach in progress (not yet in the local records). */
   private readonly pending = new Set<string>();
+  /** Snapshots are applied one at a time, never an older one after a newer one. */
+  private applying: Promise<void> = Promise.resolve();
+  private appliedRevision = 0;
 
   constructor(
     readonly cluster: ClusterStore,
@@ -230,14 +246,15 @@ export class OverlayControl {
 
   /**
    * Records a new overlay network in the store: a name unique in the cluster, a subnet that
-   * overlaps no other overlay network (nor, when carved, a route of this host), the next free VNI.
+   * overlaps no other overlay network nor a local network or route of this host, the next free VNI.
    * Optimistic: the transaction holds only if no other network was made or removed meanwhile.
    */
   async create(base: NetworkRecord, entry: IpamConfigEntry, localTaken: Cidr[]): Promise<NetworkRecord> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const snap = await this.read();
       const nets = clusterNetworks(snap);
-      if (nets.some((n) => n.Name === base.Name)) throw conflict(`network with name ${base.Name} already exists`);
+      if (nets.some((n) => n.Name === base.Name))
+        throw conflict(`network with name ${base.Name} already exists`);
       const theirs = nets.map((n) => parseCidr(n.IPAM.Config[0].Subnet!));
       let subnet: Cidr;
       if (entry.Subnet) {
@@ -302,25 +319,35 @@ export class OverlayControl {
 
   /**
    * Takes the endpoint's address cluster-wide (create-if-absent on `endpoints/<net>/<ip>`, while
-   * the network exists); returns the settings with that address fixed.
+   * the network exists); returns the settings with that address fixed. A key this container still
+   * holds (a restart while the previous release is on its way) is taken over, not refused.
    */
   async claim(net: NetworkRecord, record: ContainerRecord, cfg: EndpointSettings): Promise<EndpointSettings> {
     const lease = this.cluster.requireLease();
-    const plan = planSubnet(net.IPAM.Config[0].Subnet!, net.IPAM.Config[0].Gateway, net.IPAM.Config[0].IPRange);
+    const plan = planSubnet(
+      net.IPAM.Config[0].Subnet!,
+      net.IPAM.Config[0].Gateway,
+      net.IPAM.Config[0].IPRange,
+    );
     const fixed = cfg.IPAMConfig?.IPv4Address;
     for (let attempt = 0; attempt < 50; attempt++) {
       const snap = await this.read();
       if (!snap.kvs.has(netKey(net.Id))) throw notFound(`network ${net.Name} not found`);
+      const ours = (e: ClusterEndpoint) =>
+        e.engineId === this.cluster.engineId && e.containerId === record.Id;
       const taken = new Set(
         clusterEndpoints(snap)
-          .filter((e) => e.networkId === net.Id)
+          .filter((e) => e.networkId === net.Id && !ours(e))
           .map((e) => ipToNum(e.ip)),
       );
       const n = fixed ? checkFixedAddress(plan, fixed, taken) : allocateAddress(plan, taken);
       if (n === undefined)
-        throw systemError(`no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`);
+        throw systemError(
+          `no available IPv4 addresses on this network's address pools: ${net.Name} (${net.Id})`,
+        );
       const ip = numToIp(n);
       const key = epKey(net.Id, ip);
+      const held = snap.mods.get(key);
       const value: ClusterEndpoint = {
         host: this.cluster.addr,
         engineId: this.cluster.engineId,
@@ -331,10 +358,7 @@ export class OverlayControl {
       this.pending.add(key);
       const ok = await this.cluster
         .txn(
-          [
-            { key, exists: false },
-            { key: netKey(net.Id), exists: true },
-          ],
+          [held ? { key, mod: held } : { key, exists: false }, { key: netKey(net.Id), exists: true }],
           [{ put: key, value: JSON.stringify(value), lease }],
         )
         .catch((err: unknown) => {
@@ -343,7 +367,7 @@ export class OverlayControl {
         });
       if (ok) return { ...cfg, IPAMConfig: { ...(cfg.IPAMConfig ?? {}), IPv4Address: ip } };
       this.pending.delete(key);
-      if (fixed) throw invalid(`Address already in use: ${fixed}`);
+      // Lost a race: read again (a fixed address another host took is refused by checkFixedAddress).
     }
     throw unavailable(`cannot allocate an address on ${net.Name}: the cluster store kept changing`);
   }
@@ -373,6 +397,9 @@ export class OverlayControl {
     const v = cur.kvs.get(key);
     const e = v ? parse<ClusterEndpoint>(v) : undefined;
     if (!e || e.engineId !== this.cluster.engineId || e.containerId !== containerId) return;
+    // Claimed again meanwhile (the container restarted): the key is in use once more.
+    if (this.pending.has(key) || this.host.localEndpoints().some((l) => epKey(l.networkId, l.ip) === key))
+      return;
     await this.cluster.txn([{ key, mod: cur.mods.get(key)! }], [{ del: key }]);
   }
 
@@ -409,7 +436,17 @@ export class OverlayControl {
 
   // ---------------------------------------------------------------- reconciliation
 
-  private async onSnapshot(snap: Snapshot): Promise<void> {
+  private onSnapshot(snap: Snapshot): Promise<void> {
+    const run = this.applying.then(async () => {
+      if (Number(snap.revision) < this.appliedRevision) return;
+      this.appliedRevision = Number(snap.revision);
+      await this.apply(snap);
+    });
+    this.applying = run.catch((err: unknown) => log.warn('cannot apply the cluster state', { err }));
+    return run;
+  }
+
+  private async apply(snap: Snapshot): Promise<void> {
     const nets = clusterNetworks(snap);
     await this.host.apply(nets);
     const eps = clusterEndpoints(snap);
@@ -418,13 +455,17 @@ export class OverlayControl {
     for (const n of nets) {
       const local = this.host.network(n.Id);
       if (!local) continue;
-      const peers = remote.filter((e) => e.networkId === n.Id).map((e) => ({ mac: e.mac!, ip: e.ip, host: e.host }));
-      await this.driver.program(local, peers).catch((err: unknown) =>
-        log.warn('cannot program overlay peers', { network: n.Name, err: (err as Error).message }),
-      );
+      const peers = remote
+        .filter((e) => e.networkId === n.Id)
+        .map((e) => ({ mac: e.mac!, ip: e.ip, host: e.host }));
+      await this.driver
+        .program(local, peers)
+        .catch((err: unknown) =>
+          log.warn('cannot program overlay peers', { network: n.Name, err: (err as Error).message }),
+        );
     }
     this.remote = remote.map((e) => ({
-      id: '',
+      id: '', // no local endpoint: the resolver tells remote endpoints by this
       containerId: e.containerId,
       networkId: e.networkId,
       ifName: '',
@@ -435,12 +476,20 @@ export class OverlayControl {
       aliases: [],
       dnsNames: e.dnsNames ?? [],
     }));
-    // Our own keys that no local endpoint owns (a release that failed while the store was away).
-    const mine = new Set(this.host.localEndpoints().map((e) => epKey(e.networkId, e.ip)));
+    // Our own keys that no local endpoint owns (a release that failed while the store was away),
+    // and claims whose publication failed: the store is made to match this host's endpoints.
+    const mine = new Map(this.host.localEndpoints().map((e) => [epKey(e.networkId, e.ip), e]));
+    const lease = this.cluster.leaseIfReady();
     for (const e of eps) {
       const key = epKey(e.networkId, e.ip);
-      if (e.engineId === me && !mine.has(key) && !this.pending.has(key))
-        await this.cluster.txn([{ key, mod: snap.mods.get(key)! }], [{ del: key }]).catch(() => {});
+      if (e.engineId !== me || this.pending.has(key)) continue;
+      const local = mine.get(key);
+      const cond = [{ key, mod: snap.mods.get(key)! }];
+      if (!local) await this.cluster.txn(cond, [{ del: key }]).catch(() => {});
+      else if (!e.mac && lease)
+        await this.cluster
+          .txn(cond, [{ put: key, value: JSON.stringify(this.valueOf(local)), lease }])
+          .catch(() => {});
     }
   }
 }

@@ -84,8 +84,13 @@ export class EmbeddedDns {
       for (const id of netIds) {
         const net = networks.find((n) => n.Id === id);
         const ep = endpoints.find((e) => e.networkId === id && e.ip === ip);
-        if (net && !net.predefined && ep)
-          return { ptr: `${this.containerName(ep.containerId)}.${net.Name}`, upstreams: [] };
+        if (net && !net.predefined && ep) {
+          // A container of another host is known by the names it published.
+          const name = ep.id
+            ? this.containerName(ep.containerId)
+            : (ep.dnsNames[0] ?? this.containerName(ep.containerId));
+          return { ptr: `${name}.${net.Name}`, upstreams: [] };
+        }
       }
     }
     let addresses: string[] | undefined;

@@ -186,9 +186,25 @@ export class BerthNetworks implements NetworkService {
     }
   }
 
+  private readonly hiddenOverlays = new Set<string>();
+
   private async addOverlay(n: NetworkRecord): Promise<boolean> {
     if (this.store.state.networks.some((o) => o.Name === n.Name)) {
-      log.warn('overlay network hidden by a local network of the same name', { network: n.Name });
+      if (!this.hiddenOverlays.has(n.Id))
+        log.warn('overlay network hidden by a local network of the same name', { network: n.Name });
+      this.hiddenOverlays.add(n.Id);
+      return false;
+    }
+    // A local network on the same addresses (made before the overlay, or while this host was
+    // away): bringing the overlay up would break both, so it stays away from this host.
+    const sub = parseCidr(n.IPAM.Config[0].Subnet!);
+    const clash = this.store.state.networks.find(
+      (o) => o.Driver !== 'overlay' && o.IPAM.Config[0]?.Subnet && overlaps(parseCidr(o.IPAM.Config[0].Subnet), sub),
+    );
+    if (clash) {
+      if (!this.hiddenOverlays.has(n.Id))
+        log.warn('overlay network overlaps a local network; not brought up here', { network: n.Name, local: clash.Name });
+      this.hiddenOverlays.add(n.Id);
       return false;
     }
     const net: NetworkRecord = { ...n, ifname: overlayLinks(this.config.instance, n.Id).bridge };
@@ -205,7 +221,8 @@ export class BerthNetworks implements NetworkService {
 
   /** A network of the cluster this host has not seen yet (created elsewhere a moment ago). */
   private async findOrSync(ref: string): Promise<void> {
-    if (this.overlay && !this.store.find(ref)) await this.overlay.sync().catch(() => {});
+    if (this.overlay && !ref.startsWith('container:') && !this.store.find(ref))
+      await this.overlay.sync().catch(() => {});
   }
 
   async close(): Promise<void> {

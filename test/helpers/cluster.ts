@@ -20,7 +20,11 @@ const sh = async (cmd: string, args: string[]) => {
 };
 
 /** Polls `fn` until it returns a truthy value (bounded); the last error in the message. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -30,7 +34,8 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -129,15 +134,24 @@ export class TestCluster {
         `--net=/run/netns/${this.etcdNs}`,
         '--',
         'etcd',
-        '--name', m.name,
-        '--data-dir', m.dir,
-        '--listen-client-urls', m.client,
-        '--advertise-client-urls', m.client,
-        '--listen-peer-urls', m.peer,
-        '--initial-advertise-peer-urls', m.peer,
-        '--initial-cluster', initial,
-        '--initial-cluster-token', `bxo${this.tag}`,
-        '--log-level', 'error',
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dir,
+        '--listen-client-urls',
+        m.client,
+        '--advertise-client-urls',
+        m.client,
+        '--listen-peer-urls',
+        m.peer,
+        '--initial-advertise-peer-urls',
+        m.peer,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-token',
+        `bxo${this.tag}`,
+        '--log-level',
+        'error',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -155,10 +169,22 @@ export class TestCluster {
 
   /** etcdctl against the members that are up (from the root namespace, over the underlay). */
   etcdctl(args: string[], members = this.members) {
-    return runCmd('etcdctl', ['--endpoints', members.map((m) => m.client).join(','), '--dial-timeout', '2s', '--command-timeout', '3s', ...args], {
-      timeoutMs: 15_000,
-      env: { ...process.env, ETCDCTL_API: '3' },
-    });
+    return runCmd(
+      'etcdctl',
+      [
+        '--endpoints',
+        members.map((m) => m.client).join(','),
+        '--dial-timeout',
+        '2s',
+        '--command-timeout',
+        '3s',
+        ...args,
+      ],
+      {
+        timeoutMs: 15_000,
+        env: { ...process.env, ETCDCTL_API: '3' },
+      },
+    );
   }
 
   async keys(prefix = '/berth/'): Promise<string[]> {
@@ -169,15 +195,20 @@ export class TestCluster {
 
   /** Host `i`: a namespace on the underlay and a berthd in it joined to the cluster store. */
   async addHost(i: number, extra: string[] = [], base?: string): Promise<TestDaemon> {
-    if (!this.namespaces.includes(this.hostNs(i))) await this.attachNs(this.hostNs(i), `h${i}`, this.hostAddr(i));
+    if (!this.namespaces.includes(this.hostNs(i)))
+      await this.attachNs(this.hostNs(i), `h${i}`, this.hostAddr(i));
     const d = await startDaemon({
       base,
       wrap: ['nsenter', `--net=/run/netns/${this.hostNs(i)}`, '--'],
       args: [
-        '--bip', `10.232.${this.n}.${1 + 16 * i}/28`,
-        '--cluster-store', this.store,
-        '--cluster-advertise', 'ul0',
-        '--cluster-store-opt', 'discovery.ttl=3',
+        '--bip',
+        `10.232.${this.n}.${1 + 16 * i}/28`,
+        '--cluster-store',
+        this.store,
+        '--cluster-advertise',
+        'ul0',
+        '--cluster-store-opt',
+        'discovery.ttl=3',
         ...extra,
       ],
     });
@@ -188,8 +219,10 @@ export class TestCluster {
   async destroy(): Promise<void> {
     for (const d of this.hosts) if (d) await d.destroy().catch(() => {});
     for (let i = 0; i < this.members.length; i++) await this.stopMember(i).catch(() => {});
-    for (const ns of this.namespaces) await runCmd('ip', ['netns', 'del', ns], { timeoutMs: 10_000 }).catch(() => {});
-    if (this.madeBridge) await runCmd('ip', ['link', 'del', this.bridge], { timeoutMs: 10_000 }).catch(() => {});
+    for (const ns of this.namespaces)
+      await runCmd('ip', ['netns', 'del', ns], { timeoutMs: 10_000 }).catch(() => {});
+    if (this.madeBridge)
+      await runCmd('ip', ['link', 'del', this.bridge], { timeoutMs: 10_000 }).catch(() => {});
     await fs.rm(this.base, { recursive: true, force: true });
   }
 }
