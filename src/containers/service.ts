@@ -30,30 +30,11 @@ import type { ContainerDirectory } from '../model/container-directory.js';
 import { generateName, validateName } from './names.js';
 import { containerSpec } from './oci-spec.js';
 import { signalNumber } from './signals.js';
+import { LiveTable, type WaitCondition } from './live.js';
 import { ContainerStore } from './store.js';
 import type { ContainerRecord, EndpointSettings } from '../model/container.js';
 
-export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
-
-interface Waiter {
-  condition: WaitCondition;
-  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
-}
-
-interface Live {
-  /** Sessions waiting for the next start (attach before start, as `docker run` does). */
-  pendingAttach: Set<AttachSession>;
-  waiters: Set<Waiter>;
-  stopExitWatch?: () => void;
-  /** Serialises start/stop/remove of one container. */
-  lock: Promise<unknown>;
-  restartTimer?: NodeJS.Timeout;
-  /** Set once the exit handling released the runtime, network, volumes and rootfs mount. */
-  released?: boolean;
-  /** Resolves when the current run ends (for logs -f). */
-  stopped?: Promise<void>;
-  markStopped?: () => void;
-}
+export type { WaitCondition };
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -70,7 +51,7 @@ export interface ContainerDeps {
 
 export class ContainerService implements ContainerDirectory {
   private readonly byId = new Map<string, ContainerRecord>();
-  private readonly live = new Map<string, Live>();
+  private readonly live = new LiveTable();
   readonly runtime: OciRuntime;
   readonly exec: ExecService;
   readonly archive: ContainerArchive;
@@ -176,7 +157,7 @@ export class ContainerService implements ContainerDirectory {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.health.stopAll();
-    for (const l of this.live.values()) {
+    for (const l of this.live.all()) {
       l.stopExitWatch?.();
       if (l.restartTimer) clearTimeout(l.restartTimer);
     }
@@ -197,23 +178,6 @@ export class ContainerService implements ContainerDirectory {
     if (matches.length === 1) return matches[0];
     if (matches.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`);
     throw notFound(`No such container: ${ref}`);
-  }
-
-  private liveOf(id: string): Live {
-    let l = this.live.get(id);
-    if (!l) {
-      l = { pendingAttach: new Set(), waiters: new Set(), lock: Promise.resolve() };
-      this.live.set(id, l);
-    }
-    return l;
-  }
-
-  /** Runs `fn` after any other life-cycle operation on the same container has finished. */
-  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const l = this.liveOf(id);
-    const next = l.lock.then(fn, fn);
-    l.lock = next.catch(() => {});
-    return next;
   }
 
   private runtimeOf(c: ContainerRecord): string {
@@ -277,14 +241,14 @@ export class ContainerService implements ContainerDirectory {
 
   async start(ref: string): Promise<void> {
     const c = this.get(ref);
-    await this.serial(c.Id, () => this.startLocked(c));
+    await this.live.serial(c.Id, () => this.startLocked(c));
   }
 
   private async startLocked(c: ContainerRecord): Promise<void> {
     if (c.State.Status === 'paused') throw conflict('cannot start a paused container, try unpause instead');
     if (c.State.Running) throw notModified();
     if (c.State.Status === 'removing' || c.State.Dead) throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     if (live.restartTimer) {
       clearTimeout(live.restartTimer);
       live.restartTimer = undefined;
@@ -358,7 +322,7 @@ export class ContainerService implements ContainerDirectory {
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Restarting: false, Pid: 0, Error: (e as Error).message, ExitCode: exitCodeFor(e as Error) };
       if (c.State.Status === 'exited') c.State.FinishedAt = new Date().toISOString();
       await this.store.saveState(c).catch(() => {});
-      this.notifyWaiters(c, 'next-exit');
+      this.live.notify(c, 'next-exit');
       // Docker removes an --rm container whose start failed; `docker run --rm` waits for that.
       if (c.HostConfig.AutoRemove) setImmediate(() => void this.remove(c.Id, { force: true, volumes: true }).catch(() => {}));
       throw e;
@@ -368,12 +332,12 @@ export class ContainerService implements ContainerDirectory {
   // ---- exit and restart policy --------------------------------------------------------------
 
   private watchExit(c: ContainerRecord): void {
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     live.stopExitWatch?.();
     if (!live.stopped) live.stopped = new Promise((resolve) => (live.markStopped = resolve));
     live.stopExitWatch = this.runtime.onExit(c.Id, (code) => {
       live.stopExitWatch = undefined;
-      void this.serial(c.Id, () => this.handleExit(c, code, true)).catch((err) => log.error('exit handling failed', { id: c.Id, err }));
+      void this.live.serial(c.Id, () => this.handleExit(c, code, true)).catch((err) => log.error('exit handling failed', { id: c.Id, err }));
     });
   }
 
@@ -411,7 +375,7 @@ export class ContainerService implements ContainerDirectory {
     // A container its policy restarts goes straight to "restarting", keeping its exit code (as Docker).
     const restart = applyPolicy && !this.shuttingDown && !c.HostConfig.AutoRemove && this.shouldRestart(c);
     if (restart) c.State = { ...c.State, Status: 'restarting', Restarting: true };
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     live.released = true;
     live.markStopped?.();
     live.stopped = undefined;
@@ -421,7 +385,7 @@ export class ContainerService implements ContainerDirectory {
     // restart reads the code from it (137, not an unknown 255).
     await this.runtime.cleanup(c.Id).catch(() => {});
     this.publish(c, 'die', { exitCode: String(code) });
-    this.notifyWaiters(c, 'next-exit');
+    this.live.notify(c, 'next-exit');
     if (c.HostConfig.AutoRemove && !this.shuttingDown) {
       void this.remove(c.Id, { force: true, volumes: true }).catch((err) => log.warn('auto-remove failed', { id: c.Id, err }));
       return;
@@ -431,7 +395,7 @@ export class ContainerService implements ContainerDirectory {
       live.restartTimer = setTimeout(() => {
         live.restartTimer = undefined;
         c.RestartCount++;
-        void this.serial(c.Id, async () => {
+        void this.live.serial(c.Id, async () => {
           if (c.State.Status !== 'restarting') return;
           // Still "restarting" (with the last exit code) until the start has succeeded or failed.
           await this.startLocked(c);
@@ -457,46 +421,20 @@ export class ContainerService implements ContainerDirectory {
 
   // ---- wait --------------------------------------------------------------------------------
 
-  wait(ref: string, condition: WaitCondition): Promise<{ StatusCode: number; Error: { Message: string } | null }> & { cancel(): void } {
-    const c = this.get(ref);
-    const live = this.liveOf(c.Id);
-    let waiter: Waiter | undefined;
-    const p = new Promise<{ StatusCode: number; Error: { Message: string } | null }>((resolve) => {
-      if (condition === 'not-running' && !c.State.Running && c.State.Status !== 'restarting') {
-        resolve({ StatusCode: c.State.ExitCode, Error: null });
-        return;
-      }
-      waiter = { condition, resolve };
-      live.waiters.add(waiter);
-    }) as Promise<{ StatusCode: number; Error: { Message: string } | null }> & { cancel(): void };
-    p.cancel = () => {
-      if (waiter) live.waiters.delete(waiter);
-    };
-    return p;
-  }
-
-  private notifyWaiters(c: ContainerRecord, event: 'next-exit' | 'removed'): void {
-    const live = this.live.get(c.Id);
-    if (!live) return;
-    for (const w of [...live.waiters]) {
-      const fire = event === 'removed' ? true : w.condition !== 'removed';
-      if (!fire) continue;
-      live.waiters.delete(w);
-      w.resolve({ StatusCode: c.State.ExitCode, Error: null });
-    }
+  wait(ref: string, condition: WaitCondition): ReturnType<LiveTable['wait']> {
+    return this.live.wait(this.get(ref), condition);
   }
 
   /** Resolves when the current run of the container ends (immediately if it is not running). */
   whenStopped(c: ContainerRecord): Promise<void> {
-    if (!c.State.Running && c.State.Status !== 'restarting') return Promise.resolve();
-    return this.liveOf(c.Id).stopped ?? Promise.resolve();
+    return this.live.whenStopped(c);
   }
 
   // ---- stop, kill, restart, pause ------------------------------------------------------------
 
   async stop(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<void> {
     const c = this.get(ref);
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     if (c.State.Status === 'restarting' && live.restartTimer) {
       clearTimeout(live.restartTimer);
       live.restartTimer = undefined;
@@ -575,16 +513,16 @@ export class ContainerService implements ContainerDirectory {
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.get(ref);
-    if (c.State.Status === 'removing' && this.live.get(c.Id)?.lock) {
+    if (c.State.Status === 'removing' && this.live.peek(c.Id)?.lock) {
       // Already being removed (e.g. AutoRemove racing `rm -f`): wait for it.
-      await this.liveOf(c.Id).lock;
+      await this.live.of(c.Id).lock;
       if (!this.byId.has(c.Id)) return;
     }
     if ((c.State.Running || c.State.Status === 'restarting') && !opts.force) {
       if (c.State.Paused) throw conflict(`cannot remove container "${c.Name}": container is paused and must be unpaused first`);
       throw conflict(`cannot remove container "${c.Name}": container is running: stop the container before removing or force remove`);
     }
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     if (live.restartTimer) {
       clearTimeout(live.restartTimer);
       live.restartTimer = undefined;
@@ -597,10 +535,10 @@ export class ContainerService implements ContainerDirectory {
       await this.runtime.kill(c.Id, runtime, 9, true).catch(() => {});
       if (!(await raceTimeout(stopped, 15_000))) {
         // The monitor is gone or stuck: clean up by hand.
-        await this.serial(c.Id, () => this.handleExit(c, 137, false));
+        await this.live.serial(c.Id, () => this.handleExit(c, 137, false));
       }
     }
-    await this.serial(c.Id, async () => {
+    await this.live.serial(c.Id, async () => {
       if (!this.byId.has(c.Id)) return;
       const t0 = performance.now();
       const lap = (what: string) => log.debug('remove phase', { id: c.Id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
@@ -627,7 +565,7 @@ export class ContainerService implements ContainerDirectory {
       lap('record');
       this.byId.delete(c.Id);
       for (const a of live.pendingAttach) a.finish();
-      this.notifyWaiters(c, 'removed');
+      this.live.notify(c, 'removed');
       this.live.delete(c.Id);
       this.publish(c, 'destroy');
     });
@@ -672,7 +610,7 @@ export class ContainerService implements ContainerDirectory {
   /** `network connect`: the network layer plugs it in (when running); the record is saved here. */
   async connectNetwork(network: string, ref: string, config: EndpointSettings | null | undefined): Promise<void> {
     const c = this.get(ref);
-    await this.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.connect(network, c, config)));
+    await this.live.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.connect(network, c, config)));
   }
 
   async disconnectNetwork(network: string, ref: string, force: boolean): Promise<void> {
@@ -684,7 +622,7 @@ export class ContainerService implements ContainerDirectory {
       if (force && isKind(err, 'not-found') && (await this.s.networks.disconnectGone(network, ref))) return;
       throw err;
     }
-    await this.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.disconnect(network, c)));
+    await this.live.serial(c.Id, async () => this.applyNetworkChange(c, await this.s.networks.disconnect(network, c)));
   }
 
   private async applyNetworkChange(c: ContainerRecord, change: NetworkChange): Promise<void> {
@@ -707,7 +645,7 @@ export class ContainerService implements ContainerDirectory {
 
   /** Hooks an attach session to the container: now if it runs, else at its next start. */
   async attach(c: ContainerRecord, session: AttachSession): Promise<void> {
-    const live = this.liveOf(c.Id);
+    const live = this.live.of(c.Id);
     if (session.opts.stdout || session.opts.stderr) this.logs.attached(c, session);
     if (c.State.Running) {
       await session.connect(this.runtime.attachSocket(c.Id));

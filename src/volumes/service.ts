@@ -28,9 +28,11 @@ import type {
   Volume,
   VolumeService,
 } from './index.js';
+import { containerUser } from './container-user.js';
 import { LocalDriver } from './local.js';
+import { mountPoints, plannedFromMounts } from './mount-points.js';
 import { PluginRegistry, type PluginVolume } from './plugins.js';
-import { ContainerView, secureLstat, type ViewMount, withAnchor } from './scope.js';
+import { ContainerView, secureLstat, type ViewMount } from './scope.js';
 import {
   byDepth,
   ociOptions,
@@ -562,62 +564,6 @@ export class LocalVolumeService implements VolumeService {
     });
   }
 
-  /** A container's plan; for a container prepared before this service knew it, from its `Mounts`. */
-  private planOf(rec: ContainerRecord): PlannedMount[] {
-    const p = this.plans.get(rec.Id);
-    if (p) return p.mounts;
-    return (rec.Mounts ?? []).map((mp) => ({
-      type: mp.Type,
-      source: mp.Type === 'volume' ? (mp.Name ?? '') : mp.Source,
-      destination: mp.Destination,
-      rw: mp.RW,
-      mode: mp.Mode,
-      propagation: mp.Propagation,
-      driver: mp.Driver ?? '',
-      copyData: false,
-      origin: 'volumes-from' as const,
-    }));
-  }
-
-  private points(plan: ContainerPlan, sources: Map<string, string>): MountPoint[] {
-    const out: MountPoint[] = [];
-    for (const m of plan.mounts) {
-      if (m.type === 'tmpfs') {
-        if (m.origin === 'tmpfs') continue;
-        out.push({
-          Type: 'tmpfs',
-          Source: '',
-          Destination: m.destination,
-          Mode: m.mode,
-          RW: m.rw,
-          Propagation: '',
-        });
-      } else if (m.type === 'bind') {
-        out.push({
-          Type: 'bind',
-          Source: m.source,
-          Destination: m.destination,
-          Mode: m.mode,
-          RW: m.rw,
-          Propagation: m.propagation,
-        });
-      } else {
-        const src = sources.get(m.destination) ?? (m.driver === 'local' ? this.local.dataPath(m.source) : '');
-        out.push({
-          Type: 'volume',
-          Name: m.source,
-          Source: src,
-          Destination: m.destination,
-          Driver: m.driver || 'local',
-          Mode: m.mode,
-          RW: m.rw,
-          Propagation: m.propagation,
-        });
-      }
-    }
-    return out;
-  }
-
   /** Host path of a volume for a container, mounting it (local options, plugin Mount) as needed. */
   private async mountVolume(m: PlannedMount, containerId: string): Promise<string> {
     const meta = this.getMeta(m.source);
@@ -809,36 +755,17 @@ export class LocalVolumeService implements VolumeService {
   }
 
   /** Numeric uid/gid of the container's user, read from the container's own passwd/group. */
-  async containerUser(record: ContainerRecord, view: ContainerView): Promise<{ uid: number; gid: number }> {
-    const user = record.Config.User || '';
-    if (!user) return { uid: 0, gid: 0 };
-    const [u, g] = user.split(':');
-    const read = async (file: string) => {
-      const loc = await view.resolve(file, true);
-      return (await withAnchor(loc, (q) => fs.readFile(q, 'utf8')).catch(() => ''))
-        .split('\n')
-        .map((l) => l.split(':'));
-    };
-    let uid = Number(u);
-    let gid = 0;
-    if (!/^\d+$/.test(u)) {
-      const row = (await read('/etc/passwd')).find((r) => r[0] === u);
-      if (!row) throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
-      uid = Number(row[2]);
-      gid = Number(row[3]);
-    } else {
-      const row = (await read('/etc/passwd')).find((r) => r[2] === u);
-      if (row) gid = Number(row[3]);
-    }
-    if (g !== undefined) {
-      if (/^\d+$/.test(g)) gid = Number(g);
-      else {
-        const row = (await read('/etc/group')).find((r) => r[0] === g);
-        if (!row) throw invalid(`unable to find group ${g}: no matching entries in group file`);
-        gid = Number(row[2]);
-      }
-    }
-    return { uid, gid };
+  containerUser(record: ContainerRecord, view: ContainerView): Promise<{ uid: number; gid: number }> {
+    return containerUser(record.Config.User || '', view);
+  }
+
+  /** A container's plan; for a container prepared before this service knew it, from its `Mounts`. */
+  private planOf(rec: ContainerRecord): PlannedMount[] {
+    return this.plans.get(rec.Id)?.mounts ?? plannedFromMounts(rec.Mounts ?? []);
+  }
+
+  private points(plan: ContainerPlan, sources: Map<string, string>): MountPoint[] {
+    return mountPoints(plan.mounts, (m) => sources.get(m.destination) ?? (m.driver === 'local' ? this.local.dataPath(m.source) : ''));
   }
 
   /** Driver names for `/info` (`Plugins.Volume`): local plus every discovered plugin. */
