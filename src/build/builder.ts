@@ -345,7 +345,11 @@ export class Builder {
     const hit = this.d.cache.get(key);
     if (!hit) return false;
     const img = await this.d.images.resolve(hit.image).catch(() => undefined);
-    if (!img) return false;
+    if (!img) {
+      // Its image was removed (rmi, image prune): the entry is stale.
+      await this.d.cache.drop([key]);
+      return false;
+    }
     await this.d.cache.touch(key);
     state.out.stream(' ---> Using cache\n');
     state.imageId = img.id;
