@@ -9,7 +9,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
-import { type Proc, request, startRegistry } from './registry/helpers.js';
+import { runCmd } from './helpers/run.js';
+import { type Proc, pushImage, REGISTRY_BIN, request, sha256, startRegistry, tempDir } from './registry/helpers.js';
 
 let d: TestDaemon;
 let upstream: Proc;
@@ -107,4 +108,40 @@ test('pushes to a pull-through cache are refused', async () => {
     body: '{}',
   });
   assert.equal(m.status, 405);
+});
+
+test('a cache of an upstream that needs a login answers its challenge with the configured account', async () => {
+  const dir = tempDir('berth-cache-auth-');
+  const pw = await runCmd(process.execPath, [REGISTRY_BIN, 'htpasswd', 'cacher'], { input: 'pa55\n' });
+  await fs.writeFile(path.join(dir, 'htpasswd'), pw.stdout);
+  const secured = await startRegistry({
+    config: {
+      auth: { type: 'token', htpasswd: path.join(dir, 'htpasswd') },
+      access: { repositories: [{ match: 'private/**', pull: ['cacher'], push: ['cacher'] }] },
+    },
+  });
+  const basic = { Authorization: `Basic ${Buffer.from('cacher:pa55').toString('base64')}` };
+  const img = await pushImage(secured.url, 'private/app', { tag: 'v1', headers: basic });
+  const withLogin = await startRegistry({
+    config: { proxy: { remoteurl: secured.url, username: 'cacher', password: 'pa55' } },
+  });
+  const anonymous = await startRegistry({ config: { proxy: { remoteurl: secured.url } } });
+  try {
+    const m = await request(withLogin.url, 'GET', '/v2/private/app/manifests/v1', {
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(m.status, 200, m.body.toString());
+    assert.equal(m.headers['docker-content-digest'], img.digest);
+    const blob = await request(withLogin.url, 'GET', `/v2/private/app/blobs/${sha256(img.layers[0])}`);
+    assert.ok(blob.body.equals(img.layers[0]));
+    const denied = await request(anonymous.url, 'GET', '/v2/private/app/manifests/v1', {
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.notEqual(denied.status, 200);
+  } finally {
+    await withLogin.destroy();
+    await anonymous.destroy();
+    await secured.destroy();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -226,11 +226,7 @@ test('docker search reads the catalog of the mirrors, or of the registry the ter
   assert.match(bad.stderr, /invalid filter 'nope'/);
 });
 
-// The builder on main does not pull yet; the build branch's builder (FROM pulls through
-// DistributionService.pull) makes this pass. Remove the skip when it lands.
-test('FROM a Docker Hub name in a build pulls through the mirrors (--pull pulls busybox again)', {
-  skip: 'needs the builder that pulls FROM images (build branch)',
-}, async () => {
+test('FROM a Docker Hub name in a build pulls through the mirrors (--pull pulls busybox again)', async () => {
   const id = (await d.docker(['image', 'inspect', '--format', '{{.Id}}', 'bob/app:1'])).stdout.trim();
   if (id) assert.equal((await d.docker(['rmi', '-f', id])).code, 0);
   const dir = path.join(work, 'ctx');
