@@ -22,9 +22,9 @@ import { conflict, invalid, notFound } from '../util/errors.js';
 import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { shortId } from '../util/ids.js';
 import { loadArchive, saveArchive } from './archive.js';
+import { committedConfig, importedConfig, planCommit, planImport } from './new-config.js';
+import { imageHistory } from './history.js';
 import { busyboxConfig, busyboxLayer, busyboxVersion } from './busybox.js';
-import { goArch } from '../util/platform.js';
-import { applyChanges, type RunConfig } from './changes.js';
 import type {
   CommitOptions,
   DeleteItem,
@@ -304,32 +304,10 @@ export class ImageStore implements ImageService {
   }
 
   async importTar(source: Readable, opts: ImportOptions): Promise<Image> {
-    let ref: string | undefined;
-    if (opts.repo) {
-      const r = parseReference(opts.repo);
-      if (r.digest) throw invalid('cannot import digest reference');
-      if (opts.tag) {
-        if (r.tag) throw invalid(`invalid reference format: ${opts.repo}:${opts.tag}`);
-        parseReference(`${r.repo}:${opts.tag}`);
-      }
-      ref = opts.tag ? `${r.repo}:${opts.tag}` : familiar(r);
-    }
-    const cfg = applyChanges({}, opts.changes ?? []);
-    const [os, arch] = (opts.platform || `linux/${goArch()}`).split('/');
+    const { ref, runConfig } = planImport(opts);
     const diffId = await this.applyHeld(source);
     try {
-      const created = new Date().toISOString();
-      const comment = opts.message || 'Imported from -';
-      const config = {
-        architecture: arch || goArch(),
-        comment,
-        config: cfg,
-        created,
-        history: [{ created, comment }],
-        os: os || 'linux',
-        rootfs: { type: 'layers', diff_ids: [diffId] },
-      };
-      const img = await this.createFromConfig(Buffer.from(JSON.stringify(config)));
+      const img = await this.createFromConfig(Buffer.from(JSON.stringify(importedConfig(opts, runConfig, diffId))));
       this.o.events.publish('image', 'import', img.id, {});
       if (ref) await this.setRef(img.id, ref);
       return this.resolve(img.id);
@@ -339,63 +317,11 @@ export class ImageStore implements ImageService {
   }
 
   async commit(opts: CommitOptions): Promise<Image> {
-    let ref: string | undefined;
-    if (opts.repo) {
-      const r = parseReference(opts.repo);
-      if (r.digest) throw invalid('cannot commit to a digest reference');
-      ref = opts.tag ? `${r.repo}:${opts.tag}` : familiar(r);
-      parseReference(ref);
-    } else if (opts.tag) throw invalid('tag without a repository');
-    const base: RunConfig = {};
-    const cc = opts.containerConfig;
-    for (const k of [
-      'User',
-      'Env',
-      'Cmd',
-      'Entrypoint',
-      'WorkingDir',
-      'Labels',
-      'ExposedPorts',
-      'Volumes',
-      'StopSignal',
-      'Healthcheck',
-      'OnBuild',
-      'Shell',
-    ] as const) {
-      const v = cc[k];
-      if (v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0 && k !== 'Cmd'))
-        (base as Record<string, unknown>)[k] = v;
-    }
-    if (base.Labels && Object.keys(base.Labels).length === 0) delete base.Labels;
-    const cfg = applyChanges(base, opts.changes ?? []);
+    const { ref, runConfig } = planCommit(opts);
     const diffId = await this.applyHeld(opts.diff);
     try {
-      const created = new Date().toISOString();
-      const parent = opts.parent;
-      // Without the parent image (removed meanwhile) its layers still need one history entry each.
-      type History = NonNullable<ImageConfig['history']>;
-      const history: History = parent
-        ? [...(parent.config.history ?? [])]
-        : opts.baseDiffIds.map(() => ({ created, created_by: '', comment: 'layer of a removed image' }));
-      const entry: NonNullable<ImageConfig['history']>[number] = {
-        created,
-        created_by: (cc.Cmd ?? []).join(' '),
-      };
-      if (opts.author) entry.author = opts.author;
-      if (opts.comment) entry.comment = opts.comment;
-      history.push(entry);
-      const config: Record<string, unknown> = { architecture: parent?.config.architecture ?? goArch() };
-      if (opts.author) config.author = opts.author;
-      if (opts.comment) config.comment = opts.comment;
-      Object.assign(config, {
-        config: cfg,
-        container: opts.containerId,
-        created,
-        history,
-        os: parent?.config.os ?? 'linux',
-        rootfs: { type: 'layers', diff_ids: [...opts.baseDiffIds, diffId] },
-      });
-      const img = await this.createFromConfig(Buffer.from(JSON.stringify(config)), { parent: parent?.id });
+      const config = committedConfig(opts, runConfig, diffId);
+      const img = await this.createFromConfig(Buffer.from(JSON.stringify(config)), { parent: opts.parent?.id });
       if (ref) await this.setRef(img.id, ref);
       this.o.events.publish('container', 'commit', opts.containerId, {
         comment: opts.comment ?? '',
@@ -575,42 +501,11 @@ export class ImageStore implements ImageService {
 
   async history(ref: string): Promise<HistoryItem[]> {
     const img = await this.resolve(ref);
-    const hist = img.config.history?.length
-      ? img.config.history
-      : img.diffIds.map(
-          () =>
-            ({ created: img.created, created_by: '', empty_layer: false }) as NonNullable<
-              ImageConfig['history']
-            >[number],
-        );
-    // Ancestors known locally name the history entry that made them.
-    const ids = new Map<number, Image>();
-    ids.set(hist.length - 1, img);
-    let p = img.parent ? this.images.get(img.parent) : undefined;
-    while (p) {
-      const v = this.view(p);
-      const n = v.config.history?.length ?? 0;
-      if (n > 0 && !ids.has(n - 1)) ids.set(n - 1, v);
-      p = v.parent ? this.images.get(v.parent) : undefined;
-    }
-    let layer = 0;
-    const out: HistoryItem[] = hist.map((h, i) => {
-      let size = 0;
-      if (!h.empty_layer) {
-        const d = img.diffIds[layer++];
-        size = d ? (this.o.rootfs.layerInfo(d)?.size ?? 0) : 0;
-      }
-      const at = ids.get(i);
-      return {
-        Id: at?.id ?? '<missing>',
-        Created: Math.floor(Date.parse(h.created ?? img.created) / 1000) || 0,
-        CreatedBy: h.created_by ?? '',
-        Tags: at?.repoTags.length ? at.repoTags : null,
-        Size: size,
-        Comment: h.comment ?? '',
-      };
-    });
-    return out.reverse();
+    const parentOf = (i: Image) => {
+      const e = i.parent ? this.images.get(i.parent) : undefined;
+      return e ? this.view(e) : undefined;
+    };
+    return imageHistory(img, parentOf, (d) => this.o.rootfs.layerInfo(d)?.size ?? 0);
   }
 
   async load(source: Readable): Promise<string[]> {
