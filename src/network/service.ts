@@ -18,6 +18,7 @@ import { log } from '../util/log.js';
 import { Mutex } from '../util/mutex.js';
 import { BRIDGE_NAME_OPTION, BridgeDriver, MacvlanDriver, type NetworkDriver } from './drivers.js';
 import { EtcFiles } from './etc-files.js';
+import { listFilter, pruneFilter } from './filters.js';
 import { closeNftShell, Firewall, type FirewallNet } from './firewall.js';
 import {
   closeIpShell,
@@ -333,32 +334,8 @@ export class BerthNetworks implements NetworkService {
   // ---------------------------------------------------------------- API
 
   async list(filters: Filters): Promise<NetworkView[]> {
-    for (const k of filters.keys())
-      if (!['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'].includes(k))
-        throw invalid(`invalid filter '${k}'`);
-    const used = this.store.usedNetworkIds(this.allContainers());
-    return this.store.state.networks
-      .filter((n) => this.matches(n, filters, used))
-      .map((n) => networkView(this.store, n, this.nameOf));
-  }
-
-  private matches(n: NetworkRecord, f: Filters, used: Set<string>): boolean {
-    const any = (key: string, pred: (v: string) => boolean) => !f.has(key) || f.get(key)!.some(pred);
-    return (
-      any('driver', (v) => n.Driver === v) &&
-      any('id', (v) => n.Id.startsWith(v)) &&
-      any('name', (v) => n.Name.includes(v)) &&
-      any('scope', (v) => v === n.Scope) &&
-      any('type', (v) => (v === 'builtin' ? !!n.predefined : v === 'custom' ? !n.predefined : false)) &&
-      any('dangling', (v) =>
-        ['true', '1'].includes(v) ? !n.predefined && !used.has(n.Id) : n.predefined || used.has(n.Id),
-      ) &&
-      (!f.has('label') ||
-        f.get('label')!.every((l) => {
-          const [k, v] = l.split('=', 2);
-          return k in n.Labels && (v === undefined || n.Labels[k] === v);
-        }))
-    );
+    const keep = listFilter(filters, this.store.usedNetworkIds(this.allContainers()));
+    return this.store.state.networks.filter(keep).map((n) => networkView(this.store, n, this.nameOf));
   }
 
   async inspect(ref: string): Promise<NetworkView> {
@@ -511,29 +488,12 @@ export class BerthNetworks implements NetworkService {
   }
 
   async prune(filters: Filters): Promise<string[]> {
-    for (const k of filters.keys())
-      if (!['until', 'label', 'label!'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    const wanted = pruneFilter(filters);
     return this.mutex.run(async () => {
       const used = this.store.usedNetworkIds(this.allContainers());
       const removed: string[] = [];
-      const until = filters.get('until')?.[0];
-      const untilMs = until
-        ? /^\d+(\.\d+)?$/.test(until)
-          ? Number(until) * 1000
-          : Date.parse(until)
-        : undefined;
       for (const net of [...this.store.state.networks]) {
-        if (net.predefined || used.has(net.Id)) continue;
-        if (untilMs !== undefined && Date.parse(net.Created) >= untilMs) continue;
-        const labelOk = (filters.get('label') ?? []).every((l) => {
-          const [k, v] = l.split('=', 2);
-          return k in net.Labels && (v === undefined || net.Labels[k] === v);
-        });
-        const notLabelOk = (filters.get('label!') ?? []).every((l) => {
-          const [k, v] = l.split('=', 2);
-          return !(k in net.Labels && (v === undefined || net.Labels[k] === v));
-        });
-        if (!labelOk || !notLabelOk) continue;
+        if (net.predefined || used.has(net.Id) || !wanted(net)) continue;
         if (net.Driver === 'overlay') {
           // In use on another host, or the store is away: not pruned.
           if (!this.overlay) continue;
