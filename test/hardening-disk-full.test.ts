@@ -28,6 +28,18 @@ after(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
+/**
+ * Starts berthd and waits for its restore to end (the API answers before it does): the
+ * `berthd ready` line it logs after restore, counted so that an earlier start's line is not taken.
+ */
+async function startedAndRestored(dm: TestDaemon): Promise<void> {
+  const ready = () => dm.logs.split('berthd ready').length - 1;
+  const before = ready();
+  await dm.start();
+  for (let i = 0; i < 600 && ready() === before; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(ready() > before, 'berthd finished its restore');
+}
+
 /** Every `.tmp-*` file under dir (leftovers of atomic writes). */
 function temps(dir: string): string[] {
   const out: string[] = [];
@@ -94,7 +106,7 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
   const exitFile = path.join(dm.execRoot, 'exits', ex.stdout.trim().slice(0, 16));
   for (let i = 0; i < 300 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(existsSync(exitFile), 'conmon recorded the exit');
-  await dm.start();
+  await startedAndRestored(dm);
   const ps = await dm.docker(['ps', '-a', '--format', '{{.Names}} {{.State}}']);
   assert.equal(ps.code, 0, ps.stderr);
   assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['exiter exited', 'keeper running']);
@@ -106,7 +118,8 @@ test('on a full data root: ENOSPC said as such, no temp left, the daemon restart
   const ok = await dm.docker(['volume', 'create', 'roomnow']);
   assert.equal(ok.code, 0, ok.stderr);
   // With room again, the exit is saved at the next start, still with its real code.
-  await dm.restart();
+  await dm.stop();
+  await startedAndRestored(dm);
   const code = await dm.docker(['inspect', '-f', '{{.State.ExitCode}}', 'exiter']);
   assert.equal(code.stdout.trim(), '137');
   assert.equal((await dm.docker(['rm', '-f', 'keeper', 'exiter'])).code, 0);
