@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the OCI runtimes and monitor, busybox for the default image, tini for --init,
-# the seccomp profile (containers-common), networking tools, python3 (the seccomp compiler and the
-# mount helper), bzip2 and xz for compressed build contexts, the interop peers the tests use, the
-# real clients (Compose, docker-py) the client tests drive, and etcd (the cluster store of overlay
-# networks).
+# containers-common (skopeo's policy; the seccomp rules are our own), networking tools, python3 (the
+# seccomp compiler and the mount helper), bzip2 and xz for compressed build contexts, the interop
+# peers the tests use, the real clients (Compose, docker-py) the client tests drive, and etcd (the
+# cluster store of overlay networks).
 PACKAGES=(crun runc conmon busybox-static tini golang-github-containers-common iproute2 nftables iptables
   util-linux tar gzip pigz socat curl skopeo docker-registry openssl tmux procps python3 python3-seccomp
   bzip2 xz-utils docker-compose python3-docker etcd-server etcd-client)

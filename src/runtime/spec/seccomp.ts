@@ -4,6 +4,7 @@
  * file's content), converted to the OCI form for the container's capabilities and this host's
  * architecture.
  */
+import { goArch } from '../../util/platform.js';
 import { readFileSync } from 'node:fs';
 import { invalid } from '../../util/errors.js';
 import { dockerDefaultSeccomp } from './seccomp-default.js';
@@ -32,7 +33,6 @@ const NATIVE: Record<string, string> = {
   s390x: 'SCMP_ARCH_S390X',
   ppc64: 'SCMP_ARCH_PPC64LE',
 };
-const SHORT: Record<string, string> = { x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' };
 
 function kernelAtLeast(min: string): boolean {
   const [a, b] = readFileSync('/proc/sys/kernel/osrelease', 'utf8')
@@ -46,7 +46,7 @@ function kernelAtLeast(min: string): boolean {
 export function toOciSeccomp(profile: DockerProfile, caps: string[]): OciSeccomp {
   const native = NATIVE[process.arch];
   const arches = profile.archMap?.find((a) => a.architecture === native);
-  const short = SHORT[process.arch];
+  const short = goArch();
   const syscalls: OciSeccomp['syscalls'] = [];
   for (const r of profile.syscalls) {
     const inc = r.includes ?? {};
