@@ -3,14 +3,10 @@
  * plan of each container (binds, volumes, tmpfs, --volumes-from), and their life cycle around
  * container create/start/stop/remove.
  *
- * State under the data root, each file written atomically:
- *   volumes/<name>/_data            local volume data (Docker's layout), volumes/<name>/opts.json
- *   volume-state/volumes/<name>.json   volume metadata (driver, labels, options, created)
- *   volume-state/containers/<id>.json  a container's mount plan (+ whether it is mounted)
- * For local volumes the directory is the truth: metadata without a directory is dropped at start,
- * a directory without metadata (a crash between the two writes) is adopted, as Docker does.
+ * State under the data root: `volumes/<name>/_data` (local volume data, Docker's layout,
+ * `volumes/<name>/opts.json`) and the records in `volume-state/` (`records.ts`).
  */
-import { existsSync, promises as fs, rmSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerDirectory } from '../model/container-directory.js';
 import type { ContainerRecord, MountPoint } from '../model/container.js';
@@ -18,7 +14,6 @@ import type { DaemonConfig } from '../model/daemon-config.js';
 import type { Filters } from '../model/filters.js';
 import type { EventBus } from '../model/events.js';
 import { BerthError, conflict, errnoCode, invalid, notFound, systemError } from '../util/errors.js';
-import { readJsonOr, sweepTemps, writeJsonAtomic } from '../util/fsx.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import type {
@@ -29,6 +24,8 @@ import type {
   VolumeService,
 } from './index.js';
 import { containerUser } from './container-user.js';
+import { listFilter, pruneFilter } from './filters.js';
+import { type ContainerPlan, rfc3339, type VolumeMeta, VolumeRecords } from './records.js';
 import { LocalDriver } from './local.js';
 import { mountPoints, plannedFromMounts } from './mount-points.js';
 import { PluginRegistry, type PluginVolume } from './plugins.js';
@@ -52,25 +49,6 @@ export interface VolumeServiceOptions {
   containers: ContainerDirectory;
 }
 
-interface VolumeMeta {
-  Name: string;
-  Driver: string;
-  Labels: Record<string, string>;
-  Options: Record<string, string>;
-  CreatedAt: string;
-}
-
-interface ContainerPlan {
-  id: string;
-  mounts: PlannedMount[];
-  mounted: boolean;
-}
-
-/** Docker's `CreatedAt`: RFC 3339 with seconds and the zone (`2026-11-27T20:31:20Z`). */
-function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_r, reject) => {
@@ -79,32 +57,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-function truthy(v: string): boolean | undefined {
-  if (['1', 'true', 'True', 'TRUE'].includes(v)) return true;
-  if (['0', 'false', 'False', 'FALSE'].includes(v)) return false;
-  return undefined;
-}
-
-function labelMatch(labels: Record<string, string>, f: string): boolean {
-  const i = f.indexOf('=');
-  if (i < 0) return f in labels;
-  return labels[f.slice(0, i)] === f.slice(i + 1);
-}
-
 export class LocalVolumeService implements VolumeService {
   readonly local: LocalDriver;
   readonly plugins: PluginRegistry;
-  private readonly metaDir: string;
-  private readonly planDir: string;
-  private readonly metas = new Map<string, VolumeMeta>();
-  private readonly plans = new Map<string, ContainerPlan>();
+  private readonly records: VolumeRecords;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: VolumeServiceOptions) {
     const root = opts.config.dataRoot;
     this.local = new LocalDriver(path.join(root, 'volumes'));
-    this.metaDir = path.join(root, 'volume-state', 'volumes');
-    this.planDir = path.join(root, 'volume-state', 'containers');
+    this.records = new VolumeRecords(path.join(root, 'volume-state'));
     this.plugins = new PluginRegistry(opts.config.pluginDirs);
   }
 
@@ -117,72 +79,7 @@ export class LocalVolumeService implements VolumeService {
 
   async open(): Promise<void> {
     await this.local.init();
-    await fs.mkdir(this.metaDir, { recursive: true });
-    await fs.mkdir(this.planDir, { recursive: true });
-    await sweepTemps(this.metaDir);
-    await sweepTemps(this.planDir);
-    for (const f of await fs.readdir(this.metaDir)) {
-      if (!f.endsWith('.json')) continue;
-      const m = await readJsonOr<VolumeMeta | null>(path.join(this.metaDir, f), null).catch(() => null);
-      if (!m?.Name) continue;
-      if (m.Driver === 'local' && !existsSync(this.local.dir(m.Name))) {
-        await fs.rm(path.join(this.metaDir, f), { force: true });
-        continue;
-      }
-      this.metas.set(m.Name, m);
-    }
-    for (const name of await this.local.names()) {
-      if (this.metas.has(name)) continue;
-      const st = await fs.stat(this.local.dir(name));
-      const m: VolumeMeta = {
-        Name: name,
-        Driver: 'local',
-        Labels: {},
-        Options: {},
-        CreatedAt: rfc3339(st.ctime),
-      };
-      const o = await this.local.opts(name);
-      if (o) {
-        if (o.MountType) m.Options.type = o.MountType;
-        if (o.MountOpts) m.Options.o = o.MountOpts;
-        if (o.MountDevice) m.Options.device = o.MountDevice;
-      }
-      await this.saveMeta(m);
-      this.metas.set(name, m);
-    }
-    for (const f of await fs.readdir(this.planDir)) {
-      if (!f.endsWith('.json')) continue;
-      const p = await readJsonOr<ContainerPlan | null>(path.join(this.planDir, f), null).catch(() => null);
-      if (p?.id) this.plans.set(p.id, p);
-    }
-  }
-
-  private metaFile(name: string): string {
-    return path.join(this.metaDir, `${name}.json`);
-  }
-
-  private saveMeta(m: VolumeMeta): Promise<void> {
-    return writeJsonAtomic(this.metaFile(m.Name), m);
-  }
-
-  private async savePlan(p: ContainerPlan): Promise<void> {
-    this.plans.set(p.id, p);
-    await writeJsonAtomic(path.join(this.planDir, `${p.id}.json`), p);
-  }
-
-  /**
-   * Records whether a plan's volumes are mounted (start, exit). Durably, as the plan also names the
-   * container's anonymous volumes; but only for plans with volumes: without, there is nothing to
-   * record, and most containers start and stop without this write.
-   */
-  private async saveMounted(p: ContainerPlan): Promise<void> {
-    if (!p.mounts.some((m) => m.type === 'volume')) return;
-    await this.savePlan(p);
-  }
-
-  private async dropPlan(id: string): Promise<void> {
-    this.plans.delete(id);
-    rmSync(path.join(this.planDir, `${id}.json`), { force: true }); // direct: cheaper than the threadpool
+    await this.records.open(this.local);
   }
 
   /** Container IDs whose plans use the volume (only containers that still exist, when known). */
@@ -200,7 +97,7 @@ export class LocalVolumeService implements VolumeService {
     } catch {
       alive = undefined;
     }
-    return [...this.plans.values()].filter((p) => !alive || alive.has(p.id));
+    return [...this.records.plans.values()].filter((p) => !alive || alive.has(p.id));
   }
 
   private mountedRefs(name: string, except?: string): number {
@@ -210,7 +107,7 @@ export class LocalVolumeService implements VolumeService {
   }
 
   private getMeta(name: string): VolumeMeta {
-    const m = this.metas.get(name);
+    const m = this.records.metas.get(name);
     if (!m) throw notFound(`get ${name}: no such volume`);
     return m;
   }
@@ -257,7 +154,7 @@ export class LocalVolumeService implements VolumeService {
       if (err instanceof BerthError) throw new BerthError(err.kind, `create ${name}: ${err.message}`, err);
       throw systemError(`create ${name}: ${(err as Error).message}`, err);
     };
-    const existing = this.metas.get(name);
+    const existing = this.records.metas.get(name);
     if (existing) {
       if (req.Driver && existing.Driver !== driver)
         throw conflict(
@@ -279,13 +176,13 @@ export class LocalVolumeService implements VolumeService {
       let made = false;
       try {
         this.local.validate(name, opts);
-        await this.saveMeta(meta);
+        await this.records.saveMeta(meta);
         made = true;
         await this.local.create(name, opts);
       } catch (err) {
         if (made) {
           await fs.rm(this.local.dir(name), { recursive: true, force: true }).catch(() => {});
-          await fs.rm(this.metaFile(name), { force: true }).catch(() => {});
+          await fs.rm(this.records.metaFile(name), { force: true }).catch(() => {});
         }
         wrap(err);
       }
@@ -294,18 +191,18 @@ export class LocalVolumeService implements VolumeService {
         validateAnyName(name);
         const c = await this.plugins.get(driver);
         await c.create(name, opts);
-        await this.saveMeta(meta);
+        await this.records.saveMeta(meta);
       } catch (err) {
         wrap(err);
       }
     }
-    this.metas.set(name, meta);
+    this.records.metas.set(name, meta);
     this.opts.events.publish('volume', 'create', name, { driver });
     return this.toApi(meta, true);
   }
 
   async inspect(name: string): Promise<Volume> {
-    if (!this.metas.has(name)) await this.locked(() => this.adoptFromPlugins(name));
+    if (!this.records.metas.has(name)) await this.locked(() => this.adoptFromPlugins(name));
     return this.toApi(this.getMeta(name), true);
   }
 
@@ -331,7 +228,7 @@ export class LocalVolumeService implements VolumeService {
         continue;
       }
       for (const v of found) {
-        if (!v?.Name || this.metas.has(v.Name)) continue;
+        if (!v?.Name || this.records.metas.has(v.Name)) continue;
         try {
           validateAnyName(v.Name);
         } catch {
@@ -345,41 +242,27 @@ export class LocalVolumeService implements VolumeService {
           Options: {},
           CreatedAt: rfc3339(Number.isNaN(created.getTime()) ? new Date() : created),
         };
-        await this.saveMeta(meta);
-        this.metas.set(v.Name, meta);
+        await this.records.saveMeta(meta);
+        this.records.metas.set(v.Name, meta);
       }
-      if (only && this.metas.has(only)) return;
+      if (only && this.records.metas.has(only)) return;
     }
   }
 
   async list(filters: Filters = new Map()): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
-    for (const k of filters.keys())
-      if (!['dangling', 'driver', 'label', 'name'].includes(k)) throw invalid(`invalid filter '${k}'`);
-    let dangling: boolean | undefined;
-    for (const v of filters.get('dangling') ?? []) {
-      const b = truthy(v);
-      if (b === undefined) throw invalid(`invalid filter 'dangling=${v}'`);
-      dangling = b;
-    }
+    const keep = listFilter(filters);
     await this.locked(() => this.adoptFromPlugins());
     const out: Volume[] = [];
-    for (const m of [...this.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
-      if (dangling !== undefined && (this.refs(m.Name).length === 0) !== dangling) continue;
-      const drivers = filters.get('driver');
-      if (drivers?.length && !drivers.includes(m.Driver)) continue;
-      const names = filters.get('name');
-      if (names?.length && !names.some((n) => m.Name.includes(n))) continue;
-      const labels = filters.get('label');
-      if (labels?.length && !labels.every((l) => labelMatch(m.Labels ?? {}, l))) continue;
-      out.push(await this.toApi(m, false));
+    for (const m of [...this.records.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
+      if (keep(m, this.refs(m.Name).length)) out.push(await this.toApi(m, false));
     }
     return { Volumes: out, Warnings: [] };
   }
 
   async remove(name: string, force = false): Promise<void> {
     return this.locked(async () => {
-      if (!this.metas.has(name)) await this.adoptFromPlugins(name);
-      const m = this.metas.get(name);
+      if (!this.records.metas.has(name)) await this.adoptFromPlugins(name);
+      const m = this.records.metas.get(name);
       if (!m) {
         if (force) return;
         throw notFound(`get ${name}: no such volume`);
@@ -403,34 +286,23 @@ export class LocalVolumeService implements VolumeService {
       }
       log.warn('volume driver failed to remove volume; forgetting it anyway', { volume: m.Name, err });
     }
-    await fs.rm(this.metaFile(m.Name), { force: true });
-    this.metas.delete(m.Name);
-    for (const p of this.plans.values())
+    await fs.rm(this.records.metaFile(m.Name), { force: true });
+    this.records.metas.delete(m.Name);
+    for (const p of this.records.plans.values())
       if (p.id !== keepPlanOf && p.mounts.some((x) => x.type === 'volume' && x.source === m.Name))
-        await this.dropPlan(p.id);
+        await this.records.dropPlan(p.id);
     this.opts.events.publish('volume', 'destroy', m.Name, { driver: m.Driver });
   }
 
   async prune(
     filters: Filters = new Map(),
   ): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
-    for (const k of filters.keys())
-      if (!['label', 'label!', 'all'].includes(k)) throw invalid(`invalid filter '${k}'`);
-    let all = false;
-    for (const v of filters.get('all') ?? []) {
-      const b = truthy(v);
-      if (b === undefined) throw invalid(`invalid filter 'all=${v}'`);
-      all = b;
-    }
+    const wanted = pruneFilter(filters, ANONYMOUS_LABEL);
     return this.locked(async () => {
       const deleted: string[] = [];
       let space = 0;
-      for (const m of [...this.metas.values()]) {
-        const labels = m.Labels ?? {};
-        if (!all && !(ANONYMOUS_LABEL in labels)) continue;
-        if (!(filters.get('label') ?? []).every((l) => labelMatch(labels, l))) continue;
-        if ((filters.get('label!') ?? []).some((l) => labelMatch(labels, l))) continue;
-        if (this.refs(m.Name).length) continue;
+      for (const m of [...this.records.metas.values()]) {
+        if (!wanted(m) || this.refs(m.Name).length) continue;
         const size = m.Driver === 'local' ? await this.local.size(m.Name) : 0;
         try {
           await this.destroy(m, false);
@@ -449,7 +321,7 @@ export class LocalVolumeService implements VolumeService {
   /** Every volume with `UsageData` (`system df`). */
   async usage(): Promise<Volume[]> {
     const out: Volume[] = [];
-    for (const m of [...this.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
+    for (const m of [...this.records.metas.values()].sort((a, b) => a.Name.localeCompare(b.Name))) {
       const v = await this.toApi(m, false);
       v.UsageData = {
         Size: m.Driver === 'local' ? await this.local.size(m.Name) : -1,
@@ -464,7 +336,7 @@ export class LocalVolumeService implements VolumeService {
 
   async prepare(record: ContainerRecord, imageVolumes: string[], _rootfs?: string): Promise<MountPoint[]> {
     // Prepared already (a retried create): the plan, and its anonymous volumes, stand.
-    const known = this.plans.get(record.Id);
+    const known = this.records.plans.get(record.Id);
     if (known) return this.points(known, new Map());
     const h = record.HostConfig;
     const volumeDriver = h.VolumeDriver ?? '';
@@ -527,13 +399,13 @@ export class LocalVolumeService implements VolumeService {
       // before they are made, so a crash mid-create leaves a plan that start-up releases
       // (releaseOrphans), never a volume nobody names.
       for (const m of mounts) if (m.type === 'volume' && !m.source && m.anonymous) m.source = newId();
-      const makes = mounts.some((m) => m.type === 'volume' && !this.metas.has(m.source));
+      const makes = mounts.some((m) => m.type === 'volume' && !this.records.metas.has(m.source));
       try {
-        if (makes) await this.savePlan(plan);
+        if (makes) await this.records.savePlan(plan);
         for (const m of mounts) {
           if (m.type !== 'volume') continue;
-          if (m.source && !m.driver && !this.metas.has(m.source)) await this.adoptFromPlugins(m.source);
-          const exists = m.source ? this.metas.get(m.source) : undefined;
+          if (m.source && !m.driver && !this.records.metas.has(m.source)) await this.adoptFromPlugins(m.source);
+          const exists = m.source ? this.records.metas.get(m.source) : undefined;
           if (exists) {
             if (m.driver && m.driver !== exists.Driver && m.origin !== 'volumes-from')
               throw conflict(
@@ -549,17 +421,17 @@ export class LocalVolumeService implements VolumeService {
           );
           m.source = v.Name;
           m.driver = v.Driver;
-          created.push(this.metas.get(v.Name)!);
+          created.push(this.records.metas.get(v.Name)!);
         }
       } catch (err) {
         for (const c of created) await this.destroy(c, true).catch(() => {});
-        if (makes) await this.dropPlan(record.Id);
+        if (makes) await this.records.dropPlan(record.Id);
         throw err;
       }
       // Most containers mount nothing: their (empty) plan is rebuilt from the record when needed,
       // so it costs no durable write at create.
-      if (mounts.length) await this.savePlan(plan);
-      else this.plans.set(plan.id, plan);
+      if (mounts.length) await this.records.savePlan(plan);
+      else this.records.plans.set(plan.id, plan);
       return this.points(plan, new Map());
     });
   }
@@ -577,7 +449,7 @@ export class LocalVolumeService implements VolumeService {
   }
 
   private async unmountVolume(name: string, containerId: string): Promise<void> {
-    const meta = this.metas.get(name);
+    const meta = this.records.metas.get(name);
     if (!meta) return;
     if (meta.Driver === 'local') {
       if (this.mountedRefs(name, containerId) === 0) await this.local.unmount(name);
@@ -587,9 +459,9 @@ export class LocalVolumeService implements VolumeService {
   }
 
   async mount(record: ContainerRecord, rootfs: string): Promise<ResolvedMounts> {
-    if (!this.plans.has(record.Id)) await this.prepare(record, []);
+    if (!this.records.plans.has(record.Id)) await this.prepare(record, []);
     return this.locked(async () => {
-      const plan = this.plans.get(record.Id)!;
+      const plan = this.records.plans.get(record.Id)!;
       const oci: OciMount[] = [];
       const sources = new Map<string, string>();
       const done: PlannedMount[] = [];
@@ -618,7 +490,7 @@ export class LocalVolumeService implements VolumeService {
               await this.copyUp(view, m.destination, source);
               m.copyData = false;
             }
-            const meta = this.metas.get(m.source);
+            const meta = this.records.metas.get(m.source);
             this.opts.events.publish('volume', 'mount', m.source, {
               container: record.Id,
               destination: m.destination,
@@ -634,7 +506,7 @@ export class LocalVolumeService implements VolumeService {
         throw err;
       }
       plan.mounted = true;
-      await this.saveMounted(plan);
+      await this.records.saveMounted(plan);
       return { oci, points: this.points(plan, sources) };
     });
   }
@@ -662,7 +534,7 @@ export class LocalVolumeService implements VolumeService {
 
   async unmount(record: ContainerRecord): Promise<void> {
     return this.locked(async () => {
-      const plan = this.plans.get(record.Id);
+      const plan = this.records.plans.get(record.Id);
       if (!plan?.mounted) return;
       plan.mounted = false;
       for (const m of plan.mounts) {
@@ -674,31 +546,31 @@ export class LocalVolumeService implements VolumeService {
         }
         this.opts.events.publish('volume', 'unmount', m.source, {
           container: record.Id,
-          driver: this.metas.get(m.source)?.Driver ?? 'local',
+          driver: this.records.metas.get(m.source)?.Driver ?? 'local',
         });
       }
-      await this.saveMounted(plan);
+      await this.records.saveMounted(plan);
     });
   }
 
   async release(record: ContainerRecord, removeAnonymous: boolean): Promise<void> {
     await this.unmount(record);
     return this.locked(async () => {
-      const plan = this.plans.get(record.Id);
+      const plan = this.records.plans.get(record.Id);
       if (!plan) return;
       // The plan is the only record of which anonymous volumes are this container's: it goes
       // last, so a removal interrupted half-way is finished at the next start (see restore).
       if (removeAnonymous) await this.removeAnonymous(record, plan);
-      await this.dropPlan(record.Id);
+      await this.records.dropPlan(record.Id);
     });
   }
 
   async releaseOrphans(alive: Set<string>): Promise<string[]> {
     return this.locked(async () => {
-      const orphans = [...this.plans.values()].filter((p) => !alive.has(p.id));
+      const orphans = [...this.records.plans.values()].filter((p) => !alive.has(p.id));
       for (const p of orphans) {
         await this.removeAnonymous({ Id: p.id } as ContainerRecord, p);
-        await this.dropPlan(p.id);
+        await this.records.dropPlan(p.id);
       }
       return orphans.map((p) => p.id);
     });
@@ -708,7 +580,7 @@ export class LocalVolumeService implements VolumeService {
     for (const m of plan.mounts) {
       if (m.type !== 'volume') continue;
       // Anonymous volumes (also when reached through --volumes-from) go; named ones stay.
-      const meta = this.metas.get(m.source);
+      const meta = this.records.metas.get(m.source);
       if (
         !meta ||
         !(ANONYMOUS_LABEL in (meta.Labels ?? {})) ||
@@ -724,12 +596,12 @@ export class LocalVolumeService implements VolumeService {
   /** The container's filesystem view for `docker cp`: rootfs, volumes, binds and its /etc files. */
   async view(record: ContainerRecord, rootfs: string): Promise<ContainerView> {
     const mounts: ViewMount[] = [];
-    const plan = this.plans.get(record.Id);
+    const plan = this.records.plans.get(record.Id);
     for (const m of plan?.mounts ?? this.planOf(record)) {
       if (m.type === 'tmpfs') continue;
       let source = m.source;
       if (m.type === 'volume') {
-        const meta = this.metas.get(m.source);
+        const meta = this.records.metas.get(m.source);
         if (!meta) continue;
         if (meta.Driver === 'local') source = this.local.dataPath(meta.Name);
         else {
@@ -761,7 +633,7 @@ export class LocalVolumeService implements VolumeService {
 
   /** A container's plan; for a container prepared before this service knew it, from its `Mounts`. */
   private planOf(rec: ContainerRecord): PlannedMount[] {
-    return this.plans.get(rec.Id)?.mounts ?? plannedFromMounts(rec.Mounts ?? []);
+    return this.records.plans.get(rec.Id)?.mounts ?? plannedFromMounts(rec.Mounts ?? []);
   }
 
   private points(plan: ContainerPlan, sources: Map<string, string>): MountPoint[] {
