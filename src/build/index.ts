@@ -45,6 +45,8 @@ export interface BuildRequest {
   context: Readable;
   contentType?: string;
   signal: AbortSignal;
+  /** The client's name for this build (`buildid`), by which `POST /build/cancel` stops it. */
+  buildId?: string;
 }
 
 export interface BuildCacheRecord {
@@ -63,6 +65,8 @@ export interface BuildCacheRecord {
 export interface BuildService {
   /** Runs a build; the returned ID is also sent as the last aux record. Throws `StepFailed` (with an exit code) for a failing RUN. */
   build(req: BuildRequest, out: BuildOutput): Promise<string>;
+  /** `POST /build/cancel`: stops the running build named `buildId`; false when none runs. */
+  cancel(buildId: string): boolean;
   /** `POST /build/prune`: drops step entries (and their images when untagged and unused) and empties cache mounts. */
   prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
   /** The build cache for `system df`: step entries and cache mounts. */

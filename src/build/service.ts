@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { ContainerService } from '../containers/service.js';
 import type { DistributionService } from '../distribution/service.js';
 import type { ImageService } from '../images/index.js';
-import { invalid } from '../util/errors.js';
+import { conflict, invalid } from '../util/errors.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import { refKey } from '../util/reference.js';
 import { shortId } from '../util/ids.js';
@@ -35,6 +35,9 @@ export interface BuildServiceOptions {
 }
 
 export class BuilderService implements BuildService {
+  /** Running builds by the `buildid` their client gave, for `POST /build/cancel`. */
+  private readonly running = new Map<string, AbortController>();
+
   private constructor(
     private readonly o: BuildServiceOptions,
     private readonly cache: BuildCache,
@@ -70,13 +73,21 @@ export class BuilderService implements BuildService {
         throw invalid(`invalid tag ${JSON.stringify(t)}: invalid reference format`);
       }
     });
+    if (req.buildId !== undefined && this.running.has(req.buildId))
+      throw conflict(`a build with ID ${JSON.stringify(req.buildId)} is already running`);
+    // Cancelled by the client going away or by `POST /build/cancel` with its build ID.
+    const cancel = new AbortController();
+    const onAbort = () => cancel.abort();
+    if (req.signal.aborted) cancel.abort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+    if (req.buildId !== undefined) this.running.set(req.buildId, cancel);
     const work = path.join(this.o.root, 'tmp', randomBytes(8).toString('hex'));
-    await fs.mkdir(work, { recursive: true });
     const scratchDir = path.join(this.o.root, 'scratch');
     const shown: BuildOutput = opts.quiet
       ? { stream: () => {}, send: () => {}, aux: (v) => out.aux(v) }
       : out;
     try {
+      await fs.mkdir(work, { recursive: true });
       const t0 = performance.now();
       const ctx = await receiveContext(req.context, {
         work,
@@ -100,9 +111,11 @@ export class BuilderService implements BuildService {
         },
         opts,
         shown,
-        req.signal,
+        cancel.signal,
       );
       const id = await builder.build(ctx.dockerfile, ctx.root, ctx.dockerfileName);
+      // A cancel that came after the last step still tags nothing.
+      if (cancel.signal.aborted) throw invalid('Build cancelled');
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       shown.stream(`Successfully built ${shortId(id)}\n`);
       for (const t of tags) {
@@ -115,8 +128,16 @@ export class BuilderService implements BuildService {
       log.debug('build tagged', { ms: Math.round(performance.now() - t0) });
       return id;
     } finally {
+      req.signal.removeEventListener('abort', onAbort);
+      if (req.buildId !== undefined && this.running.get(req.buildId) === cancel) this.running.delete(req.buildId);
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  cancel(buildId: string): boolean {
+    const c = this.running.get(buildId);
+    c?.abort();
+    return c !== undefined;
   }
 
   async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {

@@ -134,7 +134,13 @@ async function build(ctx: Ctx): Promise<void> {
   const started = () => (stream ??= startJsonMessages(res));
   try {
     await ctx.services.builds.build(
-      { options, context: ctx.req, contentType: ctx.req.headers['content-type'], signal: cancel.signal },
+      {
+        options,
+        context: ctx.req,
+        contentType: ctx.req.headers['content-type'],
+        signal: cancel.signal,
+        buildId: ctx.query.get('buildid') || undefined,
+      },
       {
         stream: (text) => started().stream(text),
         aux: (value) => started().send({ aux: value }),
@@ -155,7 +161,19 @@ async function prune(ctx: Ctx): Promise<void> {
   json(ctx, 200, await ctx.services.builds.prune({ all: qBool(ctx.query, 'all') }));
 }
 
+/**
+ * `POST /build/cancel?id=…`: stops the build whose client passed `buildid=…` to `/build`. As with
+ * Docker, an ID that names no running build is not an error (the build may just have ended).
+ */
+async function cancelBuild(ctx: Ctx): Promise<void> {
+  const id = ctx.query.get('id');
+  if (!id) throw invalid('build ID not provided');
+  ctx.services.builds.cancel(id);
+  resOf(ctx).writeHead(200).end();
+}
+
 export function registerBuildRoutes(router: Router): void {
   router.post('/build', build);
+  router.post('/build/cancel', cancelBuild);
   router.post('/build/prune', prune);
 }

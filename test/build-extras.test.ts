@@ -1,0 +1,130 @@
+/**
+ * The builder's later additions, through the raw API and the docker CLI: `POST /build/cancel`
+ * (a build named by `buildid` stops, its step container and scratch filesystems go, nothing is
+ * tagged), `--cache-from`, `builder prune` filters and `-a`.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+
+let d: TestDaemon;
+const work = mkdtempSync(path.join(tmpdir(), 'berth-build-extras-'));
+
+before(async () => {
+  d = await startDaemon();
+});
+after(async () => {
+  await d?.destroy();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+async function ok(args: string[]): Promise<string> {
+  const r = await d.docker(args, { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+async function context(name: string, files: Record<string, string>): Promise<string> {
+  const dir = path.join(work, name);
+  for (const [rel, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await fs.writeFile(path.join(dir, rel), content);
+  }
+  return dir;
+}
+
+/** Nothing of a build is left: no containers, no scratch layers or markers, no mounts, no work dirs. */
+async function assertNothingLeft(): Promise<void> {
+  assert.equal((await ok(['ps', '-aq'])).trim(), '', 'no containers left');
+  const overlay = path.join(d.dataRoot, 'overlay', 'containers');
+  const left = (await fs.readdir(overlay).catch(() => [] as string[])).filter((n) => n.startsWith('build-'));
+  assert.deepEqual(left, [], 'no scratch layers left');
+  assert.deepEqual(await fs.readdir(path.join(d.dataRoot, 'build', 'scratch')), [], 'no scratch markers');
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m?.startsWith(path.join(d.dataRoot, 'overlay', 'containers')));
+  assert.deepEqual(mounts, [], 'no container rootfs mounted');
+  assert.deepEqual(await fs.readdir(path.join(d.dataRoot, 'build', 'tmp')), [], 'no work directories');
+}
+
+/** A request over the daemon's socket; `onLine` sees each JSON line of the body as it arrives. */
+function request(
+  method: string,
+  query: string,
+  body?: Buffer,
+  onLine?: (line: Record<string, unknown>) => void,
+): Promise<{ status: number; text: string; lines: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { socketPath: d.socket, method, path: `/v1.50${query}`, headers: { 'Content-Type': 'text/plain' } },
+      (res) => {
+        let text = '';
+        let pending = '';
+        const lines: Record<string, unknown>[] = [];
+        res.on('data', (b: Buffer) => {
+          text += b.toString();
+          pending += b.toString();
+          let nl = pending.indexOf('\n');
+          while (nl >= 0) {
+            const raw = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            if (raw.trim() && res.headers['content-type']?.includes('json')) {
+              const line = JSON.parse(raw) as Record<string, unknown>;
+              lines.push(line);
+              onLine?.(line);
+            }
+            nl = pending.indexOf('\n');
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, lines }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('POST /build/cancel stops the build named by buildid: its container and scratch go, nothing is tagged', async () => {
+  // A COPY before the RUN: the scratch filesystem of a file step is made and removed on the way.
+  const missing = await request('POST', '/build/cancel');
+  assert.equal(missing.status, 400);
+  assert.match(missing.text, /build ID not provided/);
+  const unknown = await request('POST', '/build/cancel?id=nobody');
+  assert.equal(unknown.status, 200, 'an ID that names no running build is no error');
+
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const built = request(
+    'POST',
+    '/build?buildid=cancel-me&t=cancelled%3A1&nocache=1',
+    Buffer.from('FROM busybox\nWORKDIR /w\nRUN echo started && sleep 300\nLABEL never=reached\n'),
+    (l) => {
+      if (typeof l.stream === 'string' && /^started$/m.test(l.stream)) started();
+    },
+  );
+  await Promise.race([running, built.then((r) => assert.fail(`build ended early: ${r.text}`))]);
+  assert.notEqual((await ok(['ps', '-aq'])).trim(), '', 'the step container runs');
+  // The same ID cannot name two running builds.
+  const twice = await request('POST', '/build?buildid=cancel-me', Buffer.from('FROM busybox\n'));
+  assert.equal(twice.status, 409, twice.text);
+
+  const cancelled = await request('POST', '/build/cancel?id=cancel-me');
+  assert.equal(cancelled.status, 200);
+  const r = await built;
+  assert.equal(r.status, 200);
+  const last = r.lines[r.lines.length - 1] as { error?: string };
+  assert.match(last.error ?? '', /cancelled/i, r.text);
+  assert.ok(!r.lines.some((l) => typeof l.stream === 'string' && /Successfully/.test(l.stream)), r.text);
+  const tagged = await d.docker(['image', 'inspect', 'cancelled:1']);
+  assert.notEqual(tagged.code, 0, 'a cancelled build tags nothing');
+  await assertNothingLeft();
+  // Once ended, the ID is free again.
+  const again = await request('POST', '/build?buildid=cancel-me', Buffer.from('FROM busybox\nLABEL a=b\n'));
+  assert.equal(again.status, 200);
+  assert.ok(again.lines.some((l) => l.aux), again.text);
+});
