@@ -128,3 +128,47 @@ test('POST /build/cancel stops the build named by buildid: its container and scr
   assert.equal(again.status, 200);
   assert.ok(again.lines.some((l) => l.aux), again.text);
 });
+
+const usingCache = (out: string) => (out.match(/ ---> Using cache/g) ?? []).length;
+const imageId = async (ref: string) => (await ok(['image', 'inspect', '--format', '{{.Id}}', ref])).trim();
+
+test('--cache-from: a loaded image gives the steps its history matches, local hits outside its chain do not count', async () => {
+  const dir = await context('cachefrom', {
+    Dockerfile: 'FROM busybox\nENV A=1\nCOPY f /f\nRUN echo run > /r\nLABEL done=1\n',
+    f: 'one\n',
+  });
+  await ok(['build', '-t', 'cf:1', dir]);
+  const id1 = await imageId('cf:1');
+  const tar = path.join(work, 'cf.tar');
+  await ok(['save', '-o', tar, 'cf:1']);
+  await ok(['rmi', 'cf:1']);
+  await ok(['builder', 'prune', '-f']);
+  await ok(['load', '-i', tar]);
+
+  // Without the flag nothing is cached any more (this build's entries are outside cf:1's chain).
+  const plain = await ok(['build', dir]);
+  assert.equal(usingCache(plain), 0, plain);
+
+  const from = await ok(['build', '--cache-from', 'cf:1', '-t', 'cf:2', dir]);
+  assert.equal(usingCache(from), 4, from);
+  assert.doesNotMatch(from, /Running in/);
+  assert.equal(await imageId('cf:2'), id1, 'the last step is the --cache-from image itself');
+  // The steps found that way are in the local index now.
+  const local = await ok(['build', dir]);
+  assert.equal(usingCache(local), 4, local);
+
+  // A changed file: ENV still comes from the image, COPY and what follows run.
+  await fs.writeFile(path.join(dir, 'f'), 'two\n');
+  const changed = await ok(['build', '--cache-from', 'cf:1', '-t', 'cf:3', dir]);
+  assert.equal(usingCache(changed), 1, changed);
+  assert.match(changed, /Running in/);
+
+  // Local entries exist for every step now, but none is in busybox's chain: with --cache-from
+  // the classic builder only reuses what the named images hold.
+  const unrelated = await ok(['build', '--cache-from', 'busybox', dir]);
+  assert.equal(usingCache(unrelated), 0, unrelated);
+  // A name that does not resolve is skipped, as by Docker.
+  const missing = await ok(['build', '--cache-from', 'no-such-image:1', '--cache-from', 'cf:3', dir]);
+  assert.equal(usingCache(missing), 4, missing);
+  await assertNothingLeft();
+});

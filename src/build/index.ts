@@ -16,6 +16,8 @@ export interface BuildOptions {
   labels: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** `--cache-from`: images whose history may give cached steps (the classic builder's semantics, cache-from.ts). */
+  cacheFrom?: string[];
   /** Only the image ID is printed. */
   quiet: boolean;
   /** Pull FROM images from their registry even when present (`--pull`). */

@@ -27,6 +27,19 @@ function jsonMap<T>(raw: string | null, what: string): Record<string, T> {
   }
 }
 
+/** `cachefrom`: a JSON list of image references. */
+function jsonList(raw: string | null): string[] {
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error('not a list of strings');
+    return (v as string[]).filter(Boolean);
+  } catch (err) {
+    throw invalid(`invalid cache-from: ${(err as Error).message}`);
+  }
+}
+
 /** Docker builds for the daemon's platform; anything else is refused rather than built wrongly. */
 function checkPlatform(p: string | null): void {
   if (!p) return;
@@ -108,6 +121,7 @@ export function buildOptions(q: URLSearchParams): BuildOptions {
     labels: jsonMap<string>(q.get('labels'), 'labels'),
     target: q.get('target') || undefined,
     noCache: qBool(q, 'nocache'),
+    cacheFrom: jsonList(q.get('cachefrom')),
     pull: qBool(q, 'pull'),
     quiet: qBool(q, 'q'),
     hostConfig,

@@ -201,6 +201,7 @@ export async function build(cli: Cli, contextArg: string, opts: Record<string, a
       labels: Object.keys(labels).length ? JSON.stringify(labels) : undefined,
       target: opts.target,
       nocache: opts.cache === false ? 1 : undefined,
+      cachefrom: opts.cacheFrom?.length ? JSON.stringify(opts.cacheFrom) : undefined,
       q: opts.quiet ? 1 : undefined,
       networkmode: opts.network,
       pull: opts.pull ? 1 : undefined,
