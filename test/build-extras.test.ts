@@ -172,3 +172,43 @@ test('--cache-from: a loaded image gives the steps its history matches, local hi
   assert.equal(usingCache(missing), 4, missing);
   await assertNothingLeft();
 });
+
+test('docker builder prune: dangling entries without -a, --filter until/type/id, --keep-storage, then -a', async () => {
+  await ok(['builder', 'prune', '-af']);
+  const tagged = await context('prune-tagged', {
+    Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/c echo kept > /c/f && echo t > /t\nLABEL kind=tagged\n',
+  });
+  const loose = await context('prune-loose', { Dockerfile: 'FROM busybox\nRUN echo l > /l\nLABEL kind=loose\n' });
+  await ok(['build', '-t', 'pr:1', tagged]);
+  await ok(['build', loose]);
+  const deletedBy = async (args: string[]) => {
+    const out = await ok(['builder', 'prune', '-f', ...args]);
+    return out.includes('Deleted build cache objects:') ? out.split('\n\n')[0].split('\n').slice(1) : [];
+  };
+  // Everything was used a moment ago.
+  assert.deepEqual(await deletedBy(['--filter', 'until=1h']), []);
+  // The whole cache is far below a gigabyte.
+  assert.deepEqual(await deletedBy(['--keep-storage', '1GB']), []);
+  assert.deepEqual(await deletedBy(['--filter', 'id=^no-such-id$']), []);
+  const mounts = await deletedBy(['--filter', 'type=exec.cachemount']);
+  assert.equal(mounts.length, 1, mounts.join('\n'));
+  assert.match(mounts[0], /^cachemount:/);
+
+  // Without -a the steps of the untagged build go, those of pr:1 stay.
+  const dangling = await deletedBy([]);
+  assert.equal(dangling.length, 2, dangling.join('\n'));
+  assert.equal(usingCache(await ok(['build', '-t', 'pr:1', tagged])), 2);
+  assert.equal(usingCache(await ok(['build', loose])), 0);
+
+  const bad = await d.docker(['builder', 'prune', '-f', '--filter', 'until=yesterday']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /"until" filter expects a duration/);
+  const unknown = await d.docker(['builder', 'prune', '-f', '--filter', 'colour=red']);
+  assert.match(unknown.stderr, /invalid filter 'colour'/);
+
+  const everything = await deletedBy(['-a']);
+  assert.equal(everything.length, 5, everything.join('\n')); // 2 + 2 steps and the cache mount
+  assert.equal(usingCache(await ok(['build', '-t', 'pr:1', tagged])), 0);
+  await ok(['rmi', 'pr:1']);
+  await assertNothingLeft();
+});

@@ -6,6 +6,9 @@
 import type { Readable } from 'node:stream';
 import type { HostConfig } from '../model/container.js';
 import { BerthError } from '../util/errors.js';
+import type { BuildPruneOptions } from './prune.js';
+
+export type { BuildPruneOptions } from './prune.js';
 
 export interface BuildOptions {
   /** `name:tag` references to point at the result. */
@@ -70,7 +73,7 @@ export interface BuildService {
   /** `POST /build/cancel`: stops the running build named `buildId`; false when none runs. */
   cancel(buildId: string): boolean;
   /** `POST /build/prune`: drops step entries (and their images when untagged and unused) and empties cache mounts. */
-  prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
+  prune(opts: BuildPruneOptions): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
   /** The build cache for `system df`: step entries and cache mounts. */
   cacheRecords(): Promise<BuildCacheRecord[]>;
 }

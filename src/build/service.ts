@@ -21,6 +21,7 @@ import { refKey } from '../util/reference.js';
 import { shortId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import { Builder } from './builder.js';
+import { type BuildPruneOptions, selectForPrune } from './prune.js';
 import { BuildCache } from './cache.js';
 import { receiveContext } from './context.js';
 import { STEP_LABEL } from './run-step.js';
@@ -140,65 +141,100 @@ export class BuilderService implements BuildService {
     return c !== undefined;
   }
 
-  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
-    void opts; // nothing pins an entry but the image it names: `-a` and the default prune alike
+  /**
+   * `POST /build/prune` (prune.ts chooses): dropped step entries take their images along when
+   * those are untagged and nothing is built on them (newest first, so a chain goes whole);
+   * dropped cache mounts are emptied.
+   */
+  async prune(opts: BuildPruneOptions): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    const all = await this.records();
+    const chosen = new Set(selectForPrune(all.map((r) => r.record), opts, Date.now()));
+    const drop = all.filter((r) => chosen.has(r.record));
     const deleted: string[] = [];
     let reclaimed = 0;
+    const steps = drop.filter((r) => r.key !== undefined);
+    await this.cache.drop(steps.map((r) => r.key!));
+    const kept = new Set(this.cache.list().map(([, e]) => e.image));
     const tagged = new Set(
       this.o.images
         .list()
         .filter((i) => i.repoTags.length > 0)
         .map((i) => i.id),
     );
-    // Newest first: an image can go once nothing is built on it.
-    const entries = this.cache.list().sort(([, a], [, b]) => (a.created < b.created ? 1 : -1));
-    for (const [key, e] of entries) {
-      deleted.push(key);
-      if (tagged.has(e.image)) continue;
-      const items = await this.o.images.remove(e.image, { force: false }).catch(() => []);
-      if (items.some((i) => i.Deleted === e.image)) reclaimed += e.size;
+    steps.sort((a, b) => (a.record.CreatedAt < b.record.CreatedAt ? 1 : -1));
+    for (const r of steps) {
+      deleted.push(r.key!);
+      const image = r.image!;
+      if (tagged.has(image) || kept.has(image)) continue;
+      const items = await this.o.images.remove(image, { force: false }).catch(() => []);
+      if (items.some((i) => i.Deleted === image)) reclaimed += r.record.Size;
     }
-    await this.cache.drop(deleted);
-    const mounts = path.join(this.o.root, 'cache-mounts');
-    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
-      reclaimed += await dirSize(path.join(mounts, name));
-      await fs.rm(path.join(mounts, name), { recursive: true, force: true });
-      deleted.push(`cachemount:${name}`);
+    for (const r of drop) {
+      if (r.mount === undefined) continue;
+      reclaimed += r.record.Size;
+      await fs.rm(r.mount, { recursive: true, force: true });
+      deleted.push(`cachemount:${path.basename(r.mount)}`);
     }
     return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
 
   async cacheRecords(): Promise<BuildCacheRecord[]> {
-    const steps: BuildCacheRecord[] = this.cache.list().map(([key, e]) => ({
-      ID: key.slice(0, 25),
-      Parents: null,
-      Type: 'regular',
-      Description: e.description ?? '',
-      InUse: false,
-      Shared: false,
-      Size: e.size,
-      CreatedAt: e.created,
-      LastUsedAt: e.lastUsed ?? null,
-      UsageCount: 1,
-    }));
+    return (await this.records()).map((r) => r.record);
+  }
+
+  /**
+   * The step entries and cache mounts as BuildKit-style records. A step is `Shared` when a
+   * tagged image is built on its image (or is it): `builder prune` keeps it without `-a`.
+   */
+  private async records(): Promise<{ record: BuildCacheRecord; key?: string; image?: string; mount?: string }[]> {
+    const images = this.o.images.list();
+    const byId = new Map(images.map((i) => [i.id, i]));
+    const shared = new Set<string>();
+    for (const img of images) {
+      if (img.repoTags.length === 0) continue;
+      for (let p: typeof img | undefined = img; p && !shared.has(p.id); p = p.parent ? byId.get(p.parent) : undefined)
+        shared.add(p.id);
+    }
+    const out: { record: BuildCacheRecord; key?: string; image?: string; mount?: string }[] = this.cache
+      .list()
+      .map(([key, e]) => ({
+        key,
+        image: e.image,
+        record: {
+          ID: key.slice(0, 25),
+          Parents: null,
+          Type: 'regular',
+          Description: e.description ?? '',
+          InUse: false,
+          Shared: shared.has(e.image),
+          Size: e.size,
+          CreatedAt: e.created,
+          LastUsedAt: e.lastUsed ?? null,
+          UsageCount: 1,
+        },
+      }));
     const mounts = path.join(this.o.root, 'cache-mounts');
     for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
-      const st = await fs.stat(path.join(mounts, name)).catch(() => undefined);
+      const dir = path.join(mounts, name);
+      const st = await fs.stat(dir).catch(() => undefined);
       if (!st) continue;
-      steps.push({
-        ID: name.slice(0, 25),
-        Parents: null,
-        Type: 'exec.cachemount',
-        Description: 'cached mount (RUN --mount=type=cache)',
-        InUse: false,
-        Shared: false,
-        Size: await dirSize(path.join(mounts, name)),
-        CreatedAt: st.birthtime.toISOString(),
-        LastUsedAt: st.mtime.toISOString(),
-        UsageCount: 1,
+      out.push({
+        mount: dir,
+        record: {
+          ID: name.slice(0, 25),
+          Parents: null,
+          Type: 'exec.cachemount',
+          Description: 'cached mount (RUN --mount=type=cache)',
+          InUse: false,
+          Shared: false,
+          Size: await dirSize(dir),
+          CreatedAt: st.birthtime.toISOString(),
+          LastUsedAt: st.mtime.toISOString(),
+          UsageCount: 1,
+        },
       });
     }
-    return steps;
+    return out;
   }
 }
 
