@@ -1,7 +1,7 @@
 /**
  * The builder's later additions, through the raw API and the docker CLI: `POST /build/cancel`
  * (a build named by `buildid` stops, its step container and scratch filesystems go, nothing is
- * tagged), `--cache-from`, `builder prune` filters and `-a`.
+ * tagged), `--cache-from`, `builder prune` filters and `-a`, `berth build --progress=tty` in tmux.
  */
 import assert from 'node:assert/strict';
 import { promises as fs, mkdtempSync, readFileSync } from 'node:fs';
@@ -9,7 +9,9 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { cacheMountDir } from '../src/build/mounts.js';
+import { BERTH, startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runCmd } from './helpers/run.js';
 
 let d: TestDaemon;
 const work = mkdtempSync(path.join(tmpdir(), 'berth-build-extras-'));
@@ -210,5 +212,57 @@ test('docker builder prune: dangling entries without -a, --filter until/type/id,
   assert.equal(everything.length, 5, everything.join('\n')); // 2 + 2 steps and the cache mount
   assert.equal(usingCache(await ok(['build', '-t', 'pr:1', tagged])), 0);
   await ok(['rmi', 'pr:1']);
+  await assertNothingLeft();
+});
+
+/** A private tmux server: `berth build` on a real terminal. */
+async function tmux(sock: string, args: string[]): Promise<string> {
+  const r = await runCmd('tmux', ['-L', sock, ...args], { timeoutMs: 10_000 });
+  assert.equal(r.code, 0, `tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Polls the pane until `want` matches it (the build moves on its own; no fixed waits). */
+async function paneUntil(sock: string, want: RegExp): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  let pane = '';
+  while (Date.now() < deadline) {
+    pane = await tmux(sock, ['capture-pane', '-p', '-t', 'b']);
+    if (want.test(pane)) return pane;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`pane never matched ${want}:\n${pane}`);
+}
+
+test("berth build --progress=tty on a terminal: the running step's last lines in place, gone when it ends", async () => {
+  // The step prints 9 lines, then waits for a file the test puts into its cache mount.
+  const dir = await context('tty', {
+    Dockerfile:
+      'FROM busybox\nRUN --mount=type=cache,target=/gate,id=tty-gate for i in 1 2 3 4 5 6 7 8 9; do echo out-$i; done; ' +
+      'until [ -e /gate/go ]; do sleep 0.05; done; rm /gate/go\nLABEL tty=1\n',
+  });
+  const sock = `berth-build-extras-${process.pid}`;
+  const env = `BERTH_HOST=${d.host} DOCKER_CONFIG=${d.dockerConfig}`;
+  try {
+    await tmux(sock, [
+      'new-session', '-d', '-s', 'b', '-x', '100', '-y', '40',
+      `env ${env} ${BERTH} build --progress=tty --no-cache -t tty:1 ${dir}; echo BUILD-EXIT=$?; cat`,
+    ]);
+    const running = await paneUntil(sock, /│ out-9/);
+    const lines = running.split('\n');
+    const at = lines.findIndex((l) => /^ ---> Running in [0-9a-f]{12}$/.test(l));
+    assert.ok(at >= 0, running);
+    assert.deepEqual(lines.slice(at + 1, at + 7), [4, 5, 6, 7, 8, 9].map((i) => ` │ out-${i}`), running);
+    assert.doesNotMatch(running, /out-3/);
+    await fs.writeFile(path.join(cacheMountDir(path.join(d.dataRoot, 'build'), 'tty-gate'), 'go'), '');
+    const done = await paneUntil(sock, /BUILD-EXIT=\d+/);
+    assert.match(done, /BUILD-EXIT=0/, done);
+    assert.match(done, /^ ---> Removed intermediate container [0-9a-f]{12}$/m);
+    assert.match(done, /^Successfully tagged tty:1$/m);
+    assert.doesNotMatch(done, /out-\d/, 'the window went with the step');
+  } finally {
+    await runCmd('tmux', ['-L', sock, 'kill-server'], { timeoutMs: 10_000 }).catch(() => {});
+  }
+  await ok(['rmi', 'tty:1']);
   await assertNothingLeft();
 });
