@@ -487,7 +487,8 @@ test('system df shows the build cache; docker builder prune empties it (step ent
   }[];
   const cache = df.find((r) => r.Type === 'Build Cache');
   assert.ok(cache && Number(cache.TotalCount) > 0, JSON.stringify(df));
-  const pruned = await ok(['builder', 'prune', '-f']);
+  // -a: the steps of a tagged image are kept without it (build-extras.test.ts).
+  const pruned = await ok(['builder', 'prune', '-af']);
   assert.match(pruned, /Deleted build cache objects:/);
   assert.match(pruned, /cachemount:/);
   const again = await d.berth(['build', '-t', 'prune:1', dir], { timeoutMs: 120_000 });

@@ -21,6 +21,7 @@ import { log } from '../util/log.js';
 import { BuildArgs, PREDEFINED_ARGS } from './args.js';
 import { resolveImage } from './base-image.js';
 import { type BuildCache, stepKey } from './cache.js';
+import { StepLookup } from './cache-from.js';
 import { copyInto, hashSources, mkdirInImage, parseChmod, parseChown } from './copy.js';
 import {
   type Dockerfile,
@@ -103,6 +104,7 @@ export class Builder {
   private contextRoot = '';
   /** `SOURCE_DATE_EPOCH`: every timestamp of the image (config, history, file times in layers) clamped to it. */
   private epoch?: Date;
+  private lookup?: Promise<StepLookup>;
 
   constructor(
     private readonly d: BuilderDeps,
@@ -339,18 +341,15 @@ export class Builder {
     return h;
   }
 
-  /** Looks the step up in the cache; on a hit the state becomes the cached image. */
-  private async probe(state: StageState, key: string): Promise<boolean> {
+  /**
+   * Looks the step up in the cache (and the `--cache-from` images, matched by `createdBy`, its
+   * history entry); on a hit the state becomes the cached image.
+   */
+  private async probe(state: StageState, key: string, createdBy: string): Promise<boolean> {
     if (this.o.noCache) return false;
-    const hit = this.d.cache.get(key);
-    if (!hit) return false;
-    const img = await this.d.images.resolve(hit.image).catch(() => undefined);
-    if (!img) {
-      // Its image was removed (rmi, image prune): the entry is stale.
-      await this.d.cache.drop([key]);
-      return false;
-    }
-    await this.d.cache.touch(key);
+    this.lookup ??= StepLookup.open(this.d, this.o.cacheFrom ?? []);
+    const img = await (await this.lookup).find(key, state.imageId, createdBy, state.config);
+    if (!img) return false;
     state.out.stream(' ---> Using cache\n');
     state.imageId = img.id;
     state.config = copyConfig(img.config);
@@ -388,12 +387,10 @@ export class Builder {
   /** A step that only changes the config (ENV, CMD, LABEL…). */
   private async commitMeta(state: StageState, comment: string): Promise<void> {
     const key = this.key(state.imageId, `${comment}\n${this.argsKey(state)}`);
+    const createdBy = `${this.shell(state).join(' ')} #(nop)  ${comment}`;
     // On a hit the state becomes the cached image; on a miss it is left as the dispatcher made it.
-    if (await this.probe(state, key)) return;
-    state.config.history = [
-      ...(state.config.history ?? []),
-      this.history(state, `${this.shell(state).join(' ')} #(nop)  ${comment}`, true),
-    ];
+    if (await this.probe(state, key, createdBy)) return;
+    state.config.history = [...(state.config.history ?? []), this.history(state, createdBy, true)];
     await this.saveImage(state, key, 0, comment);
   }
 
@@ -439,7 +436,8 @@ export class Builder {
     fn: (root: string) => Promise<void>,
   ): Promise<void> {
     const key = this.key(state.imageId, comment, contentHash);
-    if (await this.probe(state, key)) return;
+    const createdBy = `${this.shell(state).join(' ')} #(nop) ${comment}`;
+    if (await this.probe(state, key, createdBy)) return;
     const id = `build-${randomBytes(12).toString('hex')}`;
     await this.d.track.add(id);
     try {
@@ -451,7 +449,7 @@ export class Builder {
       await this.commitLayer(
         state,
         key,
-        `${this.shell(state).join(' ')} #(nop) ${comment}`,
+        createdBy,
         changed ? await this.d.rootfs.diffTar(id, { clampMtime: this.epoch }) : undefined,
         comment,
       );
@@ -539,7 +537,9 @@ export class Builder {
         },
       });
       const key = this.key(state.imageId, `RUN ${JSON.stringify(saved)} ${network ?? ''}\n${mounts.key}`);
-      if (await this.probe(state, key)) return;
+      // A RUN whose mounts or network its history entry does not show is reused from the local cache only.
+      const plain = !mountReqs.length && network === undefined;
+      if (await this.probe(state, key, plain ? saved.join(' ') : '')) return;
       if (!state.imageId) await this.commitMeta(state, 'scratch');
       const hostConfig: HostConfig = { ...this.o.hostConfig };
       if (network && network !== 'default') hostConfig.NetworkMode = network;

@@ -6,6 +6,9 @@
 import type { Readable } from 'node:stream';
 import type { HostConfig } from '../model/container.js';
 import { BerthError } from '../util/errors.js';
+import type { BuildPruneOptions } from './prune.js';
+
+export type { BuildPruneOptions } from './prune.js';
 
 export interface BuildOptions {
   /** `name:tag` references to point at the result. */
@@ -16,6 +19,8 @@ export interface BuildOptions {
   labels: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** `--cache-from`: images whose history may give cached steps (the classic builder's semantics, cache-from.ts). */
+  cacheFrom?: string[];
   /** Only the image ID is printed. */
   quiet: boolean;
   /** Pull FROM images from their registry even when present (`--pull`). */
@@ -45,6 +50,8 @@ export interface BuildRequest {
   context: Readable;
   contentType?: string;
   signal: AbortSignal;
+  /** The client's name for this build (`buildid`), by which `POST /build/cancel` stops it. */
+  buildId?: string;
 }
 
 export interface BuildCacheRecord {
@@ -63,8 +70,10 @@ export interface BuildCacheRecord {
 export interface BuildService {
   /** Runs a build; the returned ID is also sent as the last aux record. Throws `StepFailed` (with an exit code) for a failing RUN. */
   build(req: BuildRequest, out: BuildOutput): Promise<string>;
+  /** `POST /build/cancel`: stops the running build named `buildId`; false when none runs. */
+  cancel(buildId: string): boolean;
   /** `POST /build/prune`: drops step entries (and their images when untagged and unused) and empties cache mounts. */
-  prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
+  prune(opts: BuildPruneOptions): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>;
   /** The build cache for `system df`: step entries and cache mounts. */
   cacheRecords(): Promise<BuildCacheRecord[]>;
 }

@@ -15,12 +15,13 @@ import * as path from 'node:path';
 import type { ContainerService } from '../containers/service.js';
 import type { DistributionService } from '../distribution/service.js';
 import type { ImageService } from '../images/index.js';
-import { invalid } from '../util/errors.js';
+import { conflict, invalid } from '../util/errors.js';
 import type { LayerStore, RootfsStore } from '../layers/index.js';
 import { refKey } from '../util/reference.js';
 import { shortId } from '../util/ids.js';
 import { log } from '../util/log.js';
 import { Builder } from './builder.js';
+import { type BuildPruneOptions, selectForPrune } from './prune.js';
 import { BuildCache } from './cache.js';
 import { receiveContext } from './context.js';
 import { STEP_LABEL } from './run-step.js';
@@ -35,6 +36,9 @@ export interface BuildServiceOptions {
 }
 
 export class BuilderService implements BuildService {
+  /** Running builds by the `buildid` their client gave, for `POST /build/cancel`. */
+  private readonly running = new Map<string, AbortController>();
+
   private constructor(
     private readonly o: BuildServiceOptions,
     private readonly cache: BuildCache,
@@ -70,13 +74,21 @@ export class BuilderService implements BuildService {
         throw invalid(`invalid tag ${JSON.stringify(t)}: invalid reference format`);
       }
     });
+    if (req.buildId !== undefined && this.running.has(req.buildId))
+      throw conflict(`a build with ID ${JSON.stringify(req.buildId)} is already running`);
+    // Cancelled by the client going away or by `POST /build/cancel` with its build ID.
+    const cancel = new AbortController();
+    const onAbort = () => cancel.abort();
+    if (req.signal.aborted) cancel.abort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+    if (req.buildId !== undefined) this.running.set(req.buildId, cancel);
     const work = path.join(this.o.root, 'tmp', randomBytes(8).toString('hex'));
-    await fs.mkdir(work, { recursive: true });
     const scratchDir = path.join(this.o.root, 'scratch');
     const shown: BuildOutput = opts.quiet
       ? { stream: () => {}, send: () => {}, aux: (v) => out.aux(v) }
       : out;
     try {
+      await fs.mkdir(work, { recursive: true });
       const t0 = performance.now();
       const ctx = await receiveContext(req.context, {
         work,
@@ -100,9 +112,11 @@ export class BuilderService implements BuildService {
         },
         opts,
         shown,
-        req.signal,
+        cancel.signal,
       );
       const id = await builder.build(ctx.dockerfile, ctx.root, ctx.dockerfileName);
+      // A cancel that came after the last step still tags nothing.
+      if (cancel.signal.aborted) throw invalid('Build cancelled');
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       shown.stream(`Successfully built ${shortId(id)}\n`);
       for (const t of tags) {
@@ -115,69 +129,112 @@ export class BuilderService implements BuildService {
       log.debug('build tagged', { ms: Math.round(performance.now() - t0) });
       return id;
     } finally {
+      req.signal.removeEventListener('abort', onAbort);
+      if (req.buildId !== undefined && this.running.get(req.buildId) === cancel) this.running.delete(req.buildId);
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
   }
 
-  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
-    void opts; // nothing pins an entry but the image it names: `-a` and the default prune alike
+  cancel(buildId: string): boolean {
+    const c = this.running.get(buildId);
+    c?.abort();
+    return c !== undefined;
+  }
+
+  /**
+   * `POST /build/prune` (prune.ts chooses): dropped step entries take their images along when
+   * those are untagged and nothing is built on them (newest first, so a chain goes whole);
+   * dropped cache mounts are emptied.
+   */
+  async prune(opts: BuildPruneOptions): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
+    const all = await this.records();
+    const chosen = new Set(selectForPrune(all.map((r) => r.record), opts, Date.now()));
+    const drop = all.filter((r) => chosen.has(r.record));
     const deleted: string[] = [];
     let reclaimed = 0;
+    const steps = drop.filter((r) => r.key !== undefined);
+    await this.cache.drop(steps.map((r) => r.key!));
+    const kept = new Set(this.cache.list().map(([, e]) => e.image));
     const tagged = new Set(
       this.o.images
         .list()
         .filter((i) => i.repoTags.length > 0)
         .map((i) => i.id),
     );
-    // Newest first: an image can go once nothing is built on it.
-    const entries = this.cache.list().sort(([, a], [, b]) => (a.created < b.created ? 1 : -1));
-    for (const [key, e] of entries) {
-      deleted.push(key);
-      if (tagged.has(e.image)) continue;
-      const items = await this.o.images.remove(e.image, { force: false }).catch(() => []);
-      if (items.some((i) => i.Deleted === e.image)) reclaimed += e.size;
+    steps.sort((a, b) => (a.record.CreatedAt < b.record.CreatedAt ? 1 : -1));
+    for (const r of steps) {
+      deleted.push(r.key!);
+      const image = r.image!;
+      if (tagged.has(image) || kept.has(image)) continue;
+      const items = await this.o.images.remove(image, { force: false }).catch(() => []);
+      if (items.some((i) => i.Deleted === image)) reclaimed += r.record.Size;
     }
-    await this.cache.drop(deleted);
-    const mounts = path.join(this.o.root, 'cache-mounts');
-    for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
-      reclaimed += await dirSize(path.join(mounts, name));
-      await fs.rm(path.join(mounts, name), { recursive: true, force: true });
-      deleted.push(`cachemount:${name}`);
+    for (const r of drop) {
+      if (r.mount === undefined) continue;
+      reclaimed += r.record.Size;
+      await fs.rm(r.mount, { recursive: true, force: true });
+      deleted.push(`cachemount:${path.basename(r.mount)}`);
     }
     return { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
 
   async cacheRecords(): Promise<BuildCacheRecord[]> {
-    const steps: BuildCacheRecord[] = this.cache.list().map(([key, e]) => ({
-      ID: key.slice(0, 25),
-      Parents: null,
-      Type: 'regular',
-      Description: e.description ?? '',
-      InUse: false,
-      Shared: false,
-      Size: e.size,
-      CreatedAt: e.created,
-      LastUsedAt: e.lastUsed ?? null,
-      UsageCount: 1,
-    }));
+    return (await this.records()).map((r) => r.record);
+  }
+
+  /**
+   * The step entries and cache mounts as BuildKit-style records. A step is `Shared` when a
+   * tagged image is built on its image (or is it): `builder prune` keeps it without `-a`.
+   */
+  private async records(): Promise<{ record: BuildCacheRecord; key?: string; image?: string; mount?: string }[]> {
+    const images = this.o.images.list();
+    const byId = new Map(images.map((i) => [i.id, i]));
+    const shared = new Set<string>();
+    for (const img of images) {
+      if (img.repoTags.length === 0) continue;
+      for (let p: typeof img | undefined = img; p && !shared.has(p.id); p = p.parent ? byId.get(p.parent) : undefined)
+        shared.add(p.id);
+    }
+    const out: { record: BuildCacheRecord; key?: string; image?: string; mount?: string }[] = this.cache
+      .list()
+      .map(([key, e]) => ({
+        key,
+        image: e.image,
+        record: {
+          ID: key.slice(0, 25),
+          Parents: null,
+          Type: 'regular',
+          Description: e.description ?? '',
+          InUse: false,
+          Shared: shared.has(e.image),
+          Size: e.size,
+          CreatedAt: e.created,
+          LastUsedAt: e.lastUsed ?? null,
+          UsageCount: 1,
+        },
+      }));
     const mounts = path.join(this.o.root, 'cache-mounts');
     for (const name of await fs.readdir(mounts).catch(() => [] as string[])) {
-      const st = await fs.stat(path.join(mounts, name)).catch(() => undefined);
+      const dir = path.join(mounts, name);
+      const st = await fs.stat(dir).catch(() => undefined);
       if (!st) continue;
-      steps.push({
-        ID: name.slice(0, 25),
-        Parents: null,
-        Type: 'exec.cachemount',
-        Description: 'cached mount (RUN --mount=type=cache)',
-        InUse: false,
-        Shared: false,
-        Size: await dirSize(path.join(mounts, name)),
-        CreatedAt: st.birthtime.toISOString(),
-        LastUsedAt: st.mtime.toISOString(),
-        UsageCount: 1,
+      out.push({
+        mount: dir,
+        record: {
+          ID: name.slice(0, 25),
+          Parents: null,
+          Type: 'exec.cachemount',
+          Description: 'cached mount (RUN --mount=type=cache)',
+          InUse: false,
+          Shared: false,
+          Size: await dirSize(dir),
+          CreatedAt: st.birthtime.toISOString(),
+          LastUsedAt: st.mtime.toISOString(),
+          UsageCount: 1,
+        },
       });
     }
-    return steps;
+    return out;
   }
 }
 

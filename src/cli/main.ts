@@ -206,6 +206,7 @@ function addBuild(parent: Command): void {
     .description('Build an image from a Dockerfile')
     .usage('[OPTIONS] PATH | -')
     .option('--build-arg <list>', 'Set build-time variables', collect)
+    .option('--cache-from <strings>', 'Images to consider as cache sources', collect)
     .option('-f, --file <string>', "Name of the Dockerfile (Default is 'PATH/Dockerfile')")
     .option('--iidfile <string>', 'Write the image ID to the file')
     .option('--label <list>', 'Set metadata for an image', collect)

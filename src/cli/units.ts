@@ -1,5 +1,9 @@
 /** Human-readable sizes, durations, IDs and times as docker's go-units and formatter print them. */
 
+import { parseGoDuration } from '../util/duration.js';
+
+export { parseGoDuration };
+
 const DECIMAL = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
 const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
 
@@ -107,23 +111,6 @@ export function parseTimestamp(value: string, now = Date.now()): string {
   const sec = Math.floor(ms / 1000);
   const frac = /\.(\d+)/.exec(value)?.[1];
   return frac ? `${sec}.${frac.padEnd(9, '0').slice(0, 9)}` : String(sec);
-}
-
-/** Go's time.ParseDuration, in milliseconds (`1h30m`, `10s`, `500ms`). */
-export function parseGoDuration(s: string): number | undefined {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let pos = 0;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
-  if (!s) return undefined;
-  for (;;) {
-    m = re.exec(s);
-    if (!m) break;
-    total += Number(m[1]) * unit[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  return pos === s.length && pos > 0 ? total : undefined;
 }
 
 /** units.RAMInBytes / FromHumanSize for `-m 64m`, `--shm-size`: binary multiples. */

@@ -5,12 +5,14 @@
  * errors after it become `errorDetail` records, with the exit code of a failing RUN.
  */
 import type { IncomingMessage } from 'node:http';
-import type { BuildOptions, RegistryConfig } from '../../build/index.js';
+import type { BuildOptions, BuildPruneOptions, RegistryConfig } from '../../build/index.js';
 import { StepFailed } from '../../build/index.js';
 import type { HostConfig } from '../../model/container.js';
+import type { Filters } from '../../model/filters.js';
+import { parseGoDuration } from '../../util/duration.js';
 import { invalid } from '../../util/errors.js';
 import type { Ctx } from '../context.js';
-import { json, qBool, qInt, resOf } from '../http.js';
+import { checkFilterKeys, json, parseFilters, qBool, qInt, resOf } from '../http.js';
 import type { Router } from '../router.js';
 import { startJsonMessages } from '../streams.js';
 import type { JsonMessageStream } from '../../util/json-message.js';
@@ -24,6 +26,19 @@ function jsonMap<T>(raw: string | null, what: string): Record<string, T> {
     return v as Record<string, T>;
   } catch (err) {
     throw invalid(`invalid ${what}: ${(err as Error).message}`);
+  }
+}
+
+/** `cachefrom`: a JSON list of image references. */
+function jsonList(raw: string | null): string[] {
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error('not a list of strings');
+    return (v as string[]).filter(Boolean);
+  } catch (err) {
+    throw invalid(`invalid cache-from: ${(err as Error).message}`);
   }
 }
 
@@ -108,6 +123,7 @@ export function buildOptions(q: URLSearchParams): BuildOptions {
     labels: jsonMap<string>(q.get('labels'), 'labels'),
     target: q.get('target') || undefined,
     noCache: qBool(q, 'nocache'),
+    cacheFrom: jsonList(q.get('cachefrom')),
     pull: qBool(q, 'pull'),
     quiet: qBool(q, 'q'),
     hostConfig,
@@ -134,7 +150,13 @@ async function build(ctx: Ctx): Promise<void> {
   const started = () => (stream ??= startJsonMessages(res));
   try {
     await ctx.services.builds.build(
-      { options, context: ctx.req, contentType: ctx.req.headers['content-type'], signal: cancel.signal },
+      {
+        options,
+        context: ctx.req,
+        contentType: ctx.req.headers['content-type'],
+        signal: cancel.signal,
+        buildId: ctx.query.get('buildid') || undefined,
+      },
       {
         stream: (text) => started().stream(text),
         aux: (value) => started().send({ aux: value }),
@@ -151,11 +173,48 @@ async function build(ctx: Ctx): Promise<void> {
   started().end();
 }
 
+const PRUNE_FILTERS = ['until', 'unused-for', 'label', 'label!', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private'];
+
+/** A duration filter (`until`, `unused-for`) in ms: Go durations only, as Docker's build prune takes them. */
+function durationFilter(filters: Filters, key: string): number | undefined {
+  const v = filters.get(key);
+  if (!v?.length) return undefined;
+  const ms = parseGoDuration(v[0]);
+  if (ms === undefined)
+    throw invalid(`"${key}" filter expects a duration (e.g., '24h'): time: invalid duration ${JSON.stringify(v[0])}`);
+  return ms;
+}
+
+/** `POST /build/prune?all=&filters=&keep-storage=` (also `reserved-space`, its newer name). */
+export function pruneOptions(q: URLSearchParams): BuildPruneOptions {
+  const filters = parseFilters(q.get('filters'));
+  checkFilterKeys(filters, PRUNE_FILTERS);
+  for (const [k, v] of filters)
+    if (v.length > 1 && !k.startsWith('label')) throw invalid('filters expect only one value');
+  const until = durationFilter(filters, 'until');
+  const unusedFor = durationFilter(filters, 'unused-for');
+  if (until && unusedFor) throw invalid('conflicting filters "until" and "unused-for"');
+  const keepBytes = qInt(q, 'keep-storage') || qInt(q, 'reserved-space') || undefined;
+  return { all: qBool(q, 'all'), keepDurationMs: until || unusedFor || undefined, keepBytes, filters };
+}
+
 async function prune(ctx: Ctx): Promise<void> {
-  json(ctx, 200, await ctx.services.builds.prune({ all: qBool(ctx.query, 'all') }));
+  json(ctx, 200, await ctx.services.builds.prune(pruneOptions(ctx.query)));
+}
+
+/**
+ * `POST /build/cancel?id=…`: stops the build whose client passed `buildid=…` to `/build`. As with
+ * Docker, an ID that names no running build is not an error (the build may just have ended).
+ */
+async function cancelBuild(ctx: Ctx): Promise<void> {
+  const id = ctx.query.get('id');
+  if (!id) throw invalid('build ID not provided');
+  ctx.services.builds.cancel(id);
+  resOf(ctx).writeHead(200).end();
 }
 
 export function registerBuildRoutes(router: Router): void {
   router.post('/build', build);
+  router.post('/build/cancel', cancelBuild);
   router.post('/build/prune', prune);
 }

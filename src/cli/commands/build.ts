@@ -13,6 +13,7 @@ import type { Ignore } from '@balena/dockerignore';
 import tarStream from 'tar-stream';
 import { type Cli, keyValues, StatusError } from '../cli.js';
 import { type JsonMessage, ProgressRenderer, StreamError } from '../progress.js';
+import { LiveBuildView } from '../build-live.js';
 import { humanSize } from '../units.js';
 import { readConfig } from './pull.js';
 
@@ -201,6 +202,7 @@ export async function build(cli: Cli, contextArg: string, opts: Record<string, a
       labels: Object.keys(labels).length ? JSON.stringify(labels) : undefined,
       target: opts.target,
       nocache: opts.cache === false ? 1 : undefined,
+      cachefrom: opts.cacheFrom?.length ? JSON.stringify(opts.cacheFrom) : undefined,
       q: opts.quiet ? 1 : undefined,
       networkmode: opts.network,
       pull: opts.pull ? 1 : undefined,
@@ -220,15 +222,29 @@ export async function build(cli: Cli, contextArg: string, opts: Record<string, a
     const id = (aux as { ID?: string }).ID;
     if (id) imageId = id;
   });
+  // On a terminal (auto, tty): a RUN step's output in a window redrawn in place; else the plain lines.
+  const live =
+    !opts.quiet && process.stdout.isTTY && opts.progress !== 'plain'
+      ? new LiveBuildView(process.stdout, () => process.stdout.columns ?? 80)
+      : undefined;
   try {
     for await (const m of cli.client.jsonStream<JsonMessage>(res)) {
-      if (opts.quiet && m.stream !== undefined && !m.error && !m.errorDetail) {
+      const plainText = m.stream !== undefined && !m.error && !m.errorDetail;
+      if (opts.quiet && plainText) {
         quietOut += m.stream;
         continue;
       }
+      if (live && plainText) {
+        live.write(m.stream!);
+        continue;
+      }
+      if (live && m.aux === undefined) live.interrupt();
+      if (live && (m.error || m.errorDetail)) live.finish(true);
       renderer.write(m);
     }
+    live?.finish(false);
   } catch (err) {
+    live?.finish(true);
     if (err instanceof StreamError)
       throw new StatusError(err.code && err.code > 0 ? err.code : 1, err.message);
     throw err;
