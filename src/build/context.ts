@@ -5,11 +5,11 @@
  * is applied here too (the docker CLI already applied it to a directory context; a tar given on
  * stdin or through the API arrives unfiltered), except that the Dockerfile is read first.
  */
+import { createRequire } from 'node:module';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as dockerignore from '@balena/dockerignore';
 import type { Ignore } from '@balena/dockerignore';
 import { detectCompression } from '../layers/tar.js';
 import { scanTar } from '../layers/scan.js';
@@ -109,7 +109,11 @@ export async function receiveContext(
 }
 
 // A CommonJS module whose typings declare an ES default export: at run time the default is the factory.
-const newIgnore = dockerignore.default as unknown as () => Ignore;
+// Loaded at the first build, not at daemon start (it costs a few MiB of RSS once imported).
+function newIgnore(): Ignore {
+  const m = createRequire(import.meta.url)('@balena/dockerignore') as { default?: () => Ignore } & (() => Ignore);
+  return (m.default ?? m)();
+}
 
 /** Reads `.dockerignore` patterns (comments and blank lines dropped). */
 export function parseDockerignore(text: string): string[] {

@@ -4,7 +4,8 @@
  * reports errors worded as Docker's (`dockerfile parse error on line 3: unknown instruction: FORM`).
  * Values are interpreted later (shell-lex.ts), because ARG and ENV change them step by step.
  */
-import { DockerfileParser, type Instruction as AstInstruction } from 'dockerfile-ast';
+import { createRequire } from 'node:module';
+import type { Instruction as AstInstruction, DockerfileParser as Parser } from 'dockerfile-ast';
 import { invalid } from '../util/errors.js';
 import { processWord, splitWords, type Vars } from './shell-lex.js';
 
@@ -129,6 +130,14 @@ function joinContinuations(raw: string, escapeToken: string): string {
   return out;
 }
 
+// Loaded at the first build, not at daemon start: the parser and its language-server types cost
+// ≈ 10 MiB of RSS once imported, and most daemons build rarely.
+let parserClass: typeof Parser | undefined;
+function parser(): typeof Parser {
+  parserClass ??= (createRequire(import.meta.url)('dockerfile-ast') as typeof import('dockerfile-ast')).DockerfileParser;
+  return parserClass;
+}
+
 function toInstruction(ins: AstInstruction, escapeToken: string): Instruction {
   const keyword = ins.getKeyword().toUpperCase();
   const line = ins.getRange().start.line + 1;
@@ -150,7 +159,7 @@ function toInstruction(ins: AstInstruction, escapeToken: string): Instruction {
 
 export function parseDockerfile(source: string, name = 'Dockerfile'): Dockerfile {
   if (source.trim() === '') throw invalid(`the Dockerfile (${name}) cannot be empty`);
-  const ast = DockerfileParser.parse(source);
+  const ast = parser().parse(source);
   let escapeToken = '\\';
   let syntax: string | undefined;
   for (const d of ast.getDirectives()) {
@@ -210,7 +219,7 @@ export function parseDockerfile(source: string, name = 'Dockerfile'): Dockerfile
 
 /** One ONBUILD trigger (`RUN echo hi`) as an instruction of the child build. */
 export function parseTrigger(text: string, line: number): Instruction {
-  const df = DockerfileParser.parse(`FROM scratch\n${text}\n`);
+  const df = parser().parse(`FROM scratch\n${text}\n`);
   const ins = df.getInstructions()[1];
   if (!ins) throw invalid(`invalid ONBUILD trigger: ${text}`);
   return { ...toInstruction(ins, '\\'), line };
