@@ -11,6 +11,7 @@ import type { JsonMessageStream } from '../util/json-message.js';
 import { log } from '../util/log.js';
 import { familiar, type Reference, withDefaultTag } from '../util/reference.js';
 import { type Credentials, remoteOf } from './client.js';
+import type { LayerCompression } from './compress.js';
 import { pullFrom } from './pull.js';
 import { push } from './push.js';
 import { type SearchFilters, type SearchResult, search } from './search.js';
@@ -80,7 +81,12 @@ export class DistributionService {
   }
 
   /** Pushes one tag, or every local tag of the repository when `ref` names none (as Docker). */
-  async push(ref: Reference, creds: Credentials, out: JsonMessageStream): Promise<void> {
+  async push(
+    ref: Reference,
+    creds: Credentials,
+    out: JsonMessageStream,
+    opts: { compression?: LayerCompression } = {},
+  ): Promise<void> {
     const tags = ref.tag
       ? [ref.tag]
       : this.deps.images
@@ -91,7 +97,7 @@ export class DistributionService {
     if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${ref.repo}`);
     const { host } = remoteOf(ref);
     const ep = this.deps.registries.pushEndpoint(host, ref.repo);
-    const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads };
+    const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads, compression: opts.compression };
     for (const tag of tags) await push(pushDeps, ep.base, { repo: ref.repo, tag }, creds, out);
   }
 
