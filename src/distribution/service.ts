@@ -12,6 +12,7 @@ import { log } from '../util/log.js';
 import { familiar, type Reference, withDefaultTag } from '../util/reference.js';
 import { type Credentials, remoteOf } from './client.js';
 import type { LayerCompression } from './compress.js';
+import { LayerDownloads } from './layer-downloads.js';
 import { pullFrom } from './pull.js';
 import { push } from './push.js';
 import { type SearchFilters, type SearchResult, search } from './search.js';
@@ -35,6 +36,9 @@ export interface DistributionDeps {
 }
 
 export class DistributionService {
+  /** Layer downloads in progress, shared by concurrent pulls. */
+  private readonly downloads = new LayerDownloads();
+
   constructor(private readonly deps: DistributionDeps) {}
 
   /**
@@ -44,7 +48,7 @@ export class DistributionService {
   async pull(ref: Reference, creds: Credentials, out: JsonMessageStream): Promise<string> {
     const { host, repo, reference } = remoteOf(ref);
     const endpoints = this.deps.registries.pullEndpoints(host, familiar(ref));
-    const pullDeps = { ...this.deps, maxDownloads: this.deps.maxConcurrentDownloads };
+    const pullDeps = { ...this.deps, maxDownloads: this.deps.maxConcurrentDownloads, downloads: this.downloads };
     for (const [i, ep] of endpoints.entries()) {
       try {
         return await pullFrom(pullDeps, { base: ep.base, remoteRepo: repo, reference, ref }, creds, out);
