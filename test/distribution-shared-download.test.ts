@@ -1,14 +1,15 @@
 /**
  * Two simultaneous pulls of one image through berthd download its layer once: the second waits for
- * the first's download. A proxy in front of a berth-registry holds the first download midway, so
- * the second pull surely starts while it runs; the proxy counts the layer's GETs.
+ * the first's download; when that download fails, the second downloads the layer itself. A proxy in
+ * front of a berth-registry holds the first download of a layer midway (so the second pull surely
+ * starts while it runs) and counts the layer's GETs.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { type Proc, pushBlob, request, sha256, startRegistry } from './registry/helpers.js';
@@ -16,18 +17,42 @@ import { type Proc, pushBlob, request, sha256, startRegistry } from './registry/
 let d: TestDaemon;
 let reg: Proc;
 let proxy: http.Server;
-let layerDigest: string;
-/** GETs of the layer blob that reached the proxy. */
-let layerGets = 0;
-let holdStarted!: () => void;
-/** Settles once the first layer download is held midway. */
-const firstHeld = new Promise<void>((resolve) => {
-  holdStarted = resolve;
-});
-let releaseFirst!: () => void;
-const gate = new Promise<void>((resolve) => {
-  releaseFirst = resolve;
-});
+
+/** What the proxy does with one image's layer: hold its first GET midway, then finish or corrupt it. */
+class Scenario {
+  gets = 0;
+  layerDigest = '';
+  corrupt = false;
+  readonly held: Promise<void>;
+  private heldNow!: () => void;
+  readonly gate: Promise<void>;
+  release!: () => void;
+  constructor(readonly tag: string) {
+    this.held = new Promise((resolve) => {
+      this.heldNow = resolve;
+    });
+    this.gate = new Promise((resolve) => {
+      this.release = resolve;
+    });
+  }
+  /** Answers the proxied layer GET: the first one 64 KiB, then the rest once released. */
+  serve(all: Buffer, res: http.ServerResponse): void {
+    if (++this.gets !== 1) {
+      res.end(all);
+      return;
+    }
+    res.write(all.subarray(0, 65536));
+    this.heldNow();
+    this.gate.then(() => {
+      const rest = Buffer.from(all.subarray(65536));
+      if (this.corrupt) rest[rest.length - 100] ^= 0xff;
+      res.end(rest);
+    });
+  }
+}
+
+const scenarios = [new Scenario('joins'), new Scenario('takes-over')];
+scenarios[1].corrupt = true;
 
 const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 
@@ -40,11 +65,11 @@ async function layerTar(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-before(async () => {
-  reg = await startRegistry();
+/** An image of one fresh layer, pushed as team/shared:<tag>; returns the layer's blob digest. */
+async function pushImage(tag: string): Promise<string> {
   const raw = await layerTar();
   const blob = gzipSync(raw, { level: 1 });
-  layerDigest = await pushBlob(reg.url, 'team/shared', blob);
+  const layerDigest = await pushBlob(reg.url, 'team/shared', blob);
   const config = Buffer.from(
     JSON.stringify({
       architecture: ARCH,
@@ -68,31 +93,33 @@ before(async () => {
       ],
     }),
   );
-  const put = await request(reg.url, 'PUT', '/v2/team/shared/manifests/1', {
+  const put = await request(reg.url, 'PUT', `/v2/team/shared/manifests/${tag}`, {
     headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
     body: manifest,
   });
   assert.equal(put.status, 201);
-  // The proxy passes everything through; the first GET of the layer stops after 64 KiB until released.
+  return layerDigest;
+}
+
+before(async () => {
+  reg = await startRegistry();
+  for (const s of scenarios) s.layerDigest = await pushImage(s.tag);
+  // Everything passes through; the layers of the scenarios are answered by them.
   proxy = http.createServer((req, res) => {
-    const isLayer = req.method === 'GET' && req.url?.endsWith(`/blobs/${layerDigest}`);
-    const n = isLayer ? ++layerGets : 0;
+    const scenario = scenarios.find(
+      (s) => req.method === 'GET' && req.url?.endsWith(`/blobs/${s.layerDigest}`),
+    );
     const up = http.request(
       { host: '127.0.0.1', port: reg.port, path: req.url, method: req.method, headers: req.headers },
       (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
-        if (n !== 1) {
+        if (!scenario) {
           ur.pipe(res);
           return;
         }
         const chunks: Buffer[] = [];
         ur.on('data', (c: Buffer) => chunks.push(c));
-        ur.on('end', () => {
-          const all = Buffer.concat(chunks);
-          res.write(all.subarray(0, 65536));
-          holdStarted();
-          gate.then(() => res.end(all.subarray(65536)));
-        });
+        ur.on('end', () => scenario.serve(Buffer.concat(chunks), res));
       },
     );
     up.on('error', () => res.destroy());
@@ -102,7 +129,7 @@ before(async () => {
   d = await startDaemon();
 });
 after(async () => {
-  releaseFirst?.();
+  for (const s of scenarios) s.release();
   await d?.destroy();
   proxy?.closeAllConnections();
   proxy?.close();
@@ -157,21 +184,31 @@ async function until(what: string, check: () => boolean, limitMs = 30_000): Prom
   }
 }
 
-test('a second pull of a layer being downloaded waits for that download instead of fetching it again', async () => {
+/** Starts two pulls of the scenario's image, the second while the first's layer download is held. */
+async function twoPulls(s: Scenario) {
   const port = (proxy.address() as AddressInfo).port;
   const ref = `127.0.0.1:${port}/team/shared`;
-  const id = layerDigest.slice(7, 19);
-  const first = startPull(ref, '1');
-  await firstHeld; // the first pull is mid-layer
-  const second = startPull(ref, '1');
-  // Either the second pull joins the download (new) or asks the registry for the layer too (old).
+  const id = s.layerDigest.slice(7, 19);
+  const first = startPull(ref, s.tag);
+  await s.held; // the first pull is mid-layer
+  const second = startPull(ref, s.tag);
+  // Either the second pull waits for the download (as it should) or asks the registry for the layer.
   await until(
     'the second pull to wait or to fetch',
-    () => layerGets > 1 || second.messages.some((m) => m.status === 'Waiting' && m.id === id),
+    () => s.gets > 1 || second.messages.some((m) => m.status === 'Waiting' && m.id === id),
   );
-  releaseFirst();
-  await Promise.all([first.done, second.done]);
-  assert.equal(layerGets, 1, 'the layer was downloaded once');
+  const fetchedBeforeRelease = s.gets;
+  s.release();
+  const [a, b] = await Promise.allSettled([first.done, second.done]);
+  assert.equal(a.status, 'fulfilled');
+  assert.equal(b.status, 'fulfilled');
+  return { ref, id, first, second, fetchedBeforeRelease };
+}
+
+test('a second pull of a layer being downloaded waits for that download instead of fetching it again', async () => {
+  const s = scenarios[0];
+  const { ref, id, first, second } = await twoPulls(s);
+  assert.equal(s.gets, 1, 'the layer was downloaded once');
   for (const p of [first, second]) {
     assert.deepEqual(
       p.messages.filter((m) => m.error),
@@ -180,6 +217,24 @@ test('a second pull of a layer being downloaded waits for that download instead 
     assert.ok(p.messages.some((m) => m.status === 'Pull complete' && m.id === id));
     assert.match(p.messages.at(-1)?.status ?? '', /^Status: /);
   }
-  const inspect = await d.docker(['image', 'inspect', '--format', '{{.Id}}', `${ref}:1`]);
+  const inspect = await d.docker(['image', 'inspect', '--format', '{{.Id}}', `${ref}:${s.tag}`]);
+  assert.equal(inspect.code, 0, inspect.stderr);
+});
+
+test('when the download waited for fails, the waiting pull downloads the layer itself', async () => {
+  const s = scenarios[1];
+  const { ref, id, first, second, fetchedBeforeRelease } = await twoPulls(s);
+  assert.equal(fetchedBeforeRelease, 1, 'the second pull waited');
+  assert.ok(
+    first.messages.some((m) => m.error),
+    'the first pull got the corrupt layer and failed',
+  );
+  assert.equal(s.gets, 2, 'the second pull fetched the layer once the first failed');
+  assert.deepEqual(
+    second.messages.filter((m) => m.error),
+    [],
+  );
+  assert.ok(second.messages.some((m) => m.status === 'Pull complete' && m.id === id));
+  const inspect = await d.docker(['image', 'inspect', '--format', '{{.Id}}', `${ref}:${s.tag}`]);
   assert.equal(inspect.code, 0, inspect.stderr);
 });
