@@ -1,9 +1,11 @@
 /**
  * `docker push` through berthd as Docker pushes: gzip-compressed layers under a Docker schema 2
  * manifest, `Layer already exists` on a second push (no layer compressed again), cross-repository
- * mounts on the same registry; an upload cut off midway fails clearly and the next push completes.
+ * mounts on the same registry; an upload cut off midway fails clearly and the next push completes;
+ * `berth push --compression zstd` (zstd layers, OCI manifest) and its pull back through berthd.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -131,5 +133,51 @@ test('a push whose upload connection is cut fails clearly; the next push complet
   } finally {
     proxy.close();
     proxy.closeAllConnections();
+  }
+});
+
+test('berth push --compression zstd: zstd layers under an OCI manifest, remembered, pulled back through berthd', async () => {
+  const ref = `${reg.host}/team/zst:1`;
+  assert.equal((await d.docker(['tag', `${reg.host}/team/app:1`, ref])).code, 0);
+  const bad = await d.berth(['push', '--compression', 'xz', ref]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid compression: xz/);
+  const r = await d.berth(['push', '--compression', 'zstd', ref]);
+  assert.equal(r.code, 0, r.stderr);
+  // Compressed anew (the gzip blobs known for these layers are not what was asked for).
+  assert.equal((r.stdout.match(/: Pushed/g) ?? []).length, 3, r.stdout);
+  const m = await request(reg.url, 'GET', '/v2/team/zst/manifests/1', {
+    headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  assert.equal(m.status, 200);
+  const manifest = m.json();
+  assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  assert.equal(manifest.config.mediaType, 'application/vnd.oci.image.config.v1+json');
+  const diffIds = JSON.parse(
+    (await d.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref])).stdout,
+  );
+  for (const [i, l] of manifest.layers.entries()) {
+    assert.equal(l.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+    const blob = await request(reg.url, 'GET', `/v2/team/zst/blobs/${l.digest}`);
+    assert.equal(blob.body.length, l.size);
+    assert.deepEqual([...blob.body.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'a zstd frame');
+    const tar = spawnSync('zstd', ['-dcq'], { input: blob.body, maxBuffer: 1 << 28 });
+    assert.equal(tar.status, 0, tar.stderr?.toString());
+    assert.equal(sha256(tar.stdout), diffIds[i]);
+  }
+  // The zstd digests are remembered: a second zstd push compresses nothing.
+  const again = await d.berth(['push', '--compression', 'zstd', ref]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((again.stdout.match(/: Layer already exists/g) ?? []).length, 3, again.stdout);
+  const fresh = await startDaemon();
+  try {
+    const p = await fresh.docker(['pull', ref]);
+    assert.equal(p.code, 0, p.stderr);
+    const id = (dd: TestDaemon) => dd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+    assert.equal((await id(fresh)).stdout, (await id(d)).stdout);
+    const run = await fresh.docker(['run', '--rm', '--network', 'none', ref, 'tail', '-n1', '/f1']);
+    assert.equal(run.stdout, '10000\n');
+  } finally {
+    await fresh.destroy();
   }
 });

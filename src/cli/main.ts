@@ -300,6 +300,7 @@ function addImageCommands(p: Command, top: boolean): void {
     .option('-a, --all-tags', 'Push all tags of an image to the repository')
     .option('--platform <string>', 'Push a platform-specific manifest')
     .option('-q, --quiet', 'Suppress verbose output')
+    .option('--compression <string>', 'Layer compression: gzip or zstd (an OCI image) (default gzip)')
     .option('--disable-content-trust', 'Skip image signing (default true)')
     .argument('<name>')
     .action(act('image', 'push'));

@@ -2,7 +2,8 @@
  * `docker pull` (`POST /images/create?fromImage=`) from one endpoint: manifest (an index resolved to
  * this platform), config, then the layers, `maxDownloads` at a time, each streamed from the
  * registry through its digest check into the layer store (unpacked as it arrives; gzip and
- * uncompressed layers). Layers already present are not fetched again. Progress goes out as Docker's
+ * uncompressed layers). Layers already present are not fetched again, nor layers another pull of
+ * this daemon is downloading (this one waits for it). Progress goes out as Docker's
  * JSON messages: `Pulling fs layer`, `Waiting`, `Downloading` (current/total), `Verifying Checksum`,
  * `Download complete`, `Extracting`, `Pull complete`, `Digest:`, `Status:`.
  */
@@ -19,6 +20,7 @@ import { Limiter } from '../util/mutex.js';
 import { goArch } from '../util/platform.js';
 import type { Reference } from '../util/reference.js';
 import { type Credentials, RepositoryClient } from './client.js';
+import type { LayerDownloads } from './layer-downloads.js';
 import type { LayerMetadata } from './layer-metadata.js';
 import { counting, sendProgress } from './progress.js';
 
@@ -36,6 +38,8 @@ export interface PullDeps {
   layers: LayerStore;
   metadata: LayerMetadata;
   maxDownloads: number;
+  /** Downloads shared between the pulls of this daemon (none: each pull downloads alone). */
+  downloads?: LayerDownloads;
 }
 
 /** One pull attempt: which registry, which repository path there, which tag or digest. */
@@ -185,19 +189,41 @@ async function fetchLayers(
   const limiter = new Limiter(deps.maxDownloads);
   // One failed layer stops the others: their requests are aborted and nothing half-pulled stays.
   const abort = new AbortController();
+  const one = async (layer: Descriptor, diffId: string): Promise<void> => {
+    const id = short(layer.digest);
+    // Another pull is downloading this layer: wait for it rather than fetch the bytes twice.
+    for (let shared = deps.downloads?.find(diffId); shared; shared = deps.downloads?.find(diffId)) {
+      out.status('Waiting', id);
+      await shared.catch(() => {});
+      if (deps.layers.layerInfo(diffId)) {
+        deps.images.hold(diffId); // ours now, as if applied here
+        held.push(diffId);
+        out.status('Download complete', id);
+        out.status('Pull complete', id);
+        return;
+      }
+      // It failed (or the layer is gone again): download it here, unless yet another pull does.
+    }
+    const done = deps.downloads?.start(diffId);
+    try {
+      if (limiter.full) out.status('Waiting', id);
+      await limiter.run(async () => {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        held.push(await fetchLayer(deps, client, layer, diffId, out, abort.signal));
+      });
+      done?.();
+    } catch (err) {
+      done?.(err);
+      throw err;
+    }
+  };
   const results = await Promise.allSettled(
-    todo.map(({ layer, diffId }) => {
-      if (limiter.full) out.status('Waiting', short(layer.digest));
-      return limiter
-        .run(async () => {
-          if (abort.signal.aborted) throw abort.signal.reason;
-          held.push(await fetchLayer(deps, client, layer, diffId, out, abort.signal));
-        })
-        .catch((err: unknown) => {
-          abort.abort(err);
-          throw err;
-        });
-    }),
+    todo.map(({ layer, diffId }) =>
+      one(layer, diffId).catch((err: unknown) => {
+        abort.abort(err);
+        throw err;
+      }),
+    ),
   );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;

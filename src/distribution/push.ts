@@ -1,6 +1,6 @@
 /**
  * `docker push` (`POST /images/{name}/push`) of one tag, as Docker pushes: each layer gzip-compressed
- * and streamed (POST, PATCH, PUT with the digest computed on the way), `maxUploads` at a time; a
+ * (or zstd with `berth push --compression zstd`, then under an OCI manifest) and streamed (POST, PATCH, PUT with the digest computed on the way), `maxUploads` at a time; a
  * layer the registry already holds in its compressed form is not sent (`Layer already exists`), one
  * held by another repository of the same registry is mounted (`Mounted from …`); the compressed
  * digests are remembered per diff ID, so a second push compresses nothing. Then the config and a
@@ -16,7 +16,7 @@ import type { JsonMessageStream } from '../util/json-message.js';
 import { Limiter } from '../util/mutex.js';
 import { familiar, type Reference } from '../util/reference.js';
 import { type Credentials, RepositoryClient, registryMessage, remoteOf } from './client.js';
-import { gzipStream } from './compress.js';
+import { compressStream, type LayerCompression } from './compress.js';
 import type { CompressedLayer, LayerMetadata } from './layer-metadata.js';
 import { counting, sendProgress } from './progress.js';
 
@@ -25,6 +25,8 @@ export interface PushDeps {
   layers: LayerStore;
   metadata: LayerMetadata;
   maxUploads: number;
+  /** gzip (Docker's, the default) or zstd. */
+  compression?: LayerCompression;
 }
 
 interface Blob {
@@ -34,6 +36,7 @@ interface Blob {
 }
 
 const GZIP_TYPES: readonly string[] = [MediaType.dockerLayerGzip, MediaType.ociLayerGzip];
+const ZSTD_TYPES: readonly string[] = [MediaType.ociLayerZstd];
 const short = (digest: string) => digest.replace(/^sha\d+:/, '').slice(0, 12);
 
 const denied = () => new BerthError('forbidden', 'denied: requested access to the resource is denied');
@@ -113,9 +116,12 @@ async function pushLayer(
 ): Promise<Blob> {
   const id = short(diffId);
   const here = `${client.host}/${client.repo}`;
-  const known = deps.metadata.get(diffId).filter((k) => GZIP_TYPES.includes(k.mediaType));
+  const compression = deps.compression ?? 'gzip';
+  const types = compression === 'zstd' ? ZSTD_TYPES : GZIP_TYPES;
   // Bytes pulled as an OCI gzip layer are the same gzip under Docker's name.
-  const blobOf = (k: CompressedLayer): Blob => ({ mediaType: MediaType.dockerLayerGzip, digest: k.digest, size: k.size });
+  const mediaType = compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.dockerLayerGzip;
+  const known = deps.metadata.get(diffId).filter((k) => types.includes(k.mediaType));
+  const blobOf = (k: CompressedLayer): Blob => ({ mediaType, digest: k.digest, size: k.size });
   for (const k of known) {
     if (await hasBlob(client, k.digest)) {
       out.status('Layer already exists', id);
@@ -142,11 +148,14 @@ async function pushLayer(
   session ??= ((await startUpload(client)) as { location: URL }).location;
   const total = deps.layers.layerInfo(diffId)?.size ?? 0;
   out.status('Pushing', id);
-  const compressed = gzipStream(deps.layers.layerTar(diffId).pipe(counting(out, 'Pushing', id, total, true)));
+  const compressed = compressStream(
+    compression,
+    deps.layers.layerTar(diffId).pipe(counting(out, 'Pushing', id, total, true)),
+  );
   const { digest, size } = await streamUpload(client, session, compressed);
   sendProgress(out, 'Pushing', id, Math.max(total, 1), Math.max(total, 1));
   out.status('Pushed', id);
-  const blob = { mediaType: MediaType.dockerLayerGzip, digest, size };
+  const blob = { mediaType, digest, size };
   await deps.metadata.add(diffId, blob, here);
   return blob;
 }
@@ -179,18 +188,21 @@ export async function push(
   const config = await deps.images.configBytes(image.id);
   const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
   if (!(await hasBlob(client, configDigest))) await uploadBytes(client, configDigest, config);
+  // zstd layers exist only in OCI images: their manifest is OCI's (Docker schema 2 has no zstd type).
+  const oci = deps.compression === 'zstd';
+  const manifestType = oci ? MediaType.ociManifest : MediaType.dockerManifest;
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MediaType.dockerManifest,
-      config: { mediaType: MediaType.dockerConfig, digest: configDigest, size: config.length },
+      mediaType: manifestType,
+      config: { mediaType: oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: configDigest, size: config.length },
       layers: image.diffIds.map((d) => byDiffId.get(d)),
     }),
   );
   const r = await client.fetch(`manifests/${reference}`, {
     method: 'PUT',
     body: manifest,
-    headers: { 'Content-Type': MediaType.dockerManifest },
+    headers: { 'Content-Type': manifestType },
   });
   if (r.status === 401 || r.status === 403) throw denied();
   if (r.status !== 201)

@@ -11,6 +11,8 @@ import type { JsonMessageStream } from '../util/json-message.js';
 import { log } from '../util/log.js';
 import { familiar, type Reference, withDefaultTag } from '../util/reference.js';
 import { type Credentials, remoteOf } from './client.js';
+import type { LayerCompression } from './compress.js';
+import { LayerDownloads } from './layer-downloads.js';
 import { pullFrom } from './pull.js';
 import { push } from './push.js';
 import { type SearchFilters, type SearchResult, search } from './search.js';
@@ -34,6 +36,9 @@ export interface DistributionDeps {
 }
 
 export class DistributionService {
+  /** Layer downloads in progress, shared by concurrent pulls. */
+  private readonly downloads = new LayerDownloads();
+
   constructor(private readonly deps: DistributionDeps) {}
 
   /**
@@ -43,7 +48,7 @@ export class DistributionService {
   async pull(ref: Reference, creds: Credentials, out: JsonMessageStream): Promise<string> {
     const { host, repo, reference } = remoteOf(ref);
     const endpoints = this.deps.registries.pullEndpoints(host, familiar(ref));
-    const pullDeps = { ...this.deps, maxDownloads: this.deps.maxConcurrentDownloads };
+    const pullDeps = { ...this.deps, maxDownloads: this.deps.maxConcurrentDownloads, downloads: this.downloads };
     for (const [i, ep] of endpoints.entries()) {
       try {
         return await pullFrom(pullDeps, { base: ep.base, remoteRepo: repo, reference, ref }, creds, out);
@@ -80,7 +85,12 @@ export class DistributionService {
   }
 
   /** Pushes one tag, or every local tag of the repository when `ref` names none (as Docker). */
-  async push(ref: Reference, creds: Credentials, out: JsonMessageStream): Promise<void> {
+  async push(
+    ref: Reference,
+    creds: Credentials,
+    out: JsonMessageStream,
+    opts: { compression?: LayerCompression } = {},
+  ): Promise<void> {
     const tags = ref.tag
       ? [ref.tag]
       : this.deps.images
@@ -91,7 +101,7 @@ export class DistributionService {
     if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${ref.repo}`);
     const { host } = remoteOf(ref);
     const ep = this.deps.registries.pushEndpoint(host, ref.repo);
-    const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads };
+    const pushDeps = { ...this.deps, maxUploads: this.deps.maxConcurrentUploads, compression: opts.compression };
     for (const tag of tags) await push(pushDeps, ep.base, { repo: ref.repo, tag }, creds, out);
   }
 

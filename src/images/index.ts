@@ -127,6 +127,8 @@ export interface ImageService {
    * from garbage collection until `release(diffId)`; make the image in between.
    */
   applyHeld(source: Readable, expectDiffId?: string): Promise<string>;
+  /** Holds a layer already present from garbage collection until `release(diffId)`. */
+  hold(diffId: string): void;
   release(diffId: string): void;
   /** Adds an image from its exact config bytes (ID = their sha256); every layer must be applied. */
   createFromConfig(configBytes: Buffer, opts?: { parent?: string }): Promise<Image>;

@@ -1,9 +1,9 @@
 /**
  * Garbage collection: deletes blobs no manifest in any repository references (and their
- * repository links). Safe beside a running registry: blobs younger than the grace period are spared
- * (a blob is "young" when it was just uploaded, mounted, or named by a manifest pushed since — the
- * server refreshes a blob's mtime when a manifest references it), uploads in progress live outside
- * the blob store, and each blob's age is checked again right before it is removed.
+ * repository links). Safe beside running registries on the same root: the sweep runs inside the gc
+ * fence (no manifest write or blob link in any process meanwhile, gc-fence.ts), after a second
+ * mark of what was written during the first; blobs younger than the grace period are spared (just
+ * uploaded or mounted, their manifest may still come); uploads in progress live outside the store.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -53,56 +53,60 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions):
   const log = opts.log ?? (() => {});
   const started = Date.now();
   const marked = new Set<string>();
-  const repos = await storage.listRepositories();
+  const seen = new Set<string>();
   let manifests = 0;
-  // Mark: every manifest revision of every repository, and what it references.
-  for (const repo of repos) {
-    const revRoot = path.join(storage.repoDir(repo), '_manifests', 'revisions');
-    for (const alg of await listDir(revRoot)) {
-      for (const hex of await listDir(path.join(revRoot, alg))) {
-        const digest = `${alg}:${hex}`;
-        manifests++;
-        marked.add(digest);
-        try {
-          for (const d of referencedBy(await storage.content.read(digest))) marked.add(d);
-        } catch {
-          log(`warning: ${repo}: manifest ${digest} is missing from the blob store`);
+  /** Marks every manifest revision not seen yet and what it references; returns the repositories. */
+  const mark = async (): Promise<string[]> => {
+    const repos = await storage.listRepositories();
+    for (const repo of repos) {
+      const revRoot = path.join(storage.repoDir(repo), '_manifests', 'revisions');
+      for (const alg of await listDir(revRoot)) {
+        for (const hex of await listDir(path.join(revRoot, alg))) {
+          const digest = `${alg}:${hex}`;
+          if (seen.has(`${repo}@${digest}`)) continue;
+          seen.add(`${repo}@${digest}`);
+          manifests++;
+          marked.add(digest);
+          try {
+            for (const d of referencedBy(await storage.content.read(digest))) marked.add(d);
+          } catch {
+            log(`warning: ${repo}: manifest ${digest} is missing from the blob store`);
+          }
         }
       }
     }
-  }
-  // Sweep: unmarked blobs old enough.
+    return repos;
+  };
+  // Mark everything while writers go on (the long part), then hold writers off, mark what they
+  // wrote meanwhile, and sweep: nothing can come to reference a blob between its check and its
+  // deletion, and no link is made to a blob about to go (gc-fence.ts).
+  await mark();
   const deleted: { digest: string; size: number }[] = [];
   let sparedYoung = 0;
   const cutoff = started - opts.graceSeconds * 1000;
-  const doomed = new Set<string>();
-  for await (const b of storage.content.list()) {
-    if (marked.has(b.digest)) continue;
-    const st = await fs.stat(storage.content.pathOf(b.digest)).catch(() => undefined);
-    if (!st) continue;
-    if (st.mtimeMs > cutoff) {
-      sparedYoung++;
-      continue;
-    }
-    if (!opts.dryRun) {
-      // Check again: a manifest pushed meanwhile refreshes the blobs it names.
-      const again = await fs.stat(storage.content.pathOf(b.digest)).catch(() => undefined);
-      if (!again || again.mtimeMs > cutoff) {
+  const sweep = async (stillOwned: () => Promise<boolean>) => {
+    const repos = await mark();
+    for await (const b of storage.content.list()) {
+      if (marked.has(b.digest)) continue;
+      const st = await fs.stat(storage.content.pathOf(b.digest)).catch(() => undefined);
+      if (!st) continue;
+      // Young blobs were just uploaded or mounted: a manifest naming them may still come.
+      if (st.mtimeMs > cutoff) {
         sparedYoung++;
         continue;
       }
-      await storage.content.delete(b.digest);
+      if (!opts.dryRun) {
+        if (!(await stillOwned())) throw new Error('gc: the sweep lock was taken away as stale; stopping');
+        await storage.content.delete(b.digest);
+        for (const repo of repos) await storage.unlinkBlob(repo, b.digest);
+      }
+      deleted.push(b);
+      log(`${opts.dryRun ? 'would delete' : 'deleted'} ${b.digest} (${b.size} bytes)`);
     }
-    doomed.add(b.digest);
-    deleted.push(b);
-    log(`${opts.dryRun ? 'would delete' : 'deleted'} ${b.digest} (${b.size} bytes)`);
-  }
-  // Remove repository links to deleted blobs.
-  if (!opts.dryRun && doomed.size) {
-    for (const repo of repos) {
-      for (const d of doomed) await storage.unlinkBlob(repo, d);
-    }
-  }
+    return repos;
+  };
+  // A dry run deletes nothing and need not hold writers off.
+  const repos = opts.dryRun ? await sweep(async () => true) : await storage.fence.sweep(sweep);
   let uploadsRemoved = 0;
   if (!opts.dryRun && opts.uploadTTLSeconds)
     uploadsRemoved = await storage.purgeUploads(opts.uploadTTLSeconds * 1000);

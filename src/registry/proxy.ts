@@ -91,7 +91,10 @@ export class PullThrough {
     const pending = this.fetching.get(key);
     if (pending) {
       await pending;
-      if (!(await this.storage.blobInRepo(name, digest))) await this.storage.linkBlob(name, digest);
+      await this.storage.fence.write(async () => {
+        if (!(await this.storage.blobInRepo(name, digest)) && (await this.storage.content.info(digest)))
+          await this.storage.linkBlob(name, digest);
+      });
       return undefined;
     }
     let settle!: (err?: unknown) => void;
@@ -105,9 +108,13 @@ export class PullThrough {
       settle(err);
     };
     try {
-      if (await this.storage.content.info(digest)) {
-        // Held for another repository of this cache: the same upstream vouched for the bytes.
+      // Held for another repository of this cache: the same upstream vouched for the bytes.
+      const cached = await this.storage.fence.write(async () => {
+        if (!(await this.storage.content.info(digest))) return false;
         await this.storage.linkBlob(name, digest);
+        return true;
+      });
+      if (cached) {
         finish();
         return undefined;
       }
@@ -237,7 +244,9 @@ export class PullThrough {
     }
     const mediaType =
       json.mediaType || (r.headers.get('content-type') ?? '').split(';')[0] || (Array.isArray(json.manifests) ? INDEX_TYPES[0] : MANIFEST_TYPES[0]);
-    await this.storage.putManifest(name, body, digest, mediaType, ref.includes(':') ? [] : [ref]);
+    await this.storage.fence.write(() =>
+      this.storage.putManifest(name, body, digest, mediaType, ref.includes(':') ? [] : [ref]),
+    );
     this.logger.log('info', 'cached manifest from upstream', { repository: name, ref, digest });
   }
 }

@@ -77,6 +77,7 @@ export class RegistryServer {
     readonly logger: Logger,
   ) {
     if (cfg.proxy) this.proxy = new PullThrough(cfg.proxy, storage, logger);
+    storage.fence.onWait = () => logger.log('info', 'waiting for a gc sweep to end before a write');
   }
 
   /** Writes are refused in pull-through cache mode, as distribution does. */
@@ -748,14 +749,20 @@ export class RegistryServer {
         checkName(from);
         if (await this.mayPull(ctx, from)) source = from;
       }
-      const found = source
-        ? await this.storage.blobInRepo(source, mount)
-        : !this.auth
-          ? await this.storage.content.info(mount)
-          : undefined;
+      // Fenced: a gc sweep must not delete the blob between the check and the link.
+      const found = await this.storage.fence.write(async () => {
+        const info = source
+          ? await this.storage.blobInRepo(source, mount)
+          : !this.auth
+            ? await this.storage.content.info(mount)
+            : undefined;
+        if (info) {
+          await this.storage.linkBlob(name, mount);
+          await this.storage.touch(mount);
+        }
+        return info;
+      });
       if (found) {
-        await this.storage.linkBlob(name, mount);
-        await this.storage.touch(mount);
         return this.send(ctx, 201, {
           Location: `/v2/${enc(name)}/blobs/${mount}`,
           'Docker-Content-Digest': mount,
@@ -994,7 +1001,6 @@ export class RegistryServer {
         ? contentType
         : '') ||
       (Array.isArray(m.manifests) ? MT.ociIndex : MT.ociManifest);
-    await this.verifyReferences(name, m, mediaType);
     let referrer: { subject: string; descriptor: Descriptor } | undefined;
     if (m.subject !== undefined) {
       const s = m.subject;
@@ -1012,7 +1018,11 @@ export class RegistryServer {
       if (m.annotations && typeof m.annotations === 'object') d.annotations = m.annotations;
       referrer = { subject: s.digest, descriptor: d };
     }
-    await this.storage.putManifest(name, body, digest, mediaType, tags, referrer);
+    // Fenced: no gc sweep between finding the referenced blobs and the manifest becoming visible.
+    await this.storage.fence.write(async () => {
+      await this.verifyReferences(name, m, mediaType);
+      await this.storage.putManifest(name, body, digest, mediaType, tags, referrer);
+    });
     const headers: Record<string, string | string[]> = {
       Location: `/v2/${enc(name)}/manifests/${digest}`,
       'Docker-Content-Digest': digest,

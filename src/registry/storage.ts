@@ -22,6 +22,7 @@ import { FileContentStore } from '../content/file-store.js';
 import { errnoCode } from '../util/errors.js';
 import { fsyncDir, writeFileAtomic } from '../util/fsx.js';
 import { RegistryError } from './errors.js';
+import { GcFence } from './gc-fence.js';
 import { digestAlgorithm } from './names.js';
 
 export type Algorithm = 'sha256' | 'sha512';
@@ -64,6 +65,8 @@ const split = (digest: string) => {
 
 export class RegistryStorage {
   readonly content: FileContentStore;
+  /** Keeps writers' critical sections and gc sweeps apart, across processes on this root. */
+  readonly fence: GcFence;
   private readonly live = new Map<string, LiveUpload>();
 
   private constructor(
@@ -71,6 +74,7 @@ export class RegistryStorage {
     content: FileContentStore,
   ) {
     this.content = content;
+    this.fence = new GcFence(root);
   }
 
   static async open(root: string): Promise<RegistryStorage> {
@@ -496,11 +500,14 @@ export class RegistryStorage {
       await fh.close();
     }
     const size = live.size;
-    await this.content.adoptVerified(file, { digest, size });
-    await this.linkBlob(name, digest);
-    // The bytes may have been in the store already (and old): mark them fresh so a concurrent GC
-    // does not take them away before the manifest that needs them arrives.
-    await this.touch(digest);
+    // Fenced: a sweep must not delete the blob between "already stored" and the link.
+    await this.fence.write(async () => {
+      await this.content.adoptVerified(file, { digest, size });
+      await this.linkBlob(name, digest);
+      // The bytes may have been in the store already (and old): mark them fresh so a later gc's
+      // grace period keeps them until the manifest that needs them arrives.
+      await this.touch(digest);
+    });
     await this.cancelUpload(id);
     return { size };
   }

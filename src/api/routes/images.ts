@@ -406,9 +406,13 @@ export function registerImageRoutes(router: Router): void {
   router.post('/images/{name:.*}/push', async (ctx) => {
     const named = parseReference(ctx.params.name);
     const ref: Reference = { repo: named.repo, tag: ctx.query.get('tag') || named.tag };
+    // Berth's extension (`berth push --compression zstd`): layer compression, gzip by default.
+    const compression = ctx.query.get('compression') || 'gzip';
+    if (compression !== 'gzip' && compression !== 'zstd')
+      throw invalid(`invalid compression: ${compression} (gzip or zstd)`);
     const out = startJsonMessages(resOf(ctx));
     try {
-      await ctx.services.distribution.push(ref, registryAuth(ctx.req), out);
+      await ctx.services.distribution.push(ref, registryAuth(ctx.req), out, { compression });
     } catch (err) {
       out.error((err as Error).message);
     }

@@ -335,7 +335,7 @@ export async function push(cli: Cli, name: string, opts: Record<string, any>): P
     r = { ...r, tag: 'latest' };
   }
   const res = await cli.client.request('POST', `/images/${fullName(r)}/push`, {
-    query: { tag: opts.allTags ? undefined : r.tag, platform: opts.platform },
+    query: { tag: opts.allTags ? undefined : r.tag, platform: opts.platform, compression: opts.compression },
     headers: { 'X-Registry-Auth': registryAuth(cli, r.domain) },
   });
   if (opts.quiet) {
