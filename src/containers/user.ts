@@ -1,59 +1,16 @@
-/** Resolves `User` (`name`, `uid`, `name:group`, `uid:gid`) inside the container's rootfs, as Docker does. */
+/** Resolves `User` inside the container's rootfs, as Docker does (`util/passwd.ts`). */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { invalid } from '../util/errors.js';
+import { type ResolvedUser, resolveUserIn } from '../util/passwd.js';
 
-interface Resolved {
-  uid: number;
-  gid: number;
-  additionalGids: number[];
-  home: string;
-}
-
-function readDb(rootfs: string, file: string): string[][] {
+function readEtc(rootfs: string, file: string): string {
   try {
-    return readFileSync(path.join(rootfs, 'etc', file), 'utf8')
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(':'));
+    return readFileSync(path.join(rootfs, 'etc', file), 'utf8');
   } catch {
-    return [];
+    return '';
   }
 }
 
-export function resolveUser(rootfs: string, user: string): Resolved {
-  const [u, g] = user ? user.split(':', 2) : ['', undefined];
-  const passwd = readDb(rootfs, 'passwd');
-  const groups = readDb(rootfs, 'group');
-  let uid = 0;
-  let gid = 0;
-  let home = '/root';
-  let name = 'root';
-  if (u) {
-    const entry = /^\d+$/.test(u) ? passwd.find((p) => p[2] === u) : passwd.find((p) => p[0] === u);
-    if (entry) {
-      uid = Number(entry[2]);
-      gid = Number(entry[3]);
-      home = entry[5] || '/';
-      name = entry[0];
-    } else if (/^\d+$/.test(u)) {
-      uid = Number(u);
-      home = '/';
-      name = '';
-    } else {
-      throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
-    }
-  }
-  if (g !== undefined && g !== '') {
-    if (/^\d+$/.test(g)) gid = Number(g);
-    else {
-      const ge = groups.find((x) => x[0] === g);
-      if (!ge) throw invalid(`unable to find group ${g}: no matching entries in group file`);
-      gid = Number(ge[2]);
-    }
-  }
-  const additionalGids = name
-    ? groups.filter((x) => (x[3] ?? '').split(',').includes(name) && Number(x[2]) !== gid).map((x) => Number(x[2]))
-    : [];
-  return { uid, gid, additionalGids, home };
+export function resolveUser(rootfs: string, user: string): ResolvedUser {
+  return resolveUserIn(user, readEtc(rootfs, 'passwd'), readEtc(rootfs, 'group'));
 }
