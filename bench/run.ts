@@ -32,7 +32,7 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function must(p: Promise<{ code: number; stderr: string }>, what: string) {
+async function must<T extends { code: number; stderr: string }>(p: Promise<T>, what: string): Promise<T> {
   const r = await p;
   if (r.code !== 0) throw new Error(`${what}: ${r.stderr}`);
   return r;

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx biome lint src test bench >&2 || { echo "lint failed" >&2; exit 1; }
+# Types of everything, tests and benchmarks included (the build covers src/ only; tsx strips types).
+npx tsc -p tsconfig.check.json >&2 || { echo "type check failed" >&2; exit 1; }
 
 mapfile -t unit < <(find src -name '*.test.ts' | sort)
 integration=()

@@ -17,8 +17,10 @@ async function makeTar(
 ): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (const e of entries)
     pack.entry(
       { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: 0o644 },

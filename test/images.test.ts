@@ -36,11 +36,13 @@ type Spec = [kind: 'file' | 'dir' | 'sym' | 'hard' | 'chr', name: string, arg?: 
 async function mkTar(spec: Spec): Promise<Buffer> {
   const p = tarStream.pack();
   const chunks: Buffer[] = [];
-  p.on('data', (b: Buffer) => chunks.push(b));
-  const done = new Promise((r) => p.on('end', r));
+  p.on('data', (b) => {
+    chunks.push(b as Buffer);
+  });
+  const done = new Promise<void>((r) => p.on('end', () => r()));
   const mtime = new Date(1_700_000_000_000);
   for (const [kind, name, arg] of spec) {
-    const add = (h: tarStream.Headers, body?: Buffer) =>
+    const add = (h: Partial<tarStream.Header> & { name: string }, body?: Buffer) =>
       new Promise<void>((res, rej) =>
         p.entry({ mtime, mode: 0o644, ...h }, body ?? Buffer.alloc(0), (e) => (e ? rej(e) : res())),
       );

@@ -20,7 +20,9 @@ async function makeTar(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c) => {
+      chunks.push(c as Buffer);
+    });
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
@@ -46,7 +48,9 @@ async function readTar(
   const out = new Map<string, { type: string; body: string; linkname?: string }>();
   ex.on('entry', (h, s, next) => {
     const parts: Buffer[] = [];
-    s.on('data', (c: Buffer) => parts.push(c));
+    s.on('data', (c) => {
+      parts.push(c as Buffer);
+    });
     s.on('end', () => {
       out.set(h.name, {
         type: h.type,
