@@ -12,8 +12,8 @@
  * and routed traffic of berthd's bridges would be dropped there; berthd then adds ACCEPT rules for
  * its own bridges to that chain, each carrying its comment, and removes them with the networks.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { systemError } from '../util/errors.js';
+import { ResidentProcess } from '../util/resident-process.js';
 import { run } from '../util/exec.js';
 import { log } from '../util/log.js';
 import type { PortMapping } from './types.js';
@@ -106,59 +106,30 @@ export function oneLine(text: string): string {
  * and any other error text before it is the ruleset's.
  */
 class NftShell {
-  private proc?: ChildProcess;
-  private err = '';
+  private current?: ResidentProcess<string>;
   private seq = 0;
-  private queue: { marker: string; resolve: (errors: string) => void; reject: (e: Error) => void }[] = [];
-
-  private start(): ChildProcess {
-    const p = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    p.stderr!.setEncoding('utf8');
-    p.stderr!.on('data', (chunk: string) => {
-      this.err += chunk;
-      this.drain();
-    });
-    p.stdin!.on('error', () => {});
-    p.on('error', () => {});
-    p.on('exit', () => {
-      if (this.proc === p) this.proc = undefined;
-      for (const w of this.queue.splice(0)) w.reject(systemError('nft process exited'));
-      this.err = '';
-    });
-    this.proc = p;
-    return p;
-  }
-
-  private drain(): void {
-    for (;;) {
-      const w = this.queue[0];
-      if (!w) return;
-      const lines = this.err.split('\n');
-      const at = lines.indexOf(w.marker);
-      if (at < 0 || at + 1 >= lines.length - 1) return; // wait for the caret line after it
-      // lines[at-1] is the marker's own "Error: syntax error…", lines[at+1] its caret line.
-      const before = lines.slice(0, Math.max(0, at - 1)).filter((l) => l.trim() && !/^\s*\^+\s*$/.test(l));
-      this.err = lines.slice(at + 2).join('\n');
-      this.queue.shift();
-      w.resolve(before.join('\n'));
-    }
-  }
 
   exec(text: string): Promise<void> {
-    const p = this.proc ?? this.start();
+    if (!this.current?.alive) this.current = new ResidentProcess('nft', ['-i'], takeNftMarker);
     const marker = `zqmark${this.seq++}`;
-    return new Promise<string>((resolve, reject) => {
-      this.queue.push({ marker, resolve, reject });
-      p.stdin!.write(`${oneLine(text)}\n${marker}\n`);
-    }).then((errors) => {
+    return this.current.run(`${oneLine(text)}\n${marker}\n`, marker).then((errors) => {
       if (errors) throw systemError(`nft: ${errors}`);
     });
   }
 
   close(): void {
-    this.proc?.stdin?.end();
-    this.proc = undefined;
+    this.current?.end();
+    this.current = undefined;
   }
+}
+
+/** The marker is a syntax error: its own "Error: …" line before it, a caret line after. */
+function takeNftMarker(err: string, marker: string): { result: string; rest: string } | undefined {
+  const lines = err.split('\n');
+  const at = lines.indexOf(marker);
+  if (at < 0 || at + 1 >= lines.length - 1) return undefined; // wait for the caret line after it
+  const before = lines.slice(0, Math.max(0, at - 1)).filter((l) => l.trim() && !/^\s*\^+\s*$/.test(l));
+  return { result: before.join('\n'), rest: lines.slice(at + 2).join('\n') };
 }
 
 const nft = new NftShell();

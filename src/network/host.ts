@@ -3,7 +3,6 @@
  * and the sysctls berthd needs. Batches several commands into one `ip -batch` process where it can
  * (a process start costs a few milliseconds; container start time matters).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import * as path from 'node:path';
 import { systemError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import { type Cidr, parseCidr } from './ipam.js';
+import { ResidentProcess } from '../util/resident-process.js';
 import { ShellPool } from '../util/shell-pool.js';
 
 /**
@@ -21,61 +21,32 @@ import { ShellPool } from '../util/shell-pool.js';
  * Commands for a namespace run as `netns exec NAME ip -batch FILE` (a fork of ip, not of node).
  */
 class IpShell {
-  private proc?: ChildProcess;
-  private err = '';
+  private current?: ResidentProcess<string[]>;
   private seq = 0;
-  private queue: { marker: string; resolve: (errors: string[]) => void; reject: (e: Error) => void }[] = [];
-
-  private start(): ChildProcess {
-    const p = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    p.stderr!.setEncoding('utf8');
-    p.stderr!.on('data', (chunk: string) => {
-      this.err += chunk;
-      this.drain();
-    });
-    p.stdin!.on('error', () => {});
-    p.on('exit', () => {
-      if (this.proc === p) this.proc = undefined;
-      const pending = this.queue.splice(0);
-      for (const w of pending) w.reject(systemError('ip batch process exited'));
-      this.err = '';
-    });
-    this.proc = p;
-    return p;
-  }
-
-  private drain(): void {
-    for (;;) {
-      const w = this.queue[0];
-      if (!w) return;
-      const tag = `Device "${w.marker}" does not exist.`;
-      const i = this.err.indexOf(tag);
-      if (i < 0) return;
-      const before = this.err.slice(0, i);
-      this.err = this.err.slice(i + tag.length);
-      this.queue.shift();
-      w.resolve(
-        before
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => l && !/^Command failed -:\d+$/.test(l)),
-      );
-    }
-  }
 
   exec(lines: string[]): Promise<string[]> {
-    const p = this.proc ?? this.start();
+    if (!this.current?.alive) this.current = new ResidentProcess('ip', ['-force', '-batch', '-'], takeIpMarker);
     const marker = `zq${(this.seq++ % 0xffffffff).toString(16).padStart(8, '0')}`;
-    return new Promise((resolve, reject) => {
-      this.queue.push({ marker, resolve, reject });
-      p.stdin!.write(`${lines.join('\n')}\nlink show dev ${marker}\n`);
-    });
+    return this.current.run(`${lines.join('\n')}\nlink show dev ${marker}\n`, marker);
   }
 
   close(): void {
-    this.proc?.stdin?.end();
-    this.proc = undefined;
+    this.current?.end();
+    this.current = undefined;
   }
+}
+
+/** The marker is a device that does not exist; the error lines before it are the group's. */
+function takeIpMarker(err: string, marker: string): { result: string[]; rest: string } | undefined {
+  const tag = `Device "${marker}" does not exist.`;
+  const i = err.indexOf(tag);
+  if (i < 0) return undefined;
+  const result = err
+    .slice(0, i)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Command failed -:\d+$/.test(l));
+  return { result, rest: err.slice(i + tag.length) };
 }
 
 /**
