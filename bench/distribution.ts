@@ -17,12 +17,11 @@
  *
  *   node --import tsx bench/distribution.ts [--rounds 2]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { runCmd } from '../test/helpers/run.js';
-import { freePort, Proc, startRegistry, tempDir } from '../test/registry/helpers.js';
+import { startDockerRegistry, startRegistry, tempDir } from '../test/registry/helpers.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,38 +40,6 @@ async function ok(p: Promise<{ code: number | null; stderr: string; stdout: stri
   const r = await p;
   if (r.code !== 0) throw new Error(`${what}: ${r.stderr || r.stdout}`);
   return r;
-}
-
-/** distribution 2.8 in proxy mode in front of `upstream`. */
-async function startDistributionProxy(upstream: Proc): Promise<Proc | undefined> {
-  if (!existsSync('/usr/bin/docker-registry')) return undefined;
-  const base = tempDir('dist-proxy-');
-  const port = await freePort();
-  const cfg = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${base}/root`,
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    'proxy:',
-    `  remoteurl: ${upstream.url}`,
-    '',
-  ].join('\n');
-  await fs.writeFile(path.join(base, 'config.yml'), cfg);
-  const proc = spawn('/usr/bin/docker-registry', ['serve', path.join(base, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = new Proc(proc, base, port);
-  for (let i = 0; i < 150; i++) {
-    const r = await fetch(`${p.url}/v2/`).catch(() => undefined);
-    if (r) return p;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  await p.destroy();
-  throw new Error(`docker-registry proxy did not start:\n${p.logs}`);
 }
 
 async function makeImage(d: TestDaemon): Promise<void> {
@@ -109,7 +76,7 @@ async function main() {
     for (let round = 0; round < rounds; round++) {
       const upstream = await startRegistry();
       const cache = await startRegistry({ config: { proxy: { remoteurl: upstream.url, ttl: '1h' } } });
-      const dist = await startDistributionProxy(upstream);
+      const dist = await startDockerRegistry({ proxy: upstream.url });
       try {
         const ref = `${upstream.host}/bench/app:1`;
         await ok(d.docker(['tag', 'bench/app:1', ref]), 'tag');

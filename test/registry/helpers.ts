@@ -108,10 +108,13 @@ export async function startRegistry(
   return p;
 }
 
-/** Starts Debian's docker-registry (CNCF distribution 2.8) if installed, delete enabled. */
-export async function startDockerRegistry(): Promise<Proc | undefined> {
+/**
+ * Starts Debian's docker-registry (CNCF distribution 2.8) if installed: delete enabled, or with
+ * `proxy`, a pull-through cache of that registry URL (its proxy mode has no deletes).
+ */
+export async function startDockerRegistry(opts: { proxy?: string } = {}): Promise<Proc | undefined> {
   if (!existsSync('/usr/bin/docker-registry')) return undefined;
-  const base = tempDir('dist-reg-');
+  const base = tempDir(opts.proxy ? 'dist-proxy-' : 'dist-reg-');
   const port = await freePort();
   const cfg = [
     'version: 0.1',
@@ -122,10 +125,10 @@ export async function startDockerRegistry(): Promise<Proc | undefined> {
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${base}/root`,
-    '  delete:',
-    '    enabled: true',
+    ...(opts.proxy ? [] : ['  delete:', '    enabled: true']),
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(opts.proxy ? ['proxy:', `  remoteurl: ${opts.proxy}`] : []),
     '',
   ].join('\n');
   await fs.writeFile(path.join(base, 'config.yml'), cfg);
